@@ -1,0 +1,1 @@
+"""The ``ctp`` subcommands, one module each: ``add_parser(subparsers)`` and ``run(args)``."""

@@ -1,0 +1,10 @@
+"""Triton kernels and their PyTorch references, installed as ``ctp.kernels``.
+
+Every kernel takes ``backend``: "triton" runs the Triton kernel (CUDA tensors, or CPU tensors
+under ``TRITON_INTERPRET=1``), "torch" the PyTorch reference, "auto" Triton on CUDA and the
+reference elsewhere.
+"""
+
+from ctp.kernels.backend import active_backend, resolve_backend, triton_available
+
+__all__ = ["active_backend", "resolve_backend", "triton_available"]
