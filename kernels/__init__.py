@@ -6,5 +6,12 @@ reference elsewhere.
 """
 
 from ctp.kernels.backend import active_backend, resolve_backend, triton_available
+from ctp.kernels.gn_mish import fused_gn_mish, gn_mish_reference
 
-__all__ = ["active_backend", "resolve_backend", "triton_available"]
+__all__ = [
+    "active_backend",
+    "fused_gn_mish",
+    "gn_mish_reference",
+    "resolve_backend",
+    "triton_available",
+]
