@@ -8,9 +8,8 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
-#include <numeric>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -26,27 +25,84 @@ struct ScoreView {
   T at(py::ssize_t r, py::ssize_t c) const { return data[r * row_stride + c * col_stride]; }
 };
 
-// True when candidate a ranks strictly before candidate b.
+// Ranking key of a score: unsigned integers that sort like the scores, NaN lowest of all and
+// -0.0 equal to +0.0, so that the best candidate has the largest key. Branch-free, so the
+// per-row key pass vectorises.
 template <typename T>
-inline bool ranks_before(T sa, T sb, int64_t a, int64_t b) {
-  const bool na = std::isnan(sa), nb = std::isnan(sb);
-  if (na || nb) return na == nb ? a < b : nb;
-  if (sa != sb) return sa > sb;
-  return a < b;
-}
+struct KeyOf;
+
+template <>
+struct KeyOf<float> {
+  using type = uint32_t;
+  static uint32_t of(float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    const uint32_t mag = u & 0x7fffffffu;
+    const uint32_t flip = (0u - (u >> 31)) | 0x80000000u;
+    const uint32_t key = mag == 0 ? 0x80000000u : (u ^ flip);
+    return mag > 0x7f800000u ? 0u : key;
+  }
+};
+
+template <>
+struct KeyOf<double> {
+  using type = uint64_t;
+  static uint64_t of(double x) {
+    uint64_t u;
+    std::memcpy(&u, &x, sizeof u);
+    const uint64_t mag = u & 0x7fffffffffffffffull;
+    const uint64_t flip = (0ull - (u >> 63)) | 0x8000000000000000ull;
+    const uint64_t key = mag == 0 ? 0x8000000000000000ull : (u ^ flip);
+    return mag > 0x7ff0000000000000ull ? 0ull : key;
+  }
+};
+
+// A candidate in the ranking; smaller sorts first: higher key, then lower index.
+template <typename K>
+struct Rank {
+  K key;
+  int64_t index;
+  bool operator<(const Rank& o) const { return key != o.key ? key > o.key : index < o.index; }
+};
+
+// Up to this many, the k best are kept in a sorted buffer during one pass over the row (most
+// candidates cost one comparison with the current k-th best); above it, nth_element + sort.
+constexpr py::ssize_t kSmallK = 64;
 
 template <typename T>
 void rank_rows(const ScoreView<T>& v, py::ssize_t k, int64_t* out) {
-  std::vector<int64_t> idx(static_cast<size_t>(v.cols));
+  using K = typename KeyOf<T>::type;
+  std::vector<K> keys(static_cast<size_t>(v.cols));
+  std::vector<Rank<K>> ranks(static_cast<size_t>(k <= kSmallK ? k : v.cols));
   for (py::ssize_t r = 0; r < v.rows; ++r) {
-    std::iota(idx.begin(), idx.end(), int64_t{0});
-    auto before = [&](int64_t a, int64_t b) { return ranks_before(v.at(r, a), v.at(r, b), a, b); };
-    if (k == 1) {
-      idx[0] = *std::min_element(idx.begin(), idx.end(), before);
+    if (v.col_stride == 1) {  // contiguous row: a loop the compiler vectorises
+      const T* row = v.data + r * v.row_stride;
+      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = KeyOf<T>::of(row[c]);
     } else {
-      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
+      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = KeyOf<T>::of(v.at(r, c));
     }
-    std::copy(idx.begin(), idx.begin() + k, out + r * k);
+    int64_t* row_out = out + r * k;
+    if (k == 1) {
+      row_out[0] = std::max_element(keys.begin(), keys.end()) - keys.begin();  // first maximum
+    } else if (k <= kSmallK) {
+      // Candidates arrive in index order, so a newcomer beats a kept one only on a larger key.
+      for (py::ssize_t c = 0; c < k; ++c) ranks[c] = Rank<K>{keys[c], c};
+      std::sort(ranks.begin(), ranks.end());
+      for (py::ssize_t c = k; c < v.cols; ++c) {
+        const K key = keys[c];
+        if (key <= ranks[k - 1].key) continue;
+        py::ssize_t j = k - 1;
+        for (; j > 0 && key > ranks[j - 1].key; --j) ranks[j] = ranks[j - 1];
+        ranks[j] = Rank<K>{key, c};
+      }
+    } else {
+      for (py::ssize_t c = 0; c < v.cols; ++c) ranks[c] = Rank<K>{keys[c], c};
+      if (k < v.cols) std::nth_element(ranks.begin(), ranks.begin() + (k - 1), ranks.end());
+      std::sort(ranks.begin(), ranks.begin() + k);
+    }
+    if (k > 1) {
+      for (py::ssize_t j = 0; j < k; ++j) row_out[j] = ranks[j].index;
+    }
   }
 }
 
@@ -69,7 +125,7 @@ py::array_t<int64_t> rank_array(const py::array& arr, py::ssize_t k) {
 
 py::array as_score_array(const py::object& scores) {
   py::array arr = py::array::ensure(scores);
-  if (!arr) {
+  if (!arr || arr.dtype().kind() == 'O') {
     throw py::type_error("scores: expected a 2-D float32 or float64 array [E, K], got " +
                          std::string(py::str(py::type::of(scores))));
   }
