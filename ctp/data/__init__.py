@@ -1,0 +1,1 @@
+"""Offline data: PointMaze dataset generation (Minari format), loading, normalising, windows."""

@@ -1,0 +1,114 @@
+"""Read a Minari PointMaze dataset into flat float32 arrays.
+
+Works for the datasets ``ctp data generate`` writes and for real ``D4RL/pointmaze/*-v2``
+copies alike: both store Gymnasium-Robotics observation dicts (``observation`` = x, y, vx, vy;
+``achieved_goal``; ``desired_goal``) and 2-D actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ctp.data.minari_io import dataset_dir, datasets_root
+from ctp.envs.specs import MazeSpec, get_maze_spec, maze_for_dataset
+from ctp.errors import CTPError
+
+
+@dataclass
+class MazeData:
+    """One PointMaze dataset as a flat step stream of N steps in E episodes."""
+
+    dataset_id: str
+    maze: MazeSpec
+    observations: np.ndarray  # float32 [N, 4]: x, y, vx, vy before each action
+    actions: np.ndarray  # float32 [N, 2]
+    rewards: np.ndarray  # float32 [N]
+    goals: np.ndarray  # float32 [N, 2]: desired goal at each step
+    episode_starts: np.ndarray  # int64 [E]: index of each episode's first step
+    continuous: bool  # episodes are consecutive segments of one run
+    ref_min_score: float | None
+    ref_max_score: float | None
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.observations.shape[0])
+
+    def episode_bounds(self) -> np.ndarray:
+        """int64 ``[E, 2]``: [start, end) of each episode in the stream."""
+        ends = np.append(self.episode_starts[1:], self.num_steps)
+        return np.stack([self.episode_starts, ends], axis=1)
+
+
+def _check_spaces(dataset_id: str, dataset) -> None:
+    import gymnasium as gym
+
+    obs_space, act_space = dataset.observation_space, dataset.action_space
+    where = f"{dataset_id}: observation_space"
+    if not isinstance(obs_space, gym.spaces.Dict):
+        raise CTPError(f"{where}: expected a Dict of observation/achieved_goal/desired_goal")
+    for key, dim in (("observation", 4), ("achieved_goal", 2), ("desired_goal", 2)):
+        space = obs_space.spaces.get(key)
+        if space is None or space.shape != (dim,):
+            got = "missing" if space is None else f"shape {space.shape}"
+            raise CTPError(f"{where}['{key}']: expected shape ({dim},), got {got}")
+    if not isinstance(act_space, gym.spaces.Box) or act_space.shape != (2,):
+        raise CTPError(f"{dataset_id}: action_space: expected Box of shape (2,), got {act_space}")
+
+
+def missing_dataset_error(dataset_id: str) -> CTPError:
+    """The error for a dataset that is not on disk, with the command that generates it."""
+    where = datasets_root()
+    try:
+        maze = maze_for_dataset(dataset_id)
+    except CTPError:
+        return CTPError(f"dataset {dataset_id} not found in {where} (see: ctp data list)")
+    if dataset_id == maze.dataset_id:
+        hint = f"generate it with: ctp data generate {maze.env_name}"
+    else:
+        hint = "place a copy in the Minari data folder"
+    return CTPError(f"dataset {dataset_id} not found in {where}; {hint}")
+
+
+def load_maze_dataset(dataset_id: str) -> MazeData:
+    """Load a local Minari PointMaze dataset by id (see ``ctp data list``)."""
+    import minari
+
+    maze = maze_for_dataset(dataset_id)
+    if not dataset_dir(dataset_id).exists():
+        raise missing_dataset_error(dataset_id)
+    try:
+        dataset = minari.load_dataset(dataset_id)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt dataset
+        raise CTPError(f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})")
+    _check_spaces(dataset_id, dataset)
+    obs, goals, actions, rewards, starts = [], [], [], [], []
+    continuous, prev_last, n = True, None, 0
+    for episode in dataset.iterate_episodes():
+        o = episode.observations
+        steps = len(episode.actions)
+        starts.append(n)
+        obs.append(o["observation"][:steps])
+        goals.append(o["desired_goal"][:steps])
+        actions.append(episode.actions)
+        rewards.append(episode.rewards)
+        if prev_last is not None and not np.array_equal(prev_last, o["observation"][0]):
+            continuous = False
+        prev_last = o["observation"][steps]
+        n += steps
+    if n == 0:
+        raise CTPError(f"{dataset_id}: the dataset holds no steps")
+    meta = dataset.storage.metadata
+    return MazeData(
+        dataset_id=dataset_id,
+        maze=get_maze_spec(maze.name),
+        observations=np.concatenate(obs).astype(np.float32),
+        actions=np.concatenate(actions).astype(np.float32),
+        rewards=np.concatenate(rewards).astype(np.float32),
+        goals=np.concatenate(goals).astype(np.float32),
+        episode_starts=np.asarray(starts, dtype=np.int64),
+        continuous=continuous,
+        ref_min_score=meta.get("ref_min_score"),
+        ref_max_score=meta.get("ref_max_score"),
+    )

@@ -1,0 +1,61 @@
+"""Per-dimension affine map of [low, high] onto [-1, 1], saved and restored exactly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+@dataclass
+class Normalizer:
+    """x -> 2 (x - low) / (high - low) - 1 on the last axis; low, high: float64 ``[D]``."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.low = np.asarray(self.low, dtype=np.float64)
+        self.high = np.asarray(self.high, dtype=np.float64)
+        if self.low.shape != self.high.shape or self.low.ndim != 1:
+            raise ValueError("normalizer: low and high must be 1-D arrays of one length")
+        # A constant dimension maps to 0 instead of dividing by zero.
+        self.high = np.where(self.high > self.low, self.high, self.low + 2.0)
+
+    @classmethod
+    def fit(cls, data: np.ndarray) -> Normalizer:
+        """Fit to the min/max of ``data`` ``[N, D]``."""
+        return cls(data.min(axis=0), data.max(axis=0))
+
+    @property
+    def dim(self) -> int:
+        return int(self.low.shape[0])
+
+    def _bounds(self, like: ArrayT) -> tuple[ArrayT, ArrayT]:
+        if isinstance(like, torch.Tensor):
+            low = torch.as_tensor(self.low, dtype=like.dtype, device=like.device)
+            high = torch.as_tensor(self.high, dtype=like.dtype, device=like.device)
+            return low, high
+        return self.low.astype(like.dtype, copy=False), self.high.astype(like.dtype, copy=False)
+
+    def normalize(self, x: ArrayT) -> ArrayT:
+        """``[..., D]`` raw -> ``[..., D]`` in [-1, 1] (inside the fitted range)."""
+        low, high = self._bounds(x)
+        return 2.0 * (x - low) / (high - low) - 1.0
+
+    def unnormalize(self, x: ArrayT) -> ArrayT:
+        """Inverse of :meth:`normalize`."""
+        low, high = self._bounds(x)
+        return (x + 1.0) * 0.5 * (high - low) + low
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain lists (exact float64 values), safe for ``torch.load(weights_only=True)``."""
+        return {"low": self.low.tolist(), "high": self.high.tolist()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> Normalizer:
+        return cls(np.array(state["low"], dtype=np.float64), np.array(state["high"], np.float64))

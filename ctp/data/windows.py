@@ -1,0 +1,97 @@
+"""Goal-conditioned trajectory windows ``[H, D]`` over a PointMaze step stream.
+
+A window holds H planned states, one every ``stride`` env steps, so it spans
+``(H - 1) * stride + 1`` env steps. Its own last position is its goal (goal-conditioned
+relabelling): the condition pins the start state at index 0 and the goal position with zero
+velocity at index H - 1 (DESIGN.md section 2). Windows of a continuous dataset may cross
+episode boundaries; those of any other dataset never do. Windows are indexed lazily from a
+few integers per segment, so memory stays at the size of the stream itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ctp.conditioning import start_goal_condition
+from ctp.data.loader import MazeData
+from ctp.data.normalizer import Normalizer
+from ctp.errors import CTPError
+
+
+@dataclass
+class WindowConfig:
+    """Planned states per window and env steps between them."""
+
+    horizon: int
+    stride: int = 1
+
+    @property
+    def span(self) -> int:
+        """Env steps a window covers."""
+        return (self.horizon - 1) * self.stride + 1
+
+
+def goal_state(goal_xy: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """A goal position ``[..., 2]`` as a raw state ``[..., 4]`` with zero velocity."""
+    if isinstance(goal_xy, torch.Tensor):
+        return torch.cat([goal_xy, torch.zeros_like(goal_xy)], dim=-1)
+    return np.concatenate([goal_xy, np.zeros_like(goal_xy)], axis=-1)
+
+
+class TrajectoryWindows(Dataset):
+    """Every valid window of a dataset; item -> dict(x, mask, value), each float32 ``[H, 4]``.
+
+    ``x`` is the normalised window, ``mask``/``value`` its start/goal condition (normalised).
+    """
+
+    def __init__(
+        self, data: MazeData, config: WindowConfig, normalizer: Normalizer | None = None
+    ) -> None:
+        if config.horizon < 2 or config.stride < 1:
+            raise CTPError(
+                f"windows: expected horizon >= 2 and stride >= 1, got horizon={config.horizon}, "
+                f"stride={config.stride}"
+            )
+        self.data = data
+        self.config = config
+        self.normalizer = normalizer or Normalizer.fit(data.observations)
+        bounds = (
+            np.array([[0, data.num_steps]], dtype=np.int64)
+            if data.continuous
+            else data.episode_bounds()
+        )
+        counts = bounds[:, 1] - bounds[:, 0] - config.span + 1
+        keep = counts > 0
+        self._seg_starts = bounds[keep, 0]
+        self._cum = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
+        if self._cum[-1] == 0:
+            raise CTPError(
+                f"{data.dataset_id}: no window of {config.span} env steps (horizon "
+                f"{config.horizon}, stride {config.stride}) fits in any episode"
+            )
+        self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
+        self._zero_velocity = self.normalizer.normalize(np.zeros(4))[2:].astype(np.float32)
+
+    def __len__(self) -> int:
+        return int(self._cum[-1])
+
+    def start_index(self, i: int) -> int:
+        """The stream index at which window ``i`` starts."""
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        seg = int(np.searchsorted(self._cum, i, side="right") - 1)
+        return int(self._seg_starts[seg] + (i - self._cum[seg]))
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rows = self.start_index(i) + self._offsets
+        x = torch.from_numpy(
+            self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
+        )
+        goal = x[-1].clone()
+        goal[2:] = torch.from_numpy(self._zero_velocity)
+        mask, value = start_goal_condition(x[None, 0], goal[None], self.config.horizon, 4)
+        return {"x": x, "mask": mask[0], "value": value[0]}

@@ -1,0 +1,1 @@
+"""PointMaze environment specs, construction, maze geometry and the waypoint expert."""

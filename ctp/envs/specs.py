@@ -1,0 +1,101 @@
+"""What each supported maze is: env id, layouts, episode length, goal, reference constants.
+
+Layouts are Gymnasium-Robotics' maps (1 = wall, 0 = free). The single-task evaluation maps
+follow Minari's D4RL PointMaze generation scripts (`EVAL_ENV_MAPS`): one fixed goal cell,
+reset anywhere free. D4RL's maze2d-v1 reference constants are from DESIGN.md section 6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ctp.errors import CTPError
+
+GOAL_RADIUS = 0.45  # Gymnasium-Robotics' success radius (D4RL used 0.5)
+
+U_MAZE = (
+    (1, 1, 1, 1, 1),
+    (1, 0, 0, 0, 1),
+    (1, 1, 1, 0, 1),
+    (1, 0, 0, 0, 1),
+    (1, 1, 1, 1, 1),
+)
+MEDIUM_MAZE = (
+    (1, 1, 1, 1, 1, 1, 1, 1),
+    (1, 0, 0, 1, 1, 0, 0, 1),
+    (1, 0, 0, 1, 0, 0, 0, 1),
+    (1, 1, 0, 0, 0, 1, 1, 1),
+    (1, 0, 0, 1, 0, 0, 0, 1),
+    (1, 0, 1, 0, 0, 1, 0, 1),
+    (1, 0, 0, 0, 1, 0, 0, 1),
+    (1, 1, 1, 1, 1, 1, 1, 1),
+)
+LARGE_MAZE = (
+    (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+    (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1),
+    (1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1),
+    (1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1),
+    (1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1),
+    (1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1),
+    (1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1),
+    (1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1),
+    (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+)
+
+
+@dataclass(frozen=True)
+class MazeSpec:
+    """One PointMaze task: layout, evaluation goal and the constants scores are built on."""
+
+    name: str
+    gym_id: str
+    layout: tuple[tuple[int, ...], ...]
+    episode_steps: int
+    eval_goal_cell: tuple[int, int]  # (row, col) of the single-task goal
+    d4rl_ref_min: float
+    d4rl_ref_max: float
+
+    @property
+    def env_name(self) -> str:
+        """The name used on the command line, e.g. ``pointmaze-umaze``."""
+        return f"pointmaze-{self.name}"
+
+    @property
+    def dataset_id(self) -> str:
+        """The Minari id of the dataset ``ctp data generate`` writes for this maze."""
+        return f"ctp/pointmaze/{self.name}-v1"
+
+    def eval_map(self) -> list[list[int | str]]:
+        """The layout with the single-task goal cell marked ``"g"`` (Gymnasium-Robotics map)."""
+        rows: list[list[int | str]] = [list(row) for row in self.layout]
+        r, c = self.eval_goal_cell
+        rows[r][c] = "g"
+        return rows
+
+
+MAZES: dict[str, MazeSpec] = {
+    spec.name: spec
+    for spec in (
+        MazeSpec("umaze", "PointMaze_UMaze-v3", U_MAZE, 300, (1, 1), 23.85, 161.86),
+        MazeSpec("medium", "PointMaze_Medium-v3", MEDIUM_MAZE, 600, (6, 6), 13.13, 277.39),
+        MazeSpec("large", "PointMaze_Large-v3", LARGE_MAZE, 800, (7, 9), 6.7, 273.99),
+    )
+}
+
+
+def get_maze_spec(name: str) -> MazeSpec:
+    """The spec for ``umaze``/``medium``/``large`` (``pointmaze-`` prefix optional)."""
+    key = name.removeprefix("pointmaze-")
+    if key not in MAZES:
+        valid = ", ".join(spec.env_name for spec in MAZES.values())
+        raise CTPError(f"unknown maze {name!r}: expected one of {valid}")
+    return MAZES[key]
+
+
+def maze_for_dataset(dataset_id: str) -> MazeSpec:
+    """The maze a PointMaze dataset id refers to (``ctp/pointmaze/umaze-v1``, ``D4RL/...``)."""
+    tail = dataset_id.split("/")[-1]
+    for spec in MAZES.values():
+        if tail.startswith(f"{spec.name}-") or tail.startswith(f"pointmaze-{spec.name}-"):
+            return spec
+    raise CTPError(f"{dataset_id}: not a PointMaze U-Maze/Medium/Large dataset id")
