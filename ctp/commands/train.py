@@ -1,15 +1,93 @@
-"""``ctp train``: (filled in by its issue)."""
+"""``ctp train teacher|ctm|critic``: train the EDM teacher, distil the CTM, train the critic."""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+
+def _mults(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train commands (not yet available)")
-    p.set_defaults(run=run, parser=p)
+    p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic}")
+    for kind, text in (
+        ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
+        ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
+        ("critic", "real-vs-generated critic for a student checkpoint (--student)"),
+    ):
+        k = kinds.add_parser(kind, help=text)
+        if kind == "teacher":
+            k.add_argument("--dataset", default="ctp/pointmaze/umaze-v1", help="Minari dataset id")
+            k.add_argument("--horizon", type=int, default=32, help="planned states per window")
+            k.add_argument("--stride", type=int, default=4, help="env steps between states")
+            k.add_argument("--dim", type=int, default=32, help="U-Net base width")
+            k.add_argument("--dim-mults", type=_mults, default=(1, 2, 4), help="e.g. 1,2,4")
+        elif kind == "ctm":
+            k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
+            k.add_argument("--grid-size", type=int, default=18, help="Karras grid levels N")
+            k.add_argument("--teacher-steps", type=int, default=4,
+                           help="max teacher Heun steps K from t to u")
+            k.add_argument("--lambda-dsm", type=float, default=1.0, help="DSM loss weight")
+        else:
+            k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
+        k.add_argument("--batch-size", type=int, default=64)
+        k.add_argument("--lr", type=float, default=2e-4 if kind != "ctm" else 5e-5)
+        k.add_argument("--steps", type=int, default=10_000)
+        k.add_argument("--max-minutes", type=float, default=None, help="time budget")
+        k.add_argument("--seed", type=int, default=0)
+        k.add_argument("--out", default=f"runs/{kind}", help="output folder")
+        k.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+        k.add_argument("--ema", type=float, default=0.999, help="EMA decay")
+        k.add_argument("--grad-clip", type=float, default=1.0)
+        k.add_argument("--checkpoint-every", type=int, default=1000)
+        k.add_argument("--keep-best", type=int, default=2, help="lowest-loss checkpoints kept")
+        k.add_argument("--device", default="cpu", help="cpu or cuda")
+        k.add_argument("--compile", action="store_true", help="torch.compile the network")
+        k.add_argument("--cuda-graphs", action="store_true",
+                       help="capture the whole training step in a CUDA graph (CUDA only)")
+        k.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        k.add_argument("--dry-run", action="store_true", help="print the resolved config")
+        k.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ctp.ctm import CTMConfig
+    from ctp.train import TrainConfig
+
+    cfg = TrainConfig(
+        kind=args.kind, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
+        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, resume=args.resume,
+        ema_decay=args.ema, grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
+        keep_best=args.keep_best, device=args.device, compile=args.compile,
+        cuda_graphs=args.cuda_graphs, progress=not args.no_progress,
+    )
+    if args.kind == "teacher":
+        cfg.dataset_id, cfg.horizon, cfg.stride = args.dataset, args.horizon, args.stride
+        cfg.dim, cfg.dim_mults = args.dim, args.dim_mults
+    elif args.kind == "ctm":
+        cfg.teacher = args.teacher
+        cfg.ctm = CTMConfig(grid_size=args.grid_size, max_teacher_steps=args.teacher_steps,
+                            lambda_dsm=args.lambda_dsm)
+    else:
+        cfg.student = args.student
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
-    args.parser.print_help()
-    return 2
+    from ctp.train import train, validate
+
+    cfg = config_from_args(args)
+    validate(cfg)
+    if args.dry_run:
+        print(json.dumps(cfg.to_dict(), indent=2))
+        return 0
+    path = train(cfg)
+    print(f"latest checkpoint: {path}")
+    return 0

@@ -79,19 +79,27 @@ class TrajectoryWindows(Dataset):
     def __len__(self) -> int:
         return int(self._cum[-1])
 
-    def start_index(self, i: int) -> int:
-        """The stream index at which window ``i`` starts."""
-        if not 0 <= i < len(self):
-            raise IndexError(i)
-        seg = int(np.searchsorted(self._cum, i, side="right") - 1)
-        return int(self._seg_starts[seg] + (i - self._cum[seg]))
+    def start_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Stream start indices of windows ``idx`` (int ``[B]``), vectorised."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError("window index out of range")
+        seg = np.searchsorted(self._cum, idx, side="right") - 1
+        return self._seg_starts[seg] + (idx - self._cum[seg])
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rows = self.start_index(i) + self._offsets
+    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, 4]``."""
+        rows = self.start_indices(idx)[:, None] + self._offsets[None, :]
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
         )
-        goal = x[-1].clone()
-        goal[2:] = torch.from_numpy(self._zero_velocity)
-        mask, value = start_goal_condition(x[None, 0], goal[None], self.config.horizon, 4)
-        return {"x": x, "mask": mask[0], "value": value[0]}
+        goal = x[:, -1].clone()
+        goal[:, 2:] = torch.from_numpy(self._zero_velocity)
+        mask, value = start_goal_condition(x[:, 0], goal, self.config.horizon, 4)
+        return {"x": x, "mask": mask, "value": value}
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        item = self.batch(np.array([i]))
+        return {key: value[0] for key, value in item.items()}

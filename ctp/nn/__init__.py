@@ -1,0 +1,6 @@
+"""Networks: the temporal U-Net (teacher and student backbone), the critic, their blocks."""
+
+from ctp.nn.critic import Critic
+from ctp.nn.unet import TemporalUNet, UNetConfig
+
+__all__ = ["Critic", "TemporalUNet", "UNetConfig"]

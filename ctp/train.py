@@ -1,0 +1,405 @@
+"""Training loops for the EDM teacher, the CTM student and the critic.
+
+One loop serves all three: an objective gives the trainable module, its EMA copy and a loss
+per batch; the loop adds AdamW, gradient clipping, EMA, data parallelism across processes,
+tqdm progress, a JSONL metrics file, a time budget, atomic checkpoints and resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import signal
+import time
+import warnings
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
+from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample
+from ctp.data.loader import load_maze_dataset
+from ctp.data.normalizer import Normalizer
+from ctp.data.windows import TrajectoryWindows, WindowConfig
+from ctp.edm import EDMConfig, edm_loss
+from ctp.errors import CTPError
+from ctp.models import build_teacher, load_model, normalizer_of
+from ctp.nn import Critic, UNetConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything one ``ctp train`` run needs; saved in every checkpoint."""
+
+    kind: str = "teacher"  # teacher | ctm | critic
+    dataset_id: str = "ctp/pointmaze/umaze-v1"
+    horizon: int = 32  # planned states per window
+    stride: int = 4  # env steps between planned states
+    dim: int = 32
+    dim_mults: tuple[int, ...] = (1, 2, 4)
+    batch_size: int = 64
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    steps: int = 10_000
+    max_minutes: float | None = None
+    seed: int = 0
+    out_dir: str = "runs/teacher"
+    resume: bool = False
+    compile: bool = False
+    cuda_graphs: bool = False
+    device: str = "cpu"
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    checkpoint_every: int = 1000
+    keep_best: int = 2
+    log_every: int = 50
+    progress: bool = True
+    teacher: str | None = None  # ctm: the teacher checkpoint
+    student: str | None = None  # critic: the CTM student checkpoint
+    ctm: CTMConfig = field(default_factory=CTMConfig)
+
+    def __post_init__(self) -> None:
+        self.dim_mults = tuple(self.dim_mults)
+        if isinstance(self.ctm, dict):
+            self.ctm = CTMConfig(**self.ctm)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["dim_mults"] = list(self.dim_mults)
+        return d
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Range checks with one-line errors naming the option."""
+    checks = [
+        (cfg.kind in ("teacher", "ctm", "critic"), "kind", "teacher, ctm or critic", cfg.kind),
+        (cfg.horizon >= 2, "--horizon", ">= 2", cfg.horizon),
+        (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
+        (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
+        (min(cfg.dim_mults, default=0) >= 1, "--dim-mults", "positive ints", cfg.dim_mults),
+        (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size),
+        (cfg.lr > 0, "--lr", "> 0", cfg.lr),
+        (cfg.steps >= 1, "--steps", ">= 1", cfg.steps),
+        (cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", "> 0",
+         cfg.max_minutes),
+        (0.0 <= cfg.ema_decay < 1.0, "--ema", "in [0, 1)", cfg.ema_decay),
+        (cfg.checkpoint_every >= 1, "--checkpoint-every", ">= 1", cfg.checkpoint_every),
+        (cfg.ctm.max_teacher_steps >= 1, "--teacher-steps", ">= 1", cfg.ctm.max_teacher_steps),
+        (cfg.ctm.grid_size >= 3, "--grid-size", ">= 3", cfg.ctm.grid_size),
+    ]
+    for ok, option, expected, got in checks:
+        if not ok:
+            raise CTPError(f"{option}: expected {expected}, got {got}")
+    if cfg.kind == "ctm" and not cfg.teacher:
+        raise CTPError("--teacher: ctm training needs the teacher checkpoint")
+    if cfg.kind == "critic" and not cfg.student:
+        raise CTPError("--student: critic training needs the CTM student checkpoint")
+    factor = 2 ** (len(cfg.dim_mults) - 1)
+    if cfg.horizon % factor:
+        raise CTPError(
+            f"--horizon: {cfg.horizon} is not divisible by the U-Net's down-sampling factor "
+            f"{factor} (--dim-mults {','.join(map(str, cfg.dim_mults))})"
+        )
+
+
+# ---------------------------------------------------------------------------- objectives
+
+
+class Objective:
+    """A trainable ``module``, its ``ema`` copy and ``loss(batch) -> (loss, parts)``."""
+
+    module: nn.Module
+    ema: nn.Module
+    unet: UNetConfig
+    edm: EDMConfig
+
+    def loss(self, batch: dict[str, torch.Tensor], k: int) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+
+class TeacherObjective(Objective):
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.unet = UNetConfig(horizon=cfg.horizon, dim=cfg.dim, dim_mults=cfg.dim_mults,
+                               backend="auto")
+        self.edm = EDMConfig()
+        self.module = build_teacher(self.unet, self.edm).to(device)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+
+    def loss(self, batch, k):
+        loss = edm_loss(self.module, batch["x"], batch["mask"], batch["value"], self.edm)
+        return loss, {}
+
+
+class CTMObjective(Objective):
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
+        self.unet = UNetConfig(**{**payload["unet"], "dim_mults": tuple(payload["unet"]["dim_mults"]),
+                                  "s_embedding": True})
+        self.edm = self.teacher.cfg
+        self.ctm = cfg.ctm
+        self.module = CTMStudent.from_teacher(self.teacher).train().requires_grad_(True)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+
+    def loss(self, batch, k):
+        return ctm_loss(self.module, self.ema, self.teacher, batch["x"], batch["mask"],
+                        batch["value"], self.ctm, k=k)
+
+
+class CriticObjective(Objective):
+    """Real dataset windows (label 1) vs. one-jump student samples with the same condition."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.student, payload = load_model(cfg.student, "ctm", str(device))
+        self.unet = UNetConfig(**{**payload["unet"], "dim_mults": tuple(payload["unet"]["dim_mults"]),
+                                  "s_embedding": False})
+        self.edm = self.student.edm
+        self.module = Critic(self.unet).to(device)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+
+    def loss(self, batch, k):
+        x, mask, value = batch["x"], batch["mask"], batch["value"]
+        with torch.no_grad():
+            noise = torch.randn_like(x) * self.edm.sigma_max
+            fake = ctm_sample(self.student, noise, mask, value, jumps=1)
+        logits = self.module(torch.cat([x, fake]), torch.cat([mask, mask]),
+                             torch.cat([value, value]))
+        labels = torch.cat([torch.ones(len(x)), torch.zeros(len(x))]).to(logits)
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
+        accuracy = ((logits > 0).float() == labels).float().mean()
+        return loss, {"accuracy": accuracy.detach()}
+
+
+def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
+    """ctm/critic runs inherit dataset, horizon, stride and normaliser from their parent."""
+    parent = cfg.teacher if cfg.kind == "ctm" else cfg.student if cfg.kind == "critic" else None
+    if parent is None:
+        return None
+    payload = load_checkpoint(parent, "teacher" if cfg.kind == "ctm" else "ctm")
+    for name in ("dataset_id", "horizon", "stride"):
+        setattr(cfg, name, payload[name])
+    cfg.dim = payload["unet"]["dim"]
+    cfg.dim_mults = tuple(payload["unet"]["dim_mults"])
+    return normalizer_of(payload)
+
+
+# ------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group torchrun set up (gloo on CPU, nccl on CUDA), if any."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+class WindowSampler:
+    """Endless random batches of window indices; each epoch visits every window once.
+
+    Ranks take disjoint strided slices of one shared permutation.
+    """
+
+    def __init__(self, n: int, batch: int, seed: int, info: DistInfo) -> None:
+        self.n, self.batch, self.info = n, batch, info
+        self.rng = np.random.default_rng(seed)
+        self._queue = np.empty(0, dtype=np.int64)
+
+    def next(self) -> np.ndarray:
+        while len(self._queue) < self.batch:
+            perm = self.rng.permutation(self.n)[self.info.rank :: self.info.world]
+            self._queue = np.concatenate([self._queue, perm])
+        out, self._queue = self._queue[: self.batch], self._queue[self.batch :]
+        return out
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p.detach(), 1.0 - decay)
+    for e, b in zip(ema.buffers(), model.buffers()):
+        e.copy_(b)
+
+
+def _average_gradients(module: nn.Module, info: DistInfo) -> None:
+    """All-reduce and average gradients across ranks (what DDP's reducer does)."""
+    for p in module.parameters():
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= info.world
+
+
+def _checkpoint_payload(cfg, obj, opt, normalizer, step, loss) -> dict[str, Any]:
+    return {
+        "kind": cfg.kind,
+        "config": cfg.to_dict(),
+        "unet": obj.unet.to_dict() | {"dim_mults": list(obj.unet.dim_mults)},
+        "edm": obj.edm.to_dict(),
+        "ctm": cfg.ctm.to_dict(),
+        "model": obj.module.state_dict(),
+        "ema": obj.ema.state_dict(),
+        "optimizer": opt.state_dict(),
+        "normalizer": normalizer.state_dict(),
+        "dataset_id": cfg.dataset_id,
+        "horizon": cfg.horizon,
+        "stride": cfg.stride,
+        "step": step,
+        "loss": loss,
+    }
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) one training run; returns the path of the latest checkpoint."""
+    validate(cfg)
+    device = torch.device(cfg.device)
+    if cfg.cuda_graphs and device.type != "cuda":
+        warnings.warn("--cuda-graphs needs a CUDA device; training eagerly", stacklevel=2)
+        cfg.cuda_graphs = False
+    info = init_distributed(device)
+    torch.manual_seed(cfg.seed + info.rank)
+    parent_normalizer = _resolve_from_parent(cfg)
+    data = load_maze_dataset(cfg.dataset_id)
+    windows = TrajectoryWindows(data, WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
+    objective = {"teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective}[
+        cfg.kind
+    ](cfg, device)
+    module = objective.module
+    opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                            capturable=cfg.cuda_graphs)
+    out = Path(cfg.out_dir)
+    step = 0
+    if cfg.resume and (out / "latest.pt").exists():
+        payload = load_checkpoint(out / "latest.pt", cfg.kind)
+        module.load_state_dict(payload["model"])
+        objective.ema.load_state_dict(payload["ema"])
+        opt.load_state_dict(payload["optimizer"])
+        step = int(payload["step"])
+    if info.world > 1:
+        for p in module.parameters():
+            dist.broadcast(p.data, 0)
+        objective.ema.load_state_dict(module.state_dict())
+    if cfg.compile:
+        module.forward = torch.compile(module.forward)
+    sampler = WindowSampler(len(windows), cfg.batch_size, cfg.seed + step, info)
+    host_rng = random.Random(cfg.seed + step)
+    if info.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    metrics = (out / "metrics.jsonl").open("a") if info.main else None
+
+    stop = {"flag": False}
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+    recent: deque[float] = deque(maxlen=100)
+    step_fn = _make_step(cfg, objective, opt, device)
+    start_time, start_step = time.monotonic(), step
+
+    def checkpoint(final: bool = False) -> None:
+        if not info.main:
+            return
+        loss = float(np.mean(recent)) if recent else math.nan
+        payload = _checkpoint_payload(cfg, objective, opt, windows.normalizer, step, loss)
+        save_checkpoint(out / "latest.pt", payload)
+        if not final and math.isfinite(loss):
+            save_checkpoint(out / f"step-{step:07d}-loss-{loss:.6f}.pt", payload)
+            prune_checkpoints(out, cfg.keep_best)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.kind}", unit="step",
+               disable=not (cfg.progress and info.main), mininterval=1.0)
+    try:
+        while step < cfg.steps and not stop["flag"] and time.monotonic() < deadline:
+            batch = {k: v.to(device) for k, v in windows.batch(sampler.next()).items()}
+            k = host_rng.randint(1, cfg.ctm.max_teacher_steps)
+            loss, parts = step_fn(batch, k, info)
+            ema_update(objective.ema, module, cfg.ema_decay)
+            step += 1
+            recent.append(float(loss))
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                elapsed = time.monotonic() - start_time
+                rate = (step - start_step) * cfg.batch_size * info.world / max(elapsed, 1e-9)
+                row = {"step": step, "loss": float(np.mean(recent)), "lr": cfg.lr,
+                       "windows_per_s": rate, "elapsed_s": elapsed,
+                       **{k2: float(v) for k2, v in parts.items()}}
+                if metrics:
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{rate:.0f}")
+            bar.update(1)
+            if step % cfg.checkpoint_every == 0:
+                checkpoint()
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous_handler)
+        checkpoint(final=True)
+        if metrics:
+            metrics.close()
+    return out / "latest.pt"
+
+
+def _make_step(cfg: TrainConfig, objective: Objective, opt, device):
+    """The per-batch update: eager, or replayed from a CUDA graph per teacher-step count k."""
+    module = objective.module
+
+    def eager(batch, k, info):
+        loss, parts = objective.loss(batch, k)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if info.world > 1:
+            _average_gradients(module, info)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+        opt.step()
+        return loss.detach(), parts
+
+    if not cfg.cuda_graphs:
+        return eager
+    graphs: dict[int, tuple] = {}
+
+    def graphed(batch, k, info):
+        if info.world > 1:
+            raise CTPError("--cuda-graphs: multi-process training runs eagerly; drop the flag")
+        if k not in graphs:
+            static = {name: t.clone() for name, t in batch.items()}
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):  # warm-up: allocator, autotuning, optimizer state
+                    eager(static, k, info)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            opt.zero_grad(set_to_none=True)
+            with torch.cuda.graph(graph):
+                static_loss, static_parts = objective.loss(static, k)
+                static_loss.backward()
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+                opt.step()
+            graphs[k] = (graph, static, static_loss, static_parts)
+        graph, static, static_loss, static_parts = graphs[k]
+        for name, t in batch.items():
+            static[name].copy_(t)
+        graph.replay()
+        return static_loss.detach().clone(), {n: v.clone() for n, v in static_parts.items()}
+
+    return graphed
