@@ -7,11 +7,14 @@ reference elsewhere.
 
 from ctp.kernels.backend import active_backend, resolve_backend, triton_available
 from ctp.kernels.gn_mish import fused_gn_mish, gn_mish_reference
+from ctp.kernels.scoring import score_candidates, score_candidates_reference
 
 __all__ = [
     "active_backend",
     "fused_gn_mish",
     "gn_mish_reference",
     "resolve_backend",
+    "score_candidates",
+    "score_candidates_reference",
     "triton_available",
 ]

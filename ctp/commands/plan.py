@@ -1,4 +1,4 @@
-"""``ctp plan``: plan and evaluate in closed loop (the planner issue fills this in)."""
+"""``ctp plan``: plan with a CTM (or the EDM teacher) and evaluate it in closed loop."""
 
 from __future__ import annotations
 
@@ -7,9 +7,63 @@ import argparse
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan with a trained CTM and evaluate it in closed loop")
+    p.add_argument("--env", default="pointmaze-umaze",
+                   help="pointmaze-umaze (default), pointmaze-medium or pointmaze-large")
+    p.add_argument("--checkpoint", help="planner file (default: the one bundled for --env)")
+    p.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    p.add_argument("--candidates", type=int, default=None, help="K plans per env")
+    p.add_argument("--steps", type=int, default=None, help="CTM jumps per plan (NFE)")
+    p.add_argument("--sampler", choices=("ctm", "edm"), default=None,
+                   help="ctm student (default) or the EDM teacher with Heun")
+    p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
+    p.add_argument("--dyn-weight", type=float, default=None, help="dynamics penalty weight")
+    p.add_argument("--critic-weight", type=float, default=None, help="critic logit weight")
+    p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
+    p.add_argument("--replan", type=int, default=None, metavar="R",
+                   help="replan every R env steps (default: the planner file's setting)")
+    p.add_argument("--open-loop", action="store_true", help="plan once per episode")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="replay sampling + scoring from a CUDA graph (CUDA only)")
+    p.add_argument("--num-envs", type=int, default=10, help="envs stepped together")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", help="write the results as JSON")
+    p.add_argument("--plot", help="draw walls, plans and paths of a few episodes (PNG)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("ctp plan: no planner is bundled yet (not yet trained); see README, 'Training'.")
+    from ctp.envs.specs import get_maze_spec
+    from ctp.evaluate import EvalConfig, evaluate, format_table
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
+    from ctp.planning.planner import PlannerConfig
+
+    spec = get_maze_spec(args.env)
+    if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():
+        print(f"ctp plan: no planner is bundled for {spec.env_name} yet (not yet trained); "
+              "train one with the README's 'Training' commands and pass --checkpoint")
+        return 0
+    path = args.checkpoint or str(bundled_planner_path(spec.env_name))
+    defaults = load_planner_file(path).get("defaults") or {}
+    planner_cfg = PlannerConfig(**{k: v for k, v in defaults.items() if k != "replan"})
+    for option, name in (("candidates", "candidates"), ("steps", "jumps"),
+                         ("sampler", "sampler"), ("edm_steps", "edm_steps"),
+                         ("dyn_weight", "dyn_weight"), ("critic_weight", "critic_weight")):
+        value = getattr(args, option)
+        if value is not None:
+            setattr(planner_cfg, name, value)
+    replan = None if args.open_loop else (args.replan or defaults.get("replan"))
+    cfg = EvalConfig(
+        env=spec.env_name, checkpoint=path, episodes=args.episodes, seed=args.seed,
+        num_envs=args.num_envs, multi_goal=args.multi_goal, replan=replan,
+        cuda_graphs=args.cuda_graphs, device=args.device, planner=planner_cfg, out=args.out,
+        plot=args.plot, progress=not args.no_progress,
+    )
+    result = evaluate(cfg)
+    print(format_table(result))
+    if args.out:
+        print(f"results written to {args.out}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
     return 0

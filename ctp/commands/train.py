@@ -16,7 +16,7 @@ def _mults(text: str) -> tuple[int, ...]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -55,6 +55,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         k.add_argument("--dry-run", action="store_true", help="print the resolved config")
         k.set_defaults(run=run)
+    b = kinds.add_parser("bundle", help="bundle student (+ teacher, critic) into a planner file")
+    b.add_argument("--student", required=True, help="CTM student checkpoint")
+    b.add_argument("--teacher", help="teacher checkpoint (enables --sampler edm)")
+    b.add_argument("--critic", help="critic checkpoint")
+    b.add_argument("--out", required=True, help="planner file to write (.pt)")
+    b.add_argument("--half", action="store_true", help="store weights as float16")
+    b.set_defaults(run=run_bundle)
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    from ctp.planning.bundle import ExportConfig, export_planner
+
+    path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
+                                       args.half))
+    print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    return 0
 
 
 def config_from_args(args: argparse.Namespace):

@@ -1,0 +1,258 @@
+"""Closed-loop evaluation of a planner in vectorised Gymnasium-Robotics PointMaze envs.
+
+Episodes use seeds seed .. seed + N - 1, E at a time. Scores: raw return, the normalised
+score with the dataset's Minari reference constants, and ``d4rl_normalized`` with D4RL's
+maze2d-v1 constants (DESIGN.md section 6); mean +- standard error over episodes. Plan latency
+is the wall-clock time of ``Planner.plan`` (sample + score + rank + first action), median and
+p95 after warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp.envs.maze import make_env
+from ctp.envs.specs import get_maze_spec
+from ctp.errors import CTPError
+from ctp.planning.controller import PlanFollower
+from ctp.planning.planner import Planner, PlannerConfig
+
+WARMUP_PLANS = 2
+
+
+@dataclass
+class EvalConfig:
+    env: str = "pointmaze-umaze"
+    checkpoint: str | None = None  # planner file; None = the bundled one for env
+    episodes: int = 20
+    seed: int = 0
+    num_envs: int = 10
+    multi_goal: bool = False
+    replan: int | None = None  # env steps between plans; None = plan once (open loop)
+    cuda_graphs: bool = False
+    device: str = "cpu"
+    planner: PlannerConfig = field(default_factory=PlannerConfig)
+    out: str | None = None
+    plot: str | None = None
+    plot_episodes: int = 4
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.episodes < 1:
+            raise CTPError(f"--episodes: expected >= 1, got {self.episodes}")
+        if self.num_envs < 1:
+            raise CTPError(f"--num-envs: expected >= 1, got {self.num_envs}")
+        if self.replan is not None and self.replan < 1:
+            raise CTPError(f"--replan: expected >= 1 env steps, got {self.replan}")
+        self.planner.validate()
+        for option, path in (("--out", self.out), ("--plot", self.plot)):
+            if path is not None:
+                _check_writable(option, Path(path))
+
+
+def _check_writable(option: str, path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise CTPError(f"{option}: {path} is a directory, expected a file path")
+    if not parent.is_dir():
+        raise CTPError(f"{option}: folder {parent} does not exist")
+    import os
+
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CTPError(f"{option}: {path} is not writable")
+
+
+@dataclass
+class Episode:
+    seed: int
+    ret: float
+    success: bool
+    plan_latencies_ms: list[float]
+    path: np.ndarray  # [T + 1, 2] executed positions
+    plans: list[np.ndarray]  # chosen plans [H, 4]
+    goal: np.ndarray  # [2]
+
+
+def mean_se(values: list[float]) -> dict[str, float]:
+    """Mean and standard error (sample std / sqrt(n); 0 for one value)."""
+    arr = np.asarray(values, dtype=np.float64)
+    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else 0.0
+    return {"mean": float(arr.mean()), "se": se}
+
+
+def normalized(ret: float, ref_min: float, ref_max: float) -> float:
+    return 100.0 * (ret - ref_min) / (ref_max - ref_min)
+
+
+def _make_vector_env(cfg: EvalConfig, n: int):
+    import gymnasium as gym
+
+    spec = get_maze_spec(cfg.env)
+    return gym.vector.SyncVectorEnv(
+        [lambda: make_env(spec, eval_goal=not cfg.multi_goal) for _ in range(n)]
+    )
+
+
+def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
+    """Roll out ``cfg.episodes`` episodes, ``cfg.num_envs`` at a time."""
+    from tqdm import tqdm
+
+    spec = get_maze_spec(cfg.env)
+    seeds = list(range(cfg.seed, cfg.seed + cfg.episodes))
+    episodes: list[Episode] = []
+    bar = tqdm(total=cfg.episodes, desc=f"plan {cfg.env}", unit="episode",
+               disable=not cfg.progress)
+    for first in range(0, len(seeds), cfg.num_envs):
+        batch = seeds[first : first + cfg.num_envs]
+        envs = _make_vector_env(cfg, len(batch))
+        obs, _ = envs.reset(seed=batch)
+        follower = PlanFollower(planner.stride)
+        returns = np.zeros(len(batch))
+        success = np.zeros(len(batch), dtype=bool)
+        latencies: list[float] = []
+        paths = [obs["achieved_goal"].copy()]
+        plans: list[np.ndarray] = []
+        goals = obs["desired_goal"].copy()
+        for t in range(spec.episode_steps):
+            if t == 0 or (cfg.replan and t % cfg.replan == 0):
+                result = planner.plan(obs["observation"], obs["desired_goal"])
+                follower.set_plans(result.trajectory)
+                latencies.append(result.latency_ms)
+                plans.append(result.trajectory)
+            obs, reward, _, _, info = envs.step(follower.act(obs["observation"]))
+            returns += reward
+            success |= np.asarray(info.get("success", np.zeros(len(batch), bool)), dtype=bool)
+            paths.append(obs["achieved_goal"].copy())
+        envs.close()
+        path_arr = np.stack(paths, axis=1)  # [E, T + 1, 2]
+        for i, seed in enumerate(batch):
+            episodes.append(Episode(seed, float(returns[i]), bool(success[i]), latencies,
+                                    path_arr[i], [p[i] for p in plans], goals[i]))
+        bar.update(len(batch))
+    bar.close()
+    return episodes
+
+
+def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
+              cuda_graphs: bool) -> dict[str, Any]:
+    """The results document (``--out`` JSON) for a list of episodes."""
+    spec = get_maze_spec(cfg.env)
+    ref_min, ref_max = planner.payload_meta["ref_min_score"], planner.payload_meta["ref_max_score"]
+    returns = [e.ret for e in episodes]
+    lat = np.concatenate([e.plan_latencies_ms for e in episodes[:: max(cfg.num_envs, 1)]])
+    result: dict[str, Any] = {
+        "env": spec.env_name,
+        "checkpoint": planner.source,
+        "dataset_id": planner.payload_meta["dataset_id"],
+        "episodes": len(episodes),
+        "seeds": [e.seed for e in episodes],
+        "task": "multi2d" if cfg.multi_goal else "single-task",
+        "sampler": planner.config.sampler,
+        "nfe": planner.config.nfe,
+        "jumps": planner.config.jumps if planner.config.sampler == "ctm" else None,
+        "edm_steps": planner.config.edm_steps if planner.config.sampler == "edm" else None,
+        "candidates": planner.config.candidates,
+        "scorer": planner.config.scorer_name(),
+        "horizon": planner.horizon,
+        "stride": planner.stride,
+        "replan": cfg.replan,
+        "num_envs": cfg.num_envs,
+        "cuda_graphs": cuda_graphs,
+        "device": str(planner.device),
+        "torch_threads": torch.get_num_threads(),
+        "ref_min_score": ref_min,
+        "ref_max_score": ref_max,
+        "d4rl_ref_min_score": spec.d4rl_ref_min,
+        "d4rl_ref_max_score": spec.d4rl_ref_max,
+        "goal_radius": planner.config.goal_radius,
+        "return": mean_se(returns),
+        "normalized": (mean_se([normalized(r, ref_min, ref_max) for r in returns])
+                       if ref_min is not None and ref_max is not None else None),
+        "d4rl_normalized": mean_se(
+            [normalized(r, spec.d4rl_ref_min, spec.d4rl_ref_max) for r in returns]
+        ),
+        "success_rate": float(np.mean([e.success for e in episodes])),
+        "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
+                       "plans": int(len(lat))},
+        "per_episode": [
+            {"seed": e.seed, "return": e.ret, "success": e.success,
+             "plan_latencies_ms": [round(v, 3) for v in e.plan_latencies_ms]}
+            for e in episodes
+        ],
+    }
+    return result
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A human-readable table of one evaluation."""
+    def ms(x: dict[str, float]) -> str:
+        return f"{x['mean']:.1f} +- {x['se']:.1f}"
+
+    norm = ms(result["normalized"]) if result["normalized"] else "n/a (no ref scores)"
+    rows = [
+        ("env", f"{result['env']} ({result['task']})"),
+        ("episodes", f"{result['episodes']} (seeds {result['seeds'][0]}..{result['seeds'][-1]})"),
+        ("d4rl_normalized", ms(result["d4rl_normalized"])),
+        ("normalized", norm),
+        ("return", ms(result["return"])),
+        ("success rate", f"{100 * result['success_rate']:.0f}%"),
+        ("plan latency", f"p50 {result['latency_ms']['p50']:.1f} ms, "
+                         f"p95 {result['latency_ms']['p95']:.1f} ms"),
+        ("sampler / NFE", f"{result['sampler']} / {result['nfe']}"),
+        ("candidates", str(result["candidates"])),
+        ("scorer", result["scorer"]),
+        ("replan", "open loop" if not result["replan"] else f"every {result['replan']} steps"),
+        ("ref constants", f"minari {_fmt(result['ref_min_score'])} / "
+                          f"{_fmt(result['ref_max_score'])}; d4rl "
+                          f"{result['d4rl_ref_min_score']} / {result['d4rl_ref_max_score']}"),
+        ("device", f"{result['device']} ({result['torch_threads']} threads), "
+                   f"cuda graphs {'on' if result['cuda_graphs'] else 'off'}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Load the planner, warm up, roll out, summarise; writes --out/--plot when given."""
+    from ctp.planning.planner import load_planner
+
+    cfg.validate()
+    spec = get_maze_spec(cfg.env)
+    planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, spec.env_name)
+    if planner.maze.name != spec.name:
+        raise CTPError(
+            f"{planner.source}: trained on {planner.payload_meta['dataset_id']} "
+            f"({planner.maze.env_name}), not {spec.env_name}"
+        )
+    torch.manual_seed(cfg.seed)
+    graphs = False
+    if cfg.cuda_graphs:
+        graphs = planner.enable_cuda_graphs(min(cfg.num_envs, cfg.episodes))
+        if not graphs:
+            warnings.warn("--cuda-graphs needs a CUDA device; planning eagerly", stacklevel=2)
+    warm = min(cfg.num_envs, cfg.episodes)
+    for _ in range(WARMUP_PLANS):
+        planner.plan(np.zeros((warm, 4), np.float32), np.zeros((warm, 2), np.float32))
+    episodes = run_episodes(planner, cfg)
+    result = summarize(planner, cfg, episodes, graphs)
+    if cfg.out:
+        Path(cfg.out).write_text(json.dumps(result, indent=2))
+    if cfg.plot:
+        from ctp.plotting import plot_episodes
+
+        plot_episodes(spec, episodes[: cfg.plot_episodes], cfg.plot,
+                      title=f"{spec.env_name}: {result['sampler']} NFE {result['nfe']}, "
+                            f"K={result['candidates']}")
+    return result

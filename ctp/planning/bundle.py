@@ -1,0 +1,78 @@
+"""Planner files: the CTM student, optionally the teacher and critic, and what planning needs.
+
+A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
+schema_version, kind "planner", maze, dataset_id, horizon, stride, normaliser, EDM constants,
+the dataset's reference scores, and per network its U-Net config and EMA weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.errors import CTPError
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+
+def bundled_planner_path(env_name: str) -> Path:
+    """Where the planner shipped for ``pointmaze-<maze>`` lives inside the package."""
+    return BUNDLED_DIR / f"{env_name}.pt"
+
+
+@dataclass
+class ExportConfig:
+    student: str
+    out: str
+    teacher: str | None = None
+    critic: str | None = None
+    half: bool = False  # store weights as float16 (half the size)
+
+
+def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    state = payload["ema"] or payload["model"]
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    return {"unet": payload["unet"], "state": state, "step": payload["step"]}
+
+
+def export_planner(cfg: ExportConfig) -> Path:
+    """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
+    from ctp.data.catalog import dataset_info
+    from ctp.envs.specs import maze_for_dataset
+
+    student = load_checkpoint(cfg.student, "ctm")
+    teacher = load_checkpoint(cfg.teacher, "teacher") if cfg.teacher else None
+    critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None
+    for other, name in ((teacher, "--teacher"), (critic, "--critic")):
+        if other is None:
+            continue
+        for key in ("dataset_id", "horizon", "stride"):
+            if other[key] != student[key]:
+                raise CTPError(
+                    f"{name}: {key} {other[key]!r} differs from the student's {student[key]!r}"
+                )
+    info = dataset_info(student["dataset_id"])
+    payload = {
+        "kind": "planner",
+        "maze": maze_for_dataset(student["dataset_id"]).name,
+        "dataset_id": student["dataset_id"],
+        "horizon": student["horizon"],
+        "stride": student["stride"],
+        "normalizer": student["normalizer"],
+        "edm": student["edm"],
+        "ctm": student["ctm"],
+        "ref_min_score": info.ref_min_score,
+        "ref_max_score": info.ref_max_score,
+        "student": _network(student, cfg.half),
+        "teacher": _network(teacher, cfg.half) if teacher else None,
+        "critic": _network(critic, cfg.half) if critic else None,
+    }
+    return save_checkpoint(cfg.out, payload)
+
+
+def load_planner_file(path: str | Path) -> dict[str, Any]:
+    """A planner file's payload (checked: schema, kind)."""
+    return load_checkpoint(path, "planner")

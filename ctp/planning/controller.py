@@ -1,0 +1,46 @@
+"""Turn a plan into actions: waypoints every env step, tracked with Diffuser's controller."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
+    """Plan states ``[E, H, D]`` one every ``stride`` env steps -> ``[E, (H-1)*stride+1, D]``
+    waypoints, one per env step, linearly interpolated between plan states."""
+    e, h, d = plan.shape
+    if stride == 1:
+        return plan.copy()
+    frac = np.arange(stride) / stride  # [stride]
+    a, b = plan[:, :-1, None, :], plan[:, 1:, None, :]
+    between = (a + (b - a) * frac[None, None, :, None]).reshape(e, (h - 1) * stride, d)
+    return np.concatenate([between, plan[:, -1:, :]], axis=1)
+
+
+def tracking_action(waypoint: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """a = (wp_xy - xy) + (wp_v - v), clipped to [-1, 1]; ``[E, 4]`` each -> ``[E, 2]``."""
+    action = waypoint[:, :2] - state[:, :2] + (waypoint[:, 2:4] - state[:, 2:4])
+    return np.clip(action, -1.0, 1.0)
+
+
+class PlanFollower:
+    """Follows the current plans of E envs: the waypoint one env step ahead of the time
+    elapsed since each plan was made (the last waypoint once a plan is used up)."""
+
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+        self.waypoints: np.ndarray | None = None
+        self.age = 0
+
+    def set_plans(self, plans: np.ndarray) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+        self.waypoints = interpolate_plan(plans, self.stride)
+        self.age = 0
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        """Action ``[E, 2]`` for the current states ``[E, 4]``; advances one env step."""
+        if self.waypoints is None:
+            raise RuntimeError("no plan to follow yet")
+        index = min(self.age + 1, self.waypoints.shape[1] - 1)
+        self.age += 1
+        return tracking_action(self.waypoints[:, index], state)

@@ -1,0 +1,216 @@
+"""The CTP planner: K candidates per environment in one batch, scored and ranked.
+
+``Planner.plan_step`` is the graph-safe core (sample + score on device, no host syncs);
+``Planner.plan`` adds normalisation, ranking with ``ctp._ranking`` and the first action.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp import _ranking
+from ctp.checkpoint import load_checkpoint
+from ctp.conditioning import start_goal_condition
+from ctp.ctm import CTMStudent, ctm_sample
+from ctp.data.normalizer import Normalizer
+from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
+from ctp.envs.specs import GOAL_RADIUS, get_maze_spec
+from ctp.errors import CTPError
+from ctp.kernels import score_candidates
+from ctp.models import unet_config
+from ctp.nn import Critic, TemporalUNet
+from ctp.planning.controller import interpolate_plan, tracking_action
+
+ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
+
+
+@dataclass
+class PlannerConfig:
+    """How plans are made and chosen."""
+
+    candidates: int = 16  # K per environment
+    sampler: str = "ctm"  # ctm (student, `jumps` NFE) or edm (teacher Heun, 2N-1 NFE)
+    jumps: int = 1
+    edm_steps: int = 18
+    gamma: float = 0.0
+    dyn_weight: float = 10.0  # dynamics-consistency penalty weight
+    critic_weight: float = 0.0  # learned critic logit weight (needs a critic)
+    goal_radius: float = GOAL_RADIUS
+
+    def validate(self) -> None:
+        checks = [
+            (self.candidates >= 1, "--candidates", ">= 1", self.candidates),
+            (self.jumps >= 1, "--steps", ">= 1", self.jumps),
+            (self.edm_steps >= 1, "--edm-steps", ">= 1", self.edm_steps),
+            (self.sampler in ("ctm", "edm"), "--sampler", "ctm or edm", self.sampler),
+            (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
+        ]
+        for ok, option, expected, got in checks:
+            if not ok:
+                raise CTPError(f"{option}: expected {expected}, got {got}")
+
+    @property
+    def nfe(self) -> int:
+        """Network evaluations per plan."""
+        return self.jumps if self.sampler == "ctm" else 2 * self.edm_steps - 1
+
+    def scorer_name(self) -> str:
+        parts = ["reward", f"{self.dyn_weight:g}*dynamics"]
+        if self.critic_weight:
+            parts.append(f"{self.critic_weight:g}*critic")
+        return " - ".join(parts[:2]) + "".join(f" + {p}" for p in parts[2:])
+
+
+@dataclass
+class PlanResult:
+    """Chosen plans (raw env units) ``[E, H, D]``, their scores ``[E]``, first actions
+    ``[E, 2]``, the wall-clock latency of the call (ms)."""
+
+    trajectory: np.ndarray
+    score: np.ndarray
+    action: np.ndarray
+    latency_ms: float
+
+
+def _network_from(entry: dict[str, Any], kind: str, edm: EDMConfig, device: torch.device):
+    unet = unet_config(entry, backend="auto")
+    if kind == "student":
+        unet.s_embedding = True
+        model = CTMStudent(TemporalUNet(unet), edm)
+    elif kind == "teacher":
+        model = EDMDenoiser(TemporalUNet(unet), edm)
+    else:
+        model = Critic(unet)
+    model.load_state_dict({k: v.float() for k, v in entry["state"].items()})
+    return model.to(device).eval().requires_grad_(False)
+
+
+class Planner:
+    """Plans for E environments at once from a planner file's networks."""
+
+    def __init__(self, payload: dict[str, Any], config: PlannerConfig | None = None,
+                 device: str | torch.device = "cpu", source: str = "") -> None:
+        self.config = config or PlannerConfig()
+        self.config.validate()
+        self.device = torch.device(device)
+        self.source = source
+        self.payload_meta = {k: payload.get(k) for k in
+                             ("maze", "dataset_id", "horizon", "stride", "ref_min_score",
+                              "ref_max_score")}
+        self.maze = get_maze_spec(payload["maze"])
+        self.horizon, self.stride = int(payload["horizon"]), int(payload["stride"])
+        self.edm = EDMConfig(**payload["edm"])
+        self.normalizer = Normalizer.from_state_dict(payload["normalizer"])
+        if self.normalizer.dim != 4:
+            raise CTPError(f"{source}: state dimension {self.normalizer.dim}, expected 4 (maze)")
+        self._low = torch.tensor(self.normalizer.low, dtype=torch.float32, device=self.device)
+        self._high = torch.tensor(self.normalizer.high, dtype=torch.float32, device=self.device)
+        self.student = _network_from(payload["student"], "student", self.edm, self.device)
+        self.teacher = (_network_from(payload["teacher"], "teacher", self.edm, self.device)
+                        if payload.get("teacher") else None)
+        self.critic = (_network_from(payload["critic"], "critic", self.edm, self.device)
+                       if payload.get("critic") else None)
+        if self.config.sampler == "edm" and self.teacher is None:
+            raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
+        if self.config.critic_weight and self.critic is None:
+            raise CTPError(f"{source}: a critic weight needs a planner file with the critic")
+        self.graph = None
+
+    # ---------------------------------------------------------------- graph-safe core
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return 2.0 * (x - self._low) / (self._high - self._low) - 1.0
+
+    def _unnormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1.0) * 0.5 * (self._high - self._low) + self._low
+
+    def plan_step(self, state: torch.Tensor, goal_xy: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Sample and score K candidates for each of E envs; no host syncs.
+
+        state ``[E, 4]`` and goal_xy ``[E, 2]`` (raw env units) -> (candidates raw
+        ``[E, K, H, 4]``, scores ``[E, K]``).
+        """
+        cfg, k = self.config, self.config.candidates
+        e = state.shape[0]
+        goal = torch.cat([goal_xy, torch.zeros_like(goal_xy)], dim=-1)
+        start_n = self._normalize(state).repeat_interleave(k, dim=0)
+        goal_n = self._normalize(goal).repeat_interleave(k, dim=0)
+        goal_n[:, 2:] = self._normalize(torch.zeros_like(goal))[:1, 2:].expand(e * k, 2)
+        mask, value = start_goal_condition(start_n, goal_n, self.horizon, 4)
+        noise = torch.randn(e * k, self.horizon, 4, device=state.device) * self.edm.sigma_max
+        if cfg.sampler == "ctm":
+            x = ctm_sample(self.student, noise, mask, value, cfg.jumps, cfg.gamma,
+                           grid_size=18)
+        else:
+            x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
+        raw = self._unnormalize(x)
+        scores = score_candidates(
+            raw, goal_xy.repeat_interleave(k, dim=0), goal_radius=cfg.goal_radius,
+            step_dt=ENV_DT * self.stride, dyn_weight=cfg.dyn_weight,
+        )
+        if self.critic is not None and cfg.critic_weight:
+            scores = scores + cfg.critic_weight * self.critic(x, mask, value)
+        return raw.view(e, k, self.horizon, 4), scores.view(e, k)
+
+    # ----------------------------------------------------------------------- host API
+
+    @torch.no_grad()
+    def plan(self, observation: np.ndarray | torch.Tensor, goal: np.ndarray | torch.Tensor
+             ) -> PlanResult:
+        """Best plan for each env. observation ``[E, 4]`` or ``[4]``; goal ``[E, 2]``/``[2]``."""
+        start = time.perf_counter()
+        state = torch.as_tensor(np.asarray(observation, dtype=np.float32), device=self.device)
+        goal_xy = torch.as_tensor(np.asarray(goal, dtype=np.float32), device=self.device)
+        single = state.dim() == 1
+        if single:
+            state, goal_xy = state[None], goal_xy[None]
+        if state.shape[-1] != 4 or goal_xy.shape[-1] != 2 or len(state) != len(goal_xy):
+            raise CTPError(
+                f"plan: expected observation [E, 4] and goal [E, 2], got {tuple(state.shape)} "
+                f"and {tuple(goal_xy.shape)}"
+            )
+        step = self.graph or self.plan_step
+        candidates, scores = step(state, goal_xy)
+        scores_np = scores.float().cpu().numpy()
+        best = _ranking.best(scores_np)
+        chosen = candidates[torch.arange(len(best)), torch.from_numpy(best).to(self.device)]
+        trajectory = chosen.float().cpu().numpy()
+        waypoints = interpolate_plan(trajectory, self.stride)
+        action = tracking_action(waypoints[:, min(1, waypoints.shape[1] - 1)],
+                                 state.cpu().numpy())
+        latency = (time.perf_counter() - start) * 1e3
+        score = scores_np[np.arange(len(best)), best]
+        if single:
+            return PlanResult(trajectory[0], score[0:1], action[0], latency)
+        return PlanResult(trajectory, score, action, latency)
+
+    def enable_cuda_graphs(self, num_envs: int) -> bool:
+        """Capture ``plan_step`` for ``num_envs`` envs in a CUDA graph; False without CUDA."""
+        from ctp.planning.cuda_graph import GraphedPlanStep
+
+        if self.device.type != "cuda":
+            return False
+        self.graph = GraphedPlanStep(self.plan_step, num_envs, self.device)
+        return True
+
+
+def load_planner(
+    path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    config: PlannerConfig | None = None,
+    env: str = "pointmaze-umaze",
+) -> Planner:
+    """A :class:`Planner` from a planner file (default: the one bundled for ``env``)."""
+    from ctp.planning.bundle import bundled_planner_path
+
+    path = Path(path) if path is not None else bundled_planner_path(env)
+    if not path.exists() and path == bundled_planner_path(env):
+        raise CTPError(f"no planner is bundled for {env} yet (not yet trained): {path}")
+    payload = load_checkpoint(path, "planner")
+    return Planner(payload, config, device, source=str(path))
