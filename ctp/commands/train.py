@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--grid-size", type=int, default=18, help="Karras grid levels N")
             k.add_argument("--teacher-steps", type=int, default=4,
                            help="max teacher Heun steps K from t to u")
-            k.add_argument("--lambda-dsm", type=float, default=1.0, help="DSM loss weight")
+            k.add_argument("--lambda-dsm", type=float, default=0.02, help="DSM loss weight")
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, default=64)
