@@ -269,8 +269,15 @@ def _checkpoint_payload(cfg, obj, opt, normalizer, step, loss) -> dict[str, Any]
     }
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) one training run; returns the path of the latest checkpoint."""
+@dataclass
+class TrainResult:
+    latest: Path  # the latest checkpoint (written by rank 0)
+    step: int
+    module: nn.Module  # this rank's trained network
+
+
+def train(cfg: TrainConfig) -> TrainResult:
+    """Run (or resume) one training run."""
     validate(cfg)
     device = torch.device(cfg.device)
     if cfg.cuda_graphs and device.type != "cuda":
@@ -356,7 +363,7 @@ def train(cfg: TrainConfig) -> Path:
         checkpoint(final=True)
         if metrics:
             metrics.close()
-    return out / "latest.pt"
+    return TrainResult(out / "latest.pt", step, module)
 
 
 def _make_step(cfg: TrainConfig, objective: Objective, opt, device):

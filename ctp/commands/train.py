@@ -104,6 +104,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    path = train(cfg)
-    print(f"latest checkpoint: {path}")
+    result = train(cfg)
+    print(f"step {result.step}; latest checkpoint: {result.latest}")
     return 0

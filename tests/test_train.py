@@ -1,0 +1,172 @@
+"""Training loop, checkpoints, resume, time budget, data parallelism and the train CLI."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from ctp.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from ctp.errors import CTPError
+from ctp.models import load_model
+from ctp.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+
+def tiny_config(out, kind="teacher", **kw) -> TrainConfig:
+    base = dict(kind=kind, horizon=8, stride=2, dim=16, dim_mults=(1, 2), batch_size=8,
+                steps=6, out_dir=str(out), checkpoint_every=3, log_every=2, progress=False)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture
+def minari_root(tiny_umaze, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
+    return tiny_umaze
+
+
+def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
+    teacher = train(tiny_config(tmp_path / "t"))
+    assert teacher.step == 6
+    payload = load_checkpoint(teacher.latest, "teacher")
+    assert payload["schema_version"] == SCHEMA_VERSION and payload["step"] == 6
+    assert payload["dataset_id"] == "ctp/pointmaze/umaze-v1"
+    assert payload["config"]["horizon"] == 8 and payload["stride"] == 2
+    assert set(payload["normalizer"]) == {"low", "high"}
+    lines = (tmp_path / "t" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and '"windows_per_s"' in lines[0]
+    ctm = train(tiny_config(tmp_path / "c", kind="ctm", teacher=str(teacher.latest), steps=3))
+    ctm_payload = load_checkpoint(ctm.latest, "ctm")
+    assert ctm_payload["normalizer"] == payload["normalizer"]
+    assert ctm_payload["horizon"] == 8 and ctm_payload["unet"]["s_embedding"] is True
+    critic = train(tiny_config(tmp_path / "k", kind="critic", student=str(ctm.latest), steps=3))
+    model, _ = load_model(str(critic.latest), "critic")
+    x = torch.zeros(2, 8, 4)
+    assert model(x, x, x).shape == (2,)
+
+
+def test_resume_continues_step_count(minari_root, tmp_path) -> None:
+    train(tiny_config(tmp_path, steps=4))
+    first = load_checkpoint(tmp_path / "latest.pt")
+    resumed = train(tiny_config(tmp_path, steps=7, resume=True))
+    assert resumed.step == 7
+    second = load_checkpoint(tmp_path / "latest.pt")
+    assert second["step"] == 7
+    assert not torch.equal(first["model"]["net.final_conv.weight"],
+                           second["model"]["net.final_conv.weight"])
+
+
+def test_time_budget_stops_early(minari_root, tmp_path) -> None:
+    start = time.monotonic()
+    result = train(tiny_config(tmp_path, steps=10**6, max_minutes=0.02))
+    assert time.monotonic() - start < 60
+    assert 0 < result.step < 10**6
+    assert load_checkpoint(result.latest)["step"] == result.step
+
+
+def test_top_k_checkpoints_are_pruned(minari_root, tmp_path) -> None:
+    train(tiny_config(tmp_path, steps=12, checkpoint_every=2, keep_best=2))
+    assert len(list(tmp_path.glob("step-*.pt"))) == 2
+    assert (tmp_path / "latest.pt").exists()
+
+
+def test_atomic_save_keeps_previous_file(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"kind": "teacher", "step": 1})
+
+    def broken_save(obj, fh):
+        fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"kind": "teacher", "step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_checkpoint_errors(tmp_path) -> None:
+    save_checkpoint(tmp_path / "t.pt", {"kind": "teacher"})
+    with pytest.raises(CTPError, match="kind 'teacher', expected 'ctm'"):
+        load_checkpoint(tmp_path / "t.pt", "ctm")
+    torch.save({"schema_version": 99, "kind": "teacher"}, tmp_path / "old.pt")
+    with pytest.raises(CTPError, match="schema_version 99, expected 1"):
+        load_checkpoint(tmp_path / "old.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CTPError, match="not a readable ctp checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(CTPError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_checkpoint_loading_never_runs_code(tmp_path) -> None:
+    torch.save({"schema_version": 1, "kind": "teacher", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CTPError, match="not a readable ctp checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), MINARI_DATASETS_PATH=root)
+    torch.set_num_threads(1)
+    result = train(tiny_config(out, steps=4, seed=0))
+    torch.save(result.module.state_dict(), os.path.join(out, f"rank{rank}.pt"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_data_parallel_gives_identical_parameters(minari_root, tmp_path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(minari_root), str(tmp_path)), nprocs=2)
+    a, b = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    # ... and training moved them away from a fresh initialisation.
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 4
+
+
+def run_ctp(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ctp", *args], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("train", "teacher", "--horizon", "30"), "--horizon: 30 is not divisible"),
+        (("train", "teacher", "--batch-size", "0"), "--batch-size: expected >= 1, got 0"),
+        (("train", "teacher", "--dim", "12"), "--dim: expected a positive multiple of 8"),
+        (("train", "teacher", "--dataset", "ctp/pointmaze/large-v1"),
+         "ctp data generate pointmaze-large"),
+        (("train", "ctm", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
+    ],
+)
+def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:
+    proc = run_ctp(*args, "--out", str(tmp_path / "o"), "--no-progress",
+                   env={"MINARI_DATASETS_PATH": str(minari_root)})
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ctp: error:") and message in lines[0], (
+        proc.stderr
+    )
+
+
+def test_train_cli_dry_run_prints_config(tmp_path) -> None:
+    proc = run_ctp("train", "teacher", "--horizon", "64", "--dry-run", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert '"horizon": 64' in proc.stdout and '"kind": "teacher"' in proc.stdout
