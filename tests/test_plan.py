@@ -1,0 +1,196 @@
+"""Planner, plan following, scoring, evaluation and the plan CLI on a tiny trained planner."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ctp.envs.maze import MazeGeometry, make_env
+from ctp.envs.specs import get_maze_spec
+from ctp.errors import CTPError
+from ctp.kernels import score_candidates_reference
+from ctp.planning import PlannerConfig, load_planner
+from ctp.planning.bundle import ExportConfig, export_planner
+from ctp.planning.controller import PlanFollower, interpolate_plan, tracking_action
+from ctp.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def planner_file(tiny_umaze, tmp_path_factory):
+    """Teacher, student and critic trained for a few steps, bundled into a planner file."""
+    out = tmp_path_factory.mktemp("planner")
+    common = dict(horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8, steps=3,
+                  progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
+        teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
+        student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
+                                    **common)).latest
+        critic = train(TrainConfig(kind="critic", student=str(student), out_dir=str(out / "k"),
+                                   **common)).latest
+        path = export_planner(ExportConfig(str(student), str(out / "planner.pt"), str(teacher),
+                                           str(critic)))
+    return {"planner": path, "teacher": teacher, "root": tiny_umaze}
+
+
+def test_interpolate_plan_hits_plan_states() -> None:
+    plan = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)
+    wp = interpolate_plan(plan, 4)
+    assert wp.shape == (2, 9, 4)
+    np.testing.assert_allclose(wp[:, ::4], plan)
+    np.testing.assert_allclose(wp[:, 2], (plan[:, 0] + plan[:, 1]) / 2)
+
+
+def test_tracking_action_formula_and_clip() -> None:
+    wp = np.array([[1.0, 0.2, 0.5, 0.0], [10.0, -10.0, 0.0, 0.0]])
+    state = np.array([[0.8, 0.0, 0.3, 0.1], [0.0, 0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(tracking_action(wp, state), [[0.4, 0.1], [1.0, -1.0]])
+
+
+def test_follower_drives_real_pointmaze_to_waypoint() -> None:
+    spec = get_maze_spec("umaze")
+    env = make_env(spec, eval_goal=True)
+    obs, _ = env.reset(seed=3)
+    geometry = MazeGeometry(spec.layout)
+    start = obs["observation"]
+    here = tuple(geometry.xy_to_cell(start[:2]))
+    free = [tuple(c) for c in geometry.free_cells()]
+    target_cell = next(c for c in free if abs(c[0] - here[0]) + abs(c[1] - here[1]) == 1)
+    target = geometry.cell_to_xy(np.array(target_cell))
+    # Six plan states 20 env steps apart, velocities consistent with the positions.
+    plan = np.zeros((1, 6, 4))
+    plan[0, :, :2] = np.linspace(start[:2], target, 6)
+    plan[0, 1:-1, 2:] = (target - start[:2]) / 5 / (20 * 0.01)
+    follower = PlanFollower(stride=20)
+    follower.set_plans(plan)
+    distance = np.linalg.norm(obs["achieved_goal"] - target)
+    for _ in range(160):
+        obs, *_ = env.step(follower.act(obs["observation"][None])[0])
+    assert distance > 0.9 and np.linalg.norm(obs["achieved_goal"] - target) < 0.12
+
+
+def test_scorer_prefers_early_arrival_and_consistent_dynamics() -> None:
+    h = 10
+    goal = torch.tensor([[1.0, 0.0]])
+    t = torch.linspace(0, 1, h)
+    early = torch.zeros(1, h, 4)
+    early[0, :, 0] = torch.clamp(t * 2, max=1.0)
+    late = torch.zeros(1, h, 4)
+    late[0, :, 0] = t
+    kw = dict(goal_radius=0.45, step_dt=0.1, dyn_weight=0.0)
+    assert score_candidates_reference(early, goal, **kw) > score_candidates_reference(late, goal,
+                                                                                      **kw)
+    # Positions moving by step_dt * velocity are consistent; the same path with zero
+    # velocities is penalised.
+    consistent = late.clone()
+    consistent[0, :, 2] = 1.0 / ((h - 1) * 0.1)
+    kw["dyn_weight"] = 1.0
+    assert score_candidates_reference(consistent, goal, **kw) > score_candidates_reference(
+        late, goal, **kw)
+
+
+def test_plan_shapes_inpainting_and_best_choice(planner_file) -> None:
+    planner = load_planner(planner_file["planner"], config=PlannerConfig(candidates=5))
+    obs = np.array([[0.5, 1.0, 0.1, -0.2], [-1.0, -1.0, 0.0, 0.0]], dtype=np.float32)
+    goal = np.array([[-1.0, 1.0], [1.0, -1.0]], dtype=np.float32)
+    torch.manual_seed(0)
+    candidates, scores = planner.plan_step(torch.from_numpy(obs), torch.from_numpy(goal))
+    assert candidates.shape == (2, 5, 8, 4) and scores.shape == (2, 5)
+    torch.manual_seed(0)
+    result = planner.plan(obs, goal)
+    assert result.trajectory.shape == (2, 8, 4) and result.action.shape == (2, 2)
+    np.testing.assert_allclose(result.score, scores.max(dim=1).values.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(result.trajectory[:, 0], obs, atol=1e-5)
+    np.testing.assert_allclose(result.trajectory[:, -1, :2], goal, atol=1e-5)
+    np.testing.assert_allclose(result.trajectory[:, -1, 2:], 0.0, atol=1e-5)
+    assert np.all(np.abs(result.action) <= 1.0)
+    single = planner.plan(obs[0], goal[0])
+    assert single.trajectory.shape == (8, 4) and single.action.shape == (2,)
+
+
+def test_plan_step_has_no_graph_breaks(planner_file) -> None:
+    """Dynamo traces sampling + scoring as one graph: no .item(), no host-dependent branches,
+    which is what CUDA-graph capture needs too."""
+    for config in (PlannerConfig(candidates=3, jumps=2, critic_weight=1.0),
+                   PlannerConfig(candidates=2, sampler="edm", edm_steps=2)):
+        planner = load_planner(planner_file["planner"], config=config)
+        compiled = torch.compile(planner.plan_step, fullgraph=True, backend="eager")
+        with torch.no_grad():
+            cands, scores = compiled(torch.zeros(2, 4), torch.ones(2, 2))
+        assert cands.shape[:2] == scores.shape == (2, config.candidates)
+
+
+def run_ctp(*args, root=None):
+    env = {**os.environ, **({"MINARI_DATASETS_PATH": str(root)} if root else {})}
+    return subprocess.run([sys.executable, "-m", "ctp", *args], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_plan_cli_end_to_end(planner_file, tmp_path) -> None:
+    out, plot = tmp_path / "res.json", tmp_path / "plot.png"
+    proc = run_ctp("plan", "--checkpoint", str(planner_file["planner"]), "--episodes", "3",
+                   "--num-envs", "2", "--candidates", "4", "--replan", "100", "--out", str(out),
+                   "--plot", str(plot), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "d4rl_normalized" in proc.stdout and "plan latency" in proc.stdout
+    result = json.loads(out.read_text())
+    for key in ("env", "checkpoint", "episodes", "seeds", "sampler", "nfe", "candidates",
+                "cuda_graphs", "device", "ref_min_score", "ref_max_score", "return",
+                "normalized", "d4rl_normalized", "success_rate", "latency_ms", "per_episode"):
+        assert key in result, key
+    assert result["seeds"] == [0, 1, 2] and result["episodes"] == 3 and result["nfe"] == 1
+    assert result["cuda_graphs"] is False and result["candidates"] == 4
+    spec = get_maze_spec("umaze")
+    for ep in result["per_episode"]:
+        assert 0 <= ep["return"] <= spec.episode_steps and len(ep["plan_latencies_ms"]) == 3
+    expected = 100 * (result["return"]["mean"] - 23.85) / (161.86 - 23.85)
+    assert result["d4rl_normalized"]["mean"] == pytest.approx(expected)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_cli_edm_sampler(planner_file, tmp_path) -> None:
+    out = tmp_path / "edm.json"
+    proc = run_ctp("plan", "--checkpoint", str(planner_file["planner"]), "--episodes", "1",
+                   "--num-envs", "1", "--sampler", "edm", "--edm-steps", "3", "--candidates",
+                   "2", "--multi-goal", "--out", str(out), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["sampler"] == "edm" and result["nfe"] == 5 and result["task"] == "multi2d"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--checkpoint", "missing.pt"), "missing.pt: checkpoint not found"),
+        (("--env", "pointmaze-foo"), "unknown maze 'pointmaze-foo'"),
+        (("--candidates", "0"), "--candidates: expected >= 1, got 0"),
+        (("--steps", "0"), "--steps: expected >= 1, got 0"),
+        (("--env", "pointmaze-medium"), "not pointmaze-medium"),
+        (("--out", "/nonexistent-dir/x.json"), "--out: folder /nonexistent-dir does not exist"),
+    ],
+)
+def test_plan_cli_bad_input(planner_file, args, message) -> None:
+    base = ["--checkpoint", str(planner_file["planner"])] if "--checkpoint" not in args else []
+    proc = run_ctp("plan", *base, *args, "--episodes", "1", "--no-progress")
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ctp: error:") and message in lines[0], (
+        proc.stderr
+    )
+
+
+def test_plan_cli_rejects_foreign_checkpoint(planner_file) -> None:
+    proc = run_ctp("plan", "--checkpoint", str(planner_file["teacher"]), "--episodes", "1")
+    assert proc.returncode == 2
+    assert "kind 'teacher', expected 'planner'" in proc.stderr
+
+
+def test_load_planner_errors(planner_file) -> None:
+    with pytest.raises(CTPError, match="--sampler: expected ctm or edm"):
+        load_planner(planner_file["planner"], config=PlannerConfig(sampler="ddim"))
