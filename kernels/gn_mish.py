@@ -1,7 +1,7 @@
 """Fused GroupNorm -> Mish (+ per-channel embedding) over ``[B, C, L]`` activations.
 
-(The Triton kernel and its autograd Function are added by the kernels issue; this file holds
-the PyTorch reference and the public entry point.)
+The PyTorch reference, the autograd Function around the Triton kernels
+(``gn_mish_triton.py``), and the public entry point that picks between them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,40 @@ def fused_gn_mish(
 
     x: ``[B, C, L]``; weight, bias: ``[C]``; emb: ``[B, C]`` or None. Returns ``[B, C, L]``.
     """
+    if x.dim() != 3 or x.shape[1] % num_groups:
+        raise ValueError(
+            f"x: expected [B, C, L] with C divisible by num_groups={num_groups}, got "
+            f"{tuple(x.shape)}"
+        )
     if resolve_backend(backend, x.device) == "triton":
-        raise NotImplementedError("the Triton gn_mish kernel is not written yet")
+        return _FusedGNMish.apply(x, weight, bias, num_groups, eps, emb)
     return gn_mish_reference(x, weight, bias, num_groups, eps, emb)
+
+
+class _FusedGNMish(torch.autograd.Function):
+    """Triton forward and backward; gradients for x, weight, bias and emb."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups, eps, emb):
+        from ctp.kernels.gn_mish_triton import gn_mish_forward
+
+        x = x.contiguous()
+        emb_c = emb.contiguous() if emb is not None else None
+        y, mean, rstd = gn_mish_forward(x, weight.contiguous(), bias.contiguous(), num_groups,
+                                        eps, emb_c)
+        ctx.save_for_backward(x, weight, bias, mean, rstd)
+        ctx.num_groups = num_groups
+        ctx.has_emb = emb is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        from ctp.kernels.gn_mish_triton import gn_mish_backward
+
+        x, weight, bias, mean, rstd = ctx.saved_tensors
+        dx, g, gx = gn_mish_backward(x, weight.contiguous(), bias.contiguous(),
+                                     ctx.num_groups, mean, rstd, dy.contiguous())
+        dweight = gx.sum(dim=(0, 2)).to(weight.dtype)
+        dbias = g.sum(dim=(0, 2)).to(bias.dtype)
+        demb = dy.sum(dim=2) if ctx.has_emb else None
+        return dx, dweight, dbias, None, None, demb

@@ -1,7 +1,7 @@
 """Batched maze scoring of candidate plans: reward on the plan minus a dynamics penalty.
 
-(The Triton kernel is added by the kernels issue; this file holds the PyTorch reference and
-the public entry point.)
+The PyTorch reference and the public entry point; the Triton kernel is in
+``scoring_triton.py`` (one program per candidate).
 """
 
 from __future__ import annotations
@@ -45,8 +45,15 @@ def score_candidates(
     backend: str = "auto",
 ) -> torch.Tensor:
     """Same as :func:`score_candidates_reference`, on the chosen backend."""
+    if traj.dim() != 3 or traj.shape[-1] < 4 or goal_xy.shape != (traj.shape[0], 2):
+        raise ValueError(
+            f"traj/goal_xy: expected [N, H, D >= 4] and [N, 2], got {tuple(traj.shape)} and "
+            f"{tuple(goal_xy.shape)}"
+        )
     if resolve_backend(backend, traj.device) == "triton":
-        raise NotImplementedError("the Triton scoring kernel is not written yet")
+        from ctp.kernels.scoring_triton import score_candidates_triton
+
+        return score_candidates_triton(traj, goal_xy, goal_radius, step_dt, dyn_weight)
     return score_candidates_reference(
         traj, goal_xy, goal_radius=goal_radius, step_dt=step_dt, dyn_weight=dyn_weight
     )
