@@ -1,0 +1,67 @@
+"""Per-plan latency on one network and batch: CTM n=1, n=2, EDM Heun 18, a Diffuser-style
+64-step sampler, and a single network forward of the same batch.
+
+Run: ``pytest bench/bench_plan.py --benchmark-only``. Umaze configuration (H=32 planned
+states, dim 32, mults 1,2,4); weights are random (latency does not depend on them).
+"""
+
+import pytest
+import torch
+
+from ctp.conditioning import start_goal_condition
+from ctp.ctm import CTMStudent, ctm_sample
+from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
+from ctp.nn import TemporalUNet, UNetConfig
+
+H = 32
+
+
+@pytest.fixture(scope="module")
+def nets():
+    torch.manual_seed(0)
+    teacher = EDMDenoiser(TemporalUNet(UNetConfig(horizon=H))).eval()
+    student = CTMStudent.from_teacher(teacher).eval()
+    return teacher.requires_grad_(False), student.requires_grad_(False)
+
+
+def _batch(k: int):
+    start, goal = torch.randn(k, 4), torch.randn(k, 4)
+    mask, value = start_goal_condition(start, goal, H, 4)
+    return torch.randn(k, H, 4) * 80, mask, value
+
+
+
+def _euler(teacher, x, mask, value, steps):
+    from ctp.conditioning import apply_condition
+    from ctp.edm import karras_grid
+
+    grid = karras_grid(steps, EDMConfig())
+    ones = x.new_ones(x.shape[0])
+    for i in range(steps):
+        t, t_next = grid[i], grid[i + 1]
+        d = (x - teacher(x, t * ones, mask, value)) / t
+        x = apply_condition(x + (t_next - t) * d, mask, value)
+    return x
+
+
+SAMPLERS = {
+    "forward": lambda t, s, n, m, v: s.net(n, torch.ones(len(n)), m, v, torch.zeros(len(n))),
+    "ctm-1": lambda t, s, n, m, v: ctm_sample(s, n, m, v, jumps=1),
+    "ctm-2": lambda t, s, n, m, v: ctm_sample(s, n, m, v, jumps=2),
+    "edm-heun-18": lambda t, s, n, m, v: heun_sample(t, n, m, v, steps=18),
+    "diffuser-64": lambda t, s, n, m, v: _euler(t, n, m, v, 64),
+}
+
+
+@pytest.mark.parametrize("k", [1, 64])
+@pytest.mark.parametrize("sampler", list(SAMPLERS))
+def test_plan_latency(benchmark, nets, sampler: str, k: int) -> None:
+    teacher, student = nets
+    noise, mask, value = _batch(k)
+    benchmark.group = f"plan K={k}"
+    fn = SAMPLERS[sampler]
+    rounds = 3 if sampler in ("edm-heun-18", "diffuser-64") else 20
+    with torch.no_grad():
+        out = benchmark.pedantic(fn, args=(teacher, student, noise, mask, value),
+                                 rounds=rounds, warmup_rounds=1)
+    assert out.shape == (k, H, 4)
