@@ -94,7 +94,10 @@ def get_maze_spec(name: str) -> MazeSpec:
 
 def maze_for_dataset(dataset_id: str) -> MazeSpec:
     """The maze a PointMaze dataset id refers to (``ctp/pointmaze/umaze-v1``, ``D4RL/...``)."""
-    tail = dataset_id.split("/")[-1]
+    parts = dataset_id.split("/")
+    tail = parts[-1]
+    if not any("pointmaze" in part for part in parts):
+        raise CTPError(f"{dataset_id}: not a PointMaze U-Maze/Medium/Large dataset id")
     for spec in MAZES.values():
         if tail.startswith(f"{spec.name}-") or tail.startswith(f"pointmaze-{spec.name}-"):
             return spec
