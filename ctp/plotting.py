@@ -8,6 +8,7 @@ from typing import Any
 from ctp.envs.maze import MazeGeometry
 from ctp.envs.specs import MazeSpec
 
+
 def plot_episodes(spec: MazeSpec, episodes: Sequence[Any], path: str, title: str = "") -> None:
     """One panel per episode: walls (grey), chosen plans (dashed), executed path, goal."""
     import matplotlib
@@ -19,7 +20,7 @@ def plot_episodes(spec: MazeSpec, episodes: Sequence[Any], path: str, title: str
     geometry = MazeGeometry(spec.layout)
     n = max(len(episodes), 1)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
-    for ax, ep in zip(axes[0], episodes):
+    for ax, ep in zip(axes[0], episodes, strict=False):
         for cell in geometry.wall_cells():
             x, y = geometry.cell_to_xy(cell)
             ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, color="0.55"))

@@ -33,7 +33,7 @@ from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMConfig, edm_loss
 from ctp.errors import CTPError
-from ctp.models import build_teacher, load_model, normalizer_of
+from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
 
 
@@ -143,8 +143,7 @@ class TeacherObjective(Objective):
 class CTMObjective(Objective):
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
-        self.unet = UNetConfig(**{**payload["unet"], "dim_mults": tuple(payload["unet"]["dim_mults"]),
-                                  "s_embedding": True})
+        self.unet = unet_config(payload, s_embedding=True)
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
         self.module = CTMStudent.from_teacher(self.teacher).train().requires_grad_(True)
@@ -160,8 +159,7 @@ class CriticObjective(Objective):
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.student, payload = load_model(cfg.student, "ctm", str(device))
-        self.unet = UNetConfig(**{**payload["unet"], "dim_mults": tuple(payload["unet"]["dim_mults"]),
-                                  "s_embedding": False})
+        self.unet = unet_config(payload, s_embedding=False)
         self.edm = self.student.edm
         self.module = Critic(self.unet).to(device)
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
@@ -236,9 +234,9 @@ class WindowSampler:
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
+    for e, p in zip(ema.parameters(), model.parameters(), strict=False):
         e.lerp_(p.detach(), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
+    for e, b in zip(ema.buffers(), model.buffers(), strict=False):
         e.copy_(b)
 
 

@@ -20,7 +20,10 @@ def gn_mish_reference(
     eps: float = 1e-5,
     emb: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """PyTorch reference: ``mish(group_norm(x)) (+ emb[:, :, None])``; x ``[B, C, L]``, emb ``[B, C]``."""
+    """PyTorch reference: ``mish(group_norm(x)) (+ emb[:, :, None])``.
+
+    x ``[B, C, L]``, weight/bias ``[C]``, emb ``[B, C]`` or None -> ``[B, C, L]``.
+    """
     y = F.mish(F.group_norm(x, num_groups, weight, bias, eps))
     return y if emb is None else y + emb[:, :, None]
 

@@ -56,7 +56,7 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
     try:
         dataset = minari.load_dataset(dataset_id)
     except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt dataset
-        raise CTPError(f"{path}: cannot be read as a Minari dataset ({exc})")
+        raise CTPError(f"{path}: cannot be read as a Minari dataset ({exc})") from None
     meta = dataset.storage.metadata
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return DatasetInfo(

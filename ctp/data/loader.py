@@ -81,7 +81,9 @@ def load_maze_dataset(dataset_id: str) -> MazeData:
     try:
         dataset = minari.load_dataset(dataset_id)
     except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt dataset
-        raise CTPError(f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})")
+        raise CTPError(
+            f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})"
+        ) from None
     _check_spaces(dataset_id, dataset)
     obs, goals, actions, rewards, starts = [], [], [], [], []
     continuous, prev_last, n = True, None, 0

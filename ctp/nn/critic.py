@@ -24,7 +24,7 @@ class Critic(nn.Module):
         self.embed = nn.Parameter(torch.zeros(1, d))  # no time input: a learned constant
         self.blocks = nn.ModuleList()
         self.downs = nn.ModuleList()
-        for i, (din, dout) in enumerate(zip(dims[:-1], dims[1:])):
+        for i, (din, dout) in enumerate(zip(dims[:-1], dims[1:], strict=False)):
             self.blocks.append(ResidualTemporalBlock(din, dout, d, cfg.kernel_size, cfg.backend))
             last = i == len(dims) - 2
             self.downs.append(
@@ -38,6 +38,6 @@ class Critic(nn.Module):
             x = torch.cat([x, mask * value, mask], dim=-1)
         h = x.transpose(1, 2)
         emb = self.embed.expand(h.shape[0], -1)
-        for block, down in zip(self.blocks, self.downs):
+        for block, down in zip(self.blocks, self.downs, strict=False):
             h = down(block(h, emb))
         return self.head(h.mean(dim=-1)).squeeze(-1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -56,7 +56,7 @@ class TemporalUNet(nn.Module):
             nn.init.zeros_(self.s_emb[-1].weight)
             nn.init.zeros_(self.s_emb[-1].bias)
         dims = [in_ch, *(d * m for m in cfg.dim_mults)]
-        pairs = list(zip(dims[:-1], dims[1:]))
+        pairs = list(zip(dims[:-1], dims[1:], strict=False))
         self.downs = nn.ModuleList()
         for i, (din, dout) in enumerate(pairs):
             last = i == len(pairs) - 1
