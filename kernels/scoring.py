@@ -21,13 +21,17 @@ def score_candidates_reference(
 ) -> torch.Tensor:
     """Scores ``[N]`` of plans ``traj`` ``[N, H, D]`` (env units; x, y, vx, vy first).
 
-    reward = number of plan states within ``goal_radius`` of ``goal_xy`` ``[N, 2]``;
+    reward = number of plan states from the first one within ``goal_radius`` of ``goal_xy``
+    ``[N, 2]`` to the end (H - first arrival index; 0 if the plan never arrives);
     dyn = mean over t of ||(p[t+1] - p[t]) - step_dt (v[t] + v[t+1]) / 2||^2;
     score = reward - dyn_weight * dyn.
     """
     pos, vel = traj[..., :2].float(), traj[..., 2:4].float()
+    horizon = traj.shape[1]
     dist = (pos - goal_xy[:, None, :].float()).norm(dim=-1)
-    reward = (dist <= goal_radius).float().sum(dim=1)
+    steps = torch.arange(horizon, device=traj.device).expand_as(dist)
+    first = torch.where(dist <= goal_radius, steps, horizon).amin(dim=1)
+    reward = (horizon - first).float()
     if traj.shape[1] < 2:
         return reward
     predicted = step_dt * (vel[:, 1:] + vel[:, :-1]) / 2

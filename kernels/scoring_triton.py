@@ -14,7 +14,7 @@ def _score_kernel(T, Goal, Out, H, D, radius2, step_dt, dyn_weight, BLOCK: tl.co
     gy = tl.load(Goal + n * 2 + 1).to(tl.float32)
     base = n * H * D
     offs = tl.arange(0, BLOCK)
-    inside = tl.zeros([BLOCK], dtype=tl.float32)
+    first = tl.full([BLOCK], H, dtype=tl.int32)
     dyn = tl.zeros([BLOCK], dtype=tl.float32)
     for start in range(0, H, BLOCK):
         t = start + offs
@@ -25,7 +25,7 @@ def _score_kernel(T, Goal, Out, H, D, radius2, step_dt, dyn_weight, BLOCK: tl.co
         vx = tl.load(row + 2, mask=m, other=0.0).to(tl.float32)
         vy = tl.load(row + 3, mask=m, other=0.0).to(tl.float32)
         d2 = (px - gx) * (px - gx) + (py - gy) * (py - gy)
-        inside += tl.where(m & (d2 <= radius2), 1.0, 0.0)
+        first = tl.minimum(first, tl.where(m & (d2 <= radius2), t, H))
         m1 = (t + 1) < H
         nxt = row + D
         qx = tl.load(nxt, mask=m1, other=0.0).to(tl.float32)
@@ -35,7 +35,7 @@ def _score_kernel(T, Goal, Out, H, D, radius2, step_dt, dyn_weight, BLOCK: tl.co
         ex = qx - px - step_dt * (vx + wx) * 0.5
         ey = qy - py - step_dt * (vy + wy) * 0.5
         dyn += tl.where(m1, ex * ex + ey * ey, 0.0)
-    reward = tl.sum(inside, axis=0)
+    reward = (H - tl.min(first, axis=0)).to(tl.float32)
     steps = tl.maximum(H - 1, 1)
     penalty = tl.sum(dyn, axis=0) / steps
     tl.store(Out + n, reward - dyn_weight * penalty)

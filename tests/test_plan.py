@@ -15,7 +15,12 @@ from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
 from ctp.planning.bundle import ExportConfig, export_planner
-from ctp.planning.controller import PlanFollower, interpolate_plan, tracking_action
+from ctp.planning.controller import (
+    PlanFollower,
+    hold_after_arrival,
+    interpolate_plan,
+    tracking_action,
+)
 from ctp.train import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -45,6 +50,16 @@ def test_interpolate_plan_hits_plan_states() -> None:
     assert wp.shape == (2, 9, 4)
     np.testing.assert_allclose(wp[:, ::4], plan)
     np.testing.assert_allclose(wp[:, 2], (plan[:, 0] + plan[:, 1]) / 2)
+
+
+def test_hold_after_arrival() -> None:
+    plans = np.zeros((2, 4, 4))
+    plans[0, :, 0] = [0.0, 0.5, 1.0, 0.5]  # reaches x = 1 at index 2, then leaves
+    plans[:, :, 2] = 1.0
+    held = hold_after_arrival(plans, np.array([[1.0, 0.0], [5.0, 5.0]]), 0.1)
+    np.testing.assert_allclose(held[0, 2:], [[1.0, 0.0, 0.0, 0.0]] * 2)
+    np.testing.assert_allclose(held[0, :2], plans[0, :2])
+    np.testing.assert_allclose(held[1], plans[1])  # never arrives: unchanged
 
 
 def test_tracking_action_formula_and_clip() -> None:

@@ -17,6 +17,19 @@ def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
     return np.concatenate([between, plan[:, -1:, :]], axis=1)
 
 
+def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:
+    """Replace every plan state from the first one within ``radius`` of the goal by the goal
+    at rest: the task rewards staying there, so the executed plan ends at the goal instead of
+    wandering on. plans ``[E, H, 4]``, goal_xy ``[E, 2]`` -> ``[E, H, 4]``."""
+    arrived = np.linalg.norm(plans[..., :2] - goal_xy[:, None, :], axis=-1) <= radius
+    first = np.where(arrived.any(axis=1), arrived.argmax(axis=1), plans.shape[1])
+    after = np.arange(plans.shape[1])[None, :] >= first[:, None]
+    held = plans.copy()
+    held[after] = np.concatenate([np.broadcast_to(goal_xy[:, None], plans[..., :2].shape),
+                                  np.zeros_like(plans[..., 2:4])], axis=-1)[after]
+    return held
+
+
 def tracking_action(waypoint: np.ndarray, state: np.ndarray) -> np.ndarray:
     """a = (wp_xy - xy) + (wp_v - v), clipped to [-1, 1]; ``[E, 4]`` each -> ``[E, 2]``."""
     action = waypoint[:, :2] - state[:, :2] + (waypoint[:, 2:4] - state[:, 2:4])

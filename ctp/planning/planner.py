@@ -25,7 +25,7 @@ from ctp.errors import CTPError
 from ctp.kernels import score_candidates
 from ctp.models import unet_config
 from ctp.nn import Critic, TemporalUNet
-from ctp.planning.controller import interpolate_plan, tracking_action
+from ctp.planning.controller import hold_after_arrival, interpolate_plan, tracking_action
 
 ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
 
@@ -69,8 +69,8 @@ class PlannerConfig:
 
 @dataclass
 class PlanResult:
-    """Chosen plans (raw env units) ``[E, H, D]``, their scores ``[E]``, first actions
-    ``[E, 2]``, the wall-clock latency of the call (ms)."""
+    """Chosen plans (raw env units, held at the goal once they reach it) ``[E, H, D]``, their
+    scores ``[E]``, first actions ``[E, 2]``, the wall-clock latency of the call (ms)."""
 
     trajectory: np.ndarray
     score: np.ndarray
@@ -180,7 +180,8 @@ class Planner:
         scores_np = scores.float().cpu().numpy()
         best = _ranking.best(scores_np)
         chosen = candidates[torch.arange(len(best)), torch.from_numpy(best).to(self.device)]
-        trajectory = chosen.float().cpu().numpy()
+        trajectory = hold_after_arrival(chosen.float().cpu().numpy(), goal_xy.cpu().numpy(),
+                                        self.config.goal_radius)
         waypoints = interpolate_plan(trajectory, self.stride)
         action = tracking_action(waypoints[:, min(1, waypoints.shape[1] - 1)],
                                  state.cpu().numpy())
