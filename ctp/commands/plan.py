@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ctp.envs.specs import get_maze_spec
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
-    from ctp.planning.planner import PlannerConfig
+    from ctp.planning.planner import defaults_of
 
     spec = get_maze_spec(args.env)
     if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():
@@ -45,15 +45,16 @@ def run(args: argparse.Namespace) -> int:
               "train one with the README's 'Training' commands and pass --checkpoint")
         return 0
     path = args.checkpoint or str(bundled_planner_path(spec.env_name))
-    defaults = load_planner_file(path).get("defaults") or {}
-    planner_cfg = PlannerConfig(**{k: v for k, v in defaults.items() if k != "replan"})
+    payload = load_planner_file(path)
+    planner_cfg = defaults_of(payload)
     for option, name in (("candidates", "candidates"), ("steps", "jumps"),
                          ("sampler", "sampler"), ("edm_steps", "edm_steps"),
                          ("dyn_weight", "dyn_weight"), ("critic_weight", "critic_weight")):
         value = getattr(args, option)
         if value is not None:
             setattr(planner_cfg, name, value)
-    replan = None if args.open_loop else (args.replan or defaults.get("replan"))
+    shipped = payload.get("defaults") or {}
+    replan = None if args.open_loop else (args.replan or shipped.get("replan"))
     cfg = EvalConfig(
         env=spec.env_name, checkpoint=path, episodes=args.episodes, seed=args.seed,
         num_envs=args.num_envs, multi_goal=args.multi_goal, replan=replan,

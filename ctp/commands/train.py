@@ -61,14 +61,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--critic", help="critic checkpoint")
     b.add_argument("--out", required=True, help="planner file to write (.pt)")
     b.add_argument("--half", action="store_true", help="store weights as float16")
+    b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
+    b.add_argument("--replan", type=int, default=None, help="default replan interval R")
+    b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
+    b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
     b.set_defaults(run=run_bundle)
 
 
 def run_bundle(args: argparse.Namespace) -> int:
     from ctp.planning.bundle import ExportConfig, export_planner
 
+    defaults = {"candidates": args.candidates, "replan": args.replan,
+                "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
-                                       args.half))
+                                       args.half, defaults))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
     return 0
 

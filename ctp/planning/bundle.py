@@ -29,6 +29,7 @@ class ExportConfig:
     teacher: str | None = None
     critic: str | None = None
     half: bool = False  # store weights as float16 (half the size)
+    defaults: dict[str, Any] | None = None  # PlannerConfig fields + "replan", chosen by eval
 
 
 def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
@@ -69,6 +70,7 @@ def export_planner(cfg: ExportConfig) -> Path:
         "student": _network(student, cfg.half),
         "teacher": _network(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
+        "defaults": dict(cfg.defaults or {}),
     }
     return save_checkpoint(cfg.out, payload)
 

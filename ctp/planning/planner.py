@@ -214,4 +214,12 @@ def load_planner(
     if not path.exists() and path == bundled_planner_path(env):
         raise CTPError(f"no planner is bundled for {env} yet (not yet trained): {path}")
     payload = load_checkpoint(path, "planner")
+    if config is None:
+        config = defaults_of(payload)
     return Planner(payload, config, device, source=str(path))
+
+
+def defaults_of(payload: dict[str, Any]) -> PlannerConfig:
+    """The planner settings a planner file was shipped with (its ``defaults``)."""
+    defaults = payload.get("defaults") or {}
+    return PlannerConfig(**{k: v for k, v in defaults.items() if k != "replan"})
