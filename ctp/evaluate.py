@@ -34,7 +34,7 @@ class EvalConfig:
     checkpoint: str | None = None  # planner file; None = the bundled one for env
     episodes: int = 20
     seed: int = 0
-    num_envs: int = 10
+    num_envs: int = 1
     multi_goal: bool = False
     replan: int | None = None  # env steps between plans; None = plan once (open loop)
     cuda_graphs: bool = False

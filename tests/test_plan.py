@@ -209,3 +209,29 @@ def test_plan_cli_rejects_foreign_checkpoint(planner_file) -> None:
 def test_load_planner_errors(planner_file) -> None:
     with pytest.raises(CTPError, match="--sampler: expected ctm or edm"):
         load_planner(planner_file["planner"], config=PlannerConfig(sampler="ddim"))
+
+
+def test_bundled_umaze_planner(tmp_path) -> None:
+    """The planner shipped in the package: small, and `ctp plan` runs it with no options."""
+    from ctp.planning.bundle import bundled_planner_path
+
+    path = bundled_planner_path("pointmaze-umaze")
+    assert path.exists(), "the umaze planner must ship inside the package"
+    assert path.stat().st_size < 20 * 2**20
+    out = tmp_path / "default.json"
+    proc = run_ctp("plan", "--episodes", "2", "--num-envs", "2", "--out", str(out),
+                   "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["checkpoint"] == str(path) and result["env"] == "pointmaze-umaze"
+    assert result["ref_min_score"] < result["ref_max_score"]  # shipped with the planner
+
+
+def test_unbundled_maze_says_not_yet_trained() -> None:
+    from ctp.planning.bundle import bundled_planner_path
+
+    if bundled_planner_path("pointmaze-large").exists():
+        pytest.skip("a large-maze planner ships now")
+    proc = run_ctp("plan", "--env", "pointmaze-large")
+    assert proc.returncode == 0
+    assert "not yet trained" in proc.stdout

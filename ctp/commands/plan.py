@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--open-loop", action="store_true", help="plan once per episode")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay sampling + scoring from a CUDA graph (CUDA only)")
-    p.add_argument("--num-envs", type=int, default=10, help="envs stepped together")
+    p.add_argument("--num-envs", type=int, default=1,
+                   help="envs stepped (and planned for) together; latency is per plan call")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", help="write the results as JSON")
     p.add_argument("--plot", help="draw walls, plans and paths of a few episodes (PNG)")
