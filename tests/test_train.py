@@ -48,6 +48,12 @@ def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
     model, _ = load_model(str(critic.latest), "critic")
     x = torch.zeros(2, 8, 4)
     assert model(x, x, x).shape == (2,)
+    png = tmp_path / "curves.png"
+    proc = run_ctp("train", "curves", str(tmp_path / "t"), str(tmp_path / "c"), "--out", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    proc = run_ctp("train", "curves", str(tmp_path / "nowhere"), "--out", str(png))
+    assert proc.returncode == 2 and "metrics.jsonl: not found" in proc.stderr
 
 
 def test_resume_continues_step_count(minari_root, tmp_path) -> None:

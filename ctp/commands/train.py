@@ -16,7 +16,7 @@ def _mults(text: str) -> tuple[int, ...]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle,curves}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -66,6 +66,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
     b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
     b.set_defaults(run=run_bundle)
+    c = kinds.add_parser("curves", help="plot the loss curves of training runs (PNG)")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="ctp train output folders")
+    c.add_argument("--out", required=True, help="PNG file to write")
+    c.set_defaults(run=run_curves)
+
+
+def run_curves(args: argparse.Namespace) -> int:
+    from ctp.plotting import plot_training_curves
+
+    plot_training_curves(args.runs, args.out)
+    print(f"wrote {args.out}")
+    return 0
 
 
 def run_bundle(args: argparse.Namespace) -> int:
