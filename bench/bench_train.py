@@ -28,7 +28,18 @@ def _batch(cfg: UNetConfig, b: int):
     return x, mask, value
 
 
-def _record_rate(benchmark, batch: int) -> None:
+def _bench_step(benchmark, loss_fn, params, batch: int) -> None:
+    """Time one optimizer step of ``loss_fn()``; records windows/s (batch / median)."""
+    opt = torch.optim.AdamW(params, lr=1e-4)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    benchmark.group = "train step"
+    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
     if benchmark.stats:  # None under --benchmark-disable
         benchmark.extra_info["windows_per_s"] = round(batch / benchmark.stats.stats.median)
 
@@ -38,18 +49,8 @@ def test_teacher_step(benchmark, name: str) -> None:
     cfg, b = CONFIGS[name]
     torch.manual_seed(0)
     teacher = EDMDenoiser(TemporalUNet(cfg))
-    opt = torch.optim.AdamW(teacher.parameters(), lr=1e-4)
     x, mask, value = _batch(cfg, b)
-
-    def step():
-        loss = edm_loss(teacher, x, mask, value)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    benchmark.group = "train step"
-    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
-    _record_rate(benchmark, b)
+    _bench_step(benchmark, lambda: edm_loss(teacher, x, mask, value), teacher.parameters(), b)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS)[:1])
@@ -59,16 +60,9 @@ def test_ctm_step(benchmark, name: str) -> None:
     teacher = EDMDenoiser(TemporalUNet(cfg)).requires_grad_(False)
     student = CTMStudent.from_teacher(teacher)
     ema = copy.deepcopy(student).requires_grad_(False)
-    opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
     x, mask, value = _batch(cfg, b)
     ctm_cfg = CTMConfig()
-
-    def step():
-        loss, _ = ctm_loss(student, ema, teacher, x, mask, value, ctm_cfg, k=2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    benchmark.group = "train step"
-    benchmark.pedantic(step, rounds=5, warmup_rounds=1)
-    _record_rate(benchmark, b)
+    _bench_step(
+        benchmark, lambda: ctm_loss(student, ema, teacher, x, mask, value, ctm_cfg, k=2)[0],
+        student.parameters(), b,
+    )

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -29,33 +31,21 @@ struct ScoreView {
 // -0.0 equal to +0.0, so that the best candidate has the largest key. Branch-free, so the
 // per-row key pass vectorises.
 template <typename T>
-struct KeyOf;
+using KeyOf = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 
-template <>
-struct KeyOf<float> {
-  using type = uint32_t;
-  static uint32_t of(float x) {
-    uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    const uint32_t mag = u & 0x7fffffffu;
-    const uint32_t flip = (0u - (u >> 31)) | 0x80000000u;
-    const uint32_t key = mag == 0 ? 0x80000000u : (u ^ flip);
-    return mag > 0x7f800000u ? 0u : key;
-  }
-};
-
-template <>
-struct KeyOf<double> {
-  using type = uint64_t;
-  static uint64_t of(double x) {
-    uint64_t u;
-    std::memcpy(&u, &x, sizeof u);
-    const uint64_t mag = u & 0x7fffffffffffffffull;
-    const uint64_t flip = (0ull - (u >> 63)) | 0x8000000000000000ull;
-    const uint64_t key = mag == 0 ? 0x8000000000000000ull : (u ^ flip);
-    return mag > 0x7ff0000000000000ull ? 0ull : key;
-  }
-};
+template <typename T>
+KeyOf<T> order_key(T x) {
+  using K = KeyOf<T>;
+  constexpr K sign = K{1} << (sizeof(K) * 8 - 1);
+  const T inf = std::numeric_limits<T>::infinity();
+  K u, inf_bits;
+  std::memcpy(&u, &x, sizeof u);
+  std::memcpy(&inf_bits, &inf, sizeof inf_bits);
+  const K mag = u & ~sign;
+  const K flip = (K{0} - (u >> (sizeof(K) * 8 - 1))) | sign;  // negatives: all bits
+  const K key = mag == 0 ? sign : (u ^ flip);
+  return mag > inf_bits ? K{0} : key;  // NaN below everything
+}
 
 // A candidate in the ranking; smaller sorts first: higher key, then lower index.
 template <typename K>
@@ -71,15 +61,15 @@ constexpr py::ssize_t kSmallK = 64;
 
 template <typename T>
 void rank_rows(const ScoreView<T>& v, py::ssize_t k, int64_t* out) {
-  using K = typename KeyOf<T>::type;
+  using K = KeyOf<T>;
   std::vector<K> keys(static_cast<size_t>(v.cols));
   std::vector<Rank<K>> ranks(static_cast<size_t>(k <= kSmallK ? k : v.cols));
   for (py::ssize_t r = 0; r < v.rows; ++r) {
     if (v.col_stride == 1) {  // contiguous row: a loop the compiler vectorises
       const T* row = v.data + r * v.row_stride;
-      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = KeyOf<T>::of(row[c]);
+      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = order_key(row[c]);
     } else {
-      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = KeyOf<T>::of(v.at(r, c));
+      for (py::ssize_t c = 0; c < v.cols; ++c) keys[c] = order_key(v.at(r, c));
     }
     int64_t* row_out = out + r * k;
     if (k == 1) {

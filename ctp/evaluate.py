@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,8 +65,6 @@ def _check_writable(option: str, path: Path) -> None:
         raise CTPError(f"{option}: {path} is a directory, expected a file path")
     if not parent.is_dir():
         raise CTPError(f"{option}: folder {parent} does not exist")
-    import os
-
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise CTPError(f"{option}: {path} is not writable")
 

@@ -41,6 +41,17 @@ def _group_stats(X, base, n, eps, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def _normed(X, W, Bias, base, idx, m, first_channel, L, mean, rstd):
+    """x_hat, y = x_hat * w + b and w (fp32) at flat group offsets ``idx``."""
+    c = first_channel + idx // L
+    x = tl.load(X + base + idx, mask=m, other=0.0).to(tl.float32)
+    w = tl.load(W + c, mask=m, other=0.0).to(tl.float32)
+    bb = tl.load(Bias + c, mask=m, other=0.0).to(tl.float32)
+    xhat = (x - mean) * rstd
+    return xhat, xhat * w + bb, w
+
+
+@triton.jit
 def _gn_mish_fwd(X, W, Bias, Emb, Y, Mean, Rstd, C, L, G, eps,
                  HAS_EMB: tl.constexpr, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
@@ -54,14 +65,11 @@ def _gn_mish_fwd(X, W, Bias, Emb, Y, Mean, Rstd, C, L, G, eps,
     for start in range(0, n, BLOCK):
         idx = start + offs
         m = idx < n
-        c = g * cg + idx // L
-        x = tl.load(X + base + idx, mask=m, other=0.0).to(tl.float32)
-        w = tl.load(W + c, mask=m, other=0.0).to(tl.float32)
-        bb = tl.load(Bias + c, mask=m, other=0.0).to(tl.float32)
-        y = (x - mean) * rstd * w + bb
+        _, y, _ = _normed(X, W, Bias, base, idx, m, g * cg, L, mean, rstd)
         t, _ = _softplus_tanh(y)
         out = y * t
         if HAS_EMB:
+            c = g * cg + idx // L
             out += tl.load(Emb + b * C + c, mask=m, other=0.0).to(tl.float32)
         tl.store(Y + base + idx, out.to(Y.dtype.element_ty), mask=m)
     tl.store(Mean + pid, mean)
@@ -87,13 +95,8 @@ def _gn_mish_bwd(X, W, Bias, DY, Mean, Rstd, DX, Gout, GXout, C, L, G,
     for start in range(0, n, BLOCK):
         idx = start + offs
         m = idx < n
-        c = gi * cg + idx // L
-        x = tl.load(X + base + idx, mask=m, other=0.0).to(tl.float32)
-        w = tl.load(W + c, mask=m, other=0.0).to(tl.float32)
-        bb = tl.load(Bias + c, mask=m, other=0.0).to(tl.float32)
+        xhat, y, w = _normed(X, W, Bias, base, idx, m, gi * cg, L, mean, rstd)
         dy = tl.load(DY + base + idx, mask=m, other=0.0).to(tl.float32)
-        xhat = (x - mean) * rstd
-        y = xhat * w + bb
         t, sig = _softplus_tanh(y)
         g = dy * (t + y * (1.0 - t * t) * sig)
         g = tl.where(m, g, 0.0)
@@ -107,11 +110,8 @@ def _gn_mish_bwd(X, W, Bias, DY, Mean, Rstd, DX, Gout, GXout, C, L, G,
     for start in range(0, n, BLOCK):
         idx = start + offs
         m = idx < n
-        c = gi * cg + idx // L
-        x = tl.load(X + base + idx, mask=m, other=0.0).to(tl.float32)
-        w = tl.load(W + c, mask=m, other=0.0).to(tl.float32)
+        xhat, _, w = _normed(X, W, Bias, base, idx, m, gi * cg, L, mean, rstd)
         g = tl.load(Gout + base + idx, mask=m, other=0.0)
-        xhat = (x - mean) * rstd
         dx = rstd * (g * w - m1 - xhat * m2)
         tl.store(DX + base + idx, dx.to(DX.dtype.element_ty), mask=m)
 

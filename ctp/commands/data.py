@@ -6,12 +6,14 @@ import argparse
 import dataclasses
 import json
 
+from ctp.commands import print_help
+
 MAZE_CHOICES = ("pointmaze-umaze", "pointmaze-medium", "pointmaze-large")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="generate, list and inspect PointMaze datasets")
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=print_help(p))
     data_sub = p.add_subparsers(dest="data_command", metavar="{generate,list,info}")
 
     gen = data_sub.add_parser(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ctp.commands import print_help
+
 
 def _mults(text: str) -> tuple[int, ...]:
     try:
@@ -15,7 +17,7 @@ def _mults(text: str) -> tuple[int, ...]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=print_help(p))
     kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle,curves}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),

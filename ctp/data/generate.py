@@ -45,7 +45,7 @@ class GenerateResult:
     seconds: float
 
 
-def _collect(cfg: GenerateConfig) -> tuple[list, dict[str, np.ndarray]]:
+def _collect(cfg: GenerateConfig) -> list:
     """Roll the noisy expert for ``cfg.steps`` steps; returns Minari episode buffers."""
     from minari.data_collector import EpisodeBuffer
     from tqdm import tqdm
@@ -89,7 +89,7 @@ def _collect(cfg: GenerateConfig) -> tuple[list, dict[str, np.ndarray]]:
             )
         )
         start = end
-    return buffers, stream
+    return buffers
 
 
 def reference_scores(maze: MazeSpec, episodes: int = REF_EPISODES) -> tuple[float, float]:
@@ -117,7 +117,7 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
             f"{dataset_id} already exists at {dataset_dir(dataset_id)}; pass --force to regenerate"
         )
     start = time.perf_counter()
-    buffers, _ = _collect(cfg)
+    buffers = _collect(cfg)
     ref_min, ref_max = reference_scores(cfg.maze)
     env = make_env(cfg.maze, eval_goal=False, reset_target=True)
     eval_env = make_env(cfg.maze, eval_goal=True)

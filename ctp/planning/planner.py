@@ -61,10 +61,9 @@ class PlannerConfig:
         return self.jumps if self.sampler == "ctm" else 2 * self.edm_steps - 1
 
     def scorer_name(self) -> str:
-        parts = ["reward", f"{self.dyn_weight:g}*dynamics"]
-        if self.critic_weight:
-            parts.append(f"{self.critic_weight:g}*critic")
-        return " - ".join(parts[:2]) + "".join(f" + {p}" for p in parts[2:])
+        """The scoring rule in words, e.g. ``reward - 10*dynamics``."""
+        name = f"reward - {self.dyn_weight:g}*dynamics"
+        return name + (f" + {self.critic_weight:g}*critic" if self.critic_weight else "")
 
 
 @dataclass
@@ -188,7 +187,7 @@ class Planner:
         latency = (time.perf_counter() - start) * 1e3
         score = scores_np[np.arange(len(best)), best]
         if single:
-            return PlanResult(trajectory[0], score[0:1], action[0], latency)
+            return PlanResult(trajectory[0], score[0], action[0], latency)
         return PlanResult(trajectory, score, action, latency)
 
     def enable_cuda_graphs(self, num_envs: int) -> bool:
