@@ -174,7 +174,8 @@ class Planner:
                 f"plan: expected observation [E, 4] and goal [E, 2], got {tuple(state.shape)} "
                 f"and {tuple(goal_xy.shape)}"
             )
-        step = self.graph or self.plan_step
+        graphed = self.graph is not None and self.graph.num_envs == len(state)
+        step = self.graph if graphed else self.plan_step  # other batch sizes run eagerly
         candidates, scores = step(state, goal_xy)
         scores_np = scores.float().cpu().numpy()
         best = _ranking.best(scores_np)
