@@ -56,10 +56,10 @@ class EvalConfig:
         self.planner.validate()
         for option, path in (("--out", self.out), ("--plot", self.plot)):
             if path is not None:
-                _check_writable(option, Path(path))
+                check_writable(option, Path(path))
 
 
-def _check_writable(option: str, path: Path) -> None:
+def check_writable(option: str, path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise CTPError(f"{option}: {path} is a directory, expected a file path")

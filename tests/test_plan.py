@@ -235,3 +235,16 @@ def test_unbundled_maze_says_not_yet_trained() -> None:
     proc = run_ctp("plan", "--env", "pointmaze-large")
     assert proc.returncode == 0
     assert "not yet trained" in proc.stdout
+
+
+def test_results_table_from_shipped_planners(tmp_path) -> None:
+    out = tmp_path / "table.md"
+    proc = run_ctp("plan", "--results-table", str(out), "--episodes", "1", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("| maze | task | CTP 1 jump | CTP 2 jumps | EDM teacher")
+    rows = [line for line in lines if line.startswith("| pointmaze-")]
+    assert [r.split(" | ")[1] for r in rows] == ["single-task", "multi2d"]
+    table = json.loads(out.with_suffix(".json").read_text())
+    cell = table["rows"][0]["cells"]["EDM teacher, 18 Heun"]
+    assert cell["nfe"] == 35 and table["rows"][0]["published"]["Diffuser"] == 113.9

@@ -31,10 +31,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the results as JSON")
     p.add_argument("--plot", help="draw walls, plans and paths of a few episodes (PNG)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--results-table", metavar="FILE.md",
+                   help="evaluate every shipped planner (1 jump, 2 jumps, EDM 18; single-task "
+                        "and Multi2D; --episodes per cell) and write the README table as "
+                        "Markdown (FILE.md) and JSON (FILE.json)")
     p.set_defaults(run=run)
 
 
+def run_results_table(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ctp.evaluate import check_writable
+    from ctp.results_table import TableConfig, build_table, to_markdown
+
+    out = Path(args.results_table)
+    check_writable("--results-table", out)
+    table = build_table(TableConfig(episodes=args.episodes, seed=args.seed,
+                                    progress=not args.no_progress))
+    markdown = to_markdown(table)
+    out.write_text(markdown)
+    out.with_suffix(".json").write_text(json.dumps(table, indent=2))
+    print(markdown)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.results_table:
+        return run_results_table(args)
     from ctp.envs.specs import get_maze_spec
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
