@@ -223,13 +223,14 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def evaluate(cfg: EvalConfig) -> dict[str, Any]:
-    """Load the planner, warm up, roll out, summarise; writes --out/--plot when given."""
+def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
+    """Load the planner (unless given), warm up, roll out, summarise; writes --out/--plot."""
     from ctp.planning.planner import load_planner
 
     cfg.validate()
     spec = get_maze_spec(cfg.env)
-    planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, spec.env_name)
+    if planner is None:
+        planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, spec.env_name)
     if planner.maze.name != spec.name:
         raise CTPError(
             f"{planner.source}: trained on {planner.payload_meta['dataset_id']} "

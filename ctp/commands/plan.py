@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ctp.envs.specs import get_maze_spec
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
-    from ctp.planning.planner import defaults_of
+    from ctp.planning.planner import Planner, defaults_of
 
     spec = get_maze_spec(args.env)
     if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         cuda_graphs=args.cuda_graphs, device=args.device, planner=planner_cfg, out=args.out,
         plot=args.plot, progress=not args.no_progress,
     )
-    result = evaluate(cfg)
+    result = evaluate(cfg, Planner(payload, planner_cfg, args.device, source=path))
     print(format_table(result))
     if args.out:
         print(f"results written to {args.out}")
