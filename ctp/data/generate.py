@@ -97,8 +97,8 @@ def reference_scores(maze: MazeSpec, episodes: int = REF_EPISODES) -> tuple[floa
     from minari.utils import get_average_reference_score
 
     env = make_env(maze, eval_goal=True)
+    env.action_space.seed(123)  # the random policy is reproducible, like the env resets
     ref_min = get_average_reference_score(env, lambda _: env.action_space.sample(), episodes)
-    env.action_space.seed(123)
     expert = WaypointExpert(MazeGeometry(maze.layout), np.random.default_rng(123), jitter=False)
     ref_max = get_average_reference_score(env, expert.act, episodes)
     env.close()
@@ -111,6 +111,8 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
 
     if cfg.steps < 2:
         raise CTPError(f"--steps: expected at least 2, got {cfg.steps}")
+    if cfg.seed < 0:
+        raise CTPError(f"--seed: expected a non-negative integer, got {cfg.seed}")
     dataset_id = cfg.maze.dataset_id
     if dataset_dir(dataset_id).exists() and not cfg.force:
         raise CTPError(

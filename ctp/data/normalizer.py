@@ -24,7 +24,9 @@ class Normalizer:
         if self.low.shape != self.high.shape or self.low.ndim != 1:
             raise ValueError("normalizer: low and high must be 1-D arrays of one length")
         # A constant dimension maps to 0 instead of dividing by zero.
-        self.high = np.where(self.high > self.low, self.high, self.low + 2.0)
+        constant = self.high <= self.low
+        self.low, self.high = (np.where(constant, self.low - 1.0, self.low),
+                               np.where(constant, self.low + 1.0, self.high))
 
     @classmethod
     def fit(cls, data: np.ndarray) -> Normalizer:
