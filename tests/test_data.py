@@ -22,6 +22,7 @@ from minari.data_collector import EpisodeBuffer
 from ctp.data.catalog import dataset_info, list_maze_datasets
 from ctp.data.generate import GenerateConfig, generate_dataset
 from ctp.data.loader import MazeData, load_maze_dataset
+from ctp.data.minari_io import CONTINUOUS_KEY, datasets_root
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.envs.specs import GOAL_RADIUS, get_maze_spec
@@ -139,9 +140,25 @@ def test_episodes_are_goal_reaching_segments_of_one_run(root) -> None:
             np.testing.assert_array_equal(
                 episodes[i + 1].observations["observation"][0], final["observation"][-1]
             )
-        # The goal is constant inside an episode (after its first observation).
-        goals = final["desired_goal"][1:]
+        # The goal is constant inside an episode, its first observation included (the env
+        # reports the old goal in the state where it re-samples; the generator fixes that).
+        goals = final["desired_goal"]
         np.testing.assert_array_equal(goals, np.broadcast_to(goals[0], goals.shape))
+        if i > 0:
+            assert not np.array_equal(goals[0], episodes[i - 1].observations["desired_goal"][0])
+
+
+def test_noise_is_added_before_clipping(data) -> None:
+    # Recipe: clip(PD + noise). Far from a waypoint the PD action is >> 1, so the noisy action
+    # stays at the bound; clipping the PD action first would push half of those off it.
+    # Measured on this dataset: 56% of action entries at +-1 (clip-first gives 34%).
+    assert np.mean(np.abs(data.actions) == 1.0) > 0.45
+    assert np.all(np.abs(data.actions) <= 1.0)
+
+
+def test_metadata_marks_the_run_continuous(root) -> None:
+    meta = minari.load_dataset(UMAZE).storage.metadata
+    assert meta[CONTINUOUS_KEY] is True
 
 
 def test_same_seed_same_data_other_seed_differs(tiny_umaze, tmp_path, monkeypatch) -> None:
@@ -219,6 +236,29 @@ def test_failed_write_leaves_no_dataset(own_root, monkeypatch) -> None:
         load_maze_dataset(UMAZE)
 
 
+def test_failed_final_rename_restores_the_old_dataset(tiny_umaze, own_root, monkeypatch) -> None:
+    import ctp.data.minari_io as minari_io
+
+    copy_tiny(tiny_umaze, own_root)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst) == str(own_root / UMAZE) and ".ctp-staging-" in str(src) and (
+            not str(src).endswith("replaced")
+        ):
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(minari_io.os, "replace", replace)
+    with pytest.raises(OSError, match="disk full"):
+        generate_dataset(
+            GenerateConfig(get_maze_spec("umaze"), steps=300, force=True, progress=False)
+        )
+    monkeypatch.setattr(minari_io.os, "replace", real_replace)
+    assert minari.load_dataset(UMAZE).total_steps == STEPS
+    assert not [p for p in own_root.iterdir() if p.name.startswith(".ctp-staging-")]
+
+
 def test_failed_forced_write_keeps_the_old_dataset(tiny_umaze, own_root, monkeypatch) -> None:
     copy_tiny(tiny_umaze, own_root)
     crash_after_writing(monkeypatch)
@@ -269,23 +309,51 @@ def test_loader_matches_minari_episodes(data) -> None:
         np.testing.assert_array_equal(data.rewards[start:end], ep.rewards.astype(np.float32))
 
 
-def test_loader_detects_non_continuous_episodes(own_root) -> None:
+def mark_continuous(dataset_id: str) -> None:
+    minari.load_dataset(dataset_id).storage.update_metadata({CONTINUOUS_KEY: True})
+
+
+def test_foreign_datasets_are_not_continuous(own_root) -> None:
+    # Chained episodes (each starts where the last ended, as in D4RL's own data) without
+    # ctp's metadata flag: a foreign dataset, never windowed across its boundaries.
     rng = np.random.default_rng(0)
     chained = [maze_buffer(0, rng.normal(size=4), 10, rng)]
     chained.append(maze_buffer(1, chained[0].observations["observation"][-1], 7, rng))
     write_dataset("ctp/pointmaze/medium-v7", chained, maze_spaces())
     loaded = load_maze_dataset("ctp/pointmaze/medium-v7")
-    assert loaded.continuous and loaded.maze.name == "medium"
+    assert not loaded.continuous and loaded.maze.name == "medium"
     np.testing.assert_array_equal(loaded.episode_starts, [0, 10])
     assert loaded.num_steps == 17
     assert loaded.ref_min_score is None and loaded.ref_max_score is None
+    # The flag makes it one run.
+    mark_continuous("ctp/pointmaze/medium-v7")
+    assert load_maze_dataset("ctp/pointmaze/medium-v7").continuous
 
+
+def test_continuous_flag_on_a_broken_run_names_the_field(own_root) -> None:
+    rng = np.random.default_rng(0)
     apart = [maze_buffer(0, rng.normal(size=4), 10, rng),
              maze_buffer(1, rng.normal(size=4), 7, rng)]
     write_dataset("ctp/pointmaze/large-v7", apart, maze_spaces())
     loaded = load_maze_dataset("ctp/pointmaze/large-v7")
     assert not loaded.continuous and loaded.maze.name == "large"
     np.testing.assert_array_equal(loaded.episode_bounds(), [[0, 10], [10, 17]])
+    mark_continuous("ctp/pointmaze/large-v7")
+    with pytest.raises(CTPError, match=f"metadata '{CONTINUOUS_KEY}'.*episode 1"):
+        load_maze_dataset("ctp/pointmaze/large-v7")
+
+
+def test_datasets_root_agrees_with_minari(tmp_path, monkeypatch) -> None:
+    from minari.storage import get_dataset_path
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "m"))
+    assert datasets_root() == get_dataset_path() == tmp_path / "m"
+    monkeypatch.delenv("MINARI_DATASETS_PATH")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert datasets_root() == get_dataset_path() == tmp_path / "home" / ".minari" / "datasets"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", " ")
+    with pytest.raises(CTPError, match="MINARI_DATASETS_PATH: set but empty"):
+        datasets_root()
 
 
 def test_foreign_dataset_with_box_observations(own_root) -> None:
@@ -361,6 +429,7 @@ def test_catalog_lists_and_describes(tiny_umaze, own_root) -> None:
     assert info.episodes == minari.load_dataset(UMAZE).total_episodes
     assert info.ref_min_score < info.ref_max_score
     assert info.size_mb > 0 and info.path == str(own_root / UMAZE)
+    assert info.continuous_episodes
     assert "Dict" in info.observation_space and "Box" in info.action_space
     with pytest.raises(CTPError, match="ctp data generate pointmaze-medium"):
         dataset_info("ctp/pointmaze/medium-v1")
@@ -566,6 +635,7 @@ def test_cli_list_and_info(root) -> None:
     assert info["ref_min_score"] == pytest.approx(meta["ref_min_score"])
     assert info["ref_max_score"] == pytest.approx(meta["ref_max_score"])
     assert info["ref_min_score"] < info["ref_max_score"] and info["size_mb"] > 0
+    assert info["continuous_episodes"] is True
 
 
 def test_cli_list_empty_folder(tmp_path) -> None:
@@ -587,11 +657,15 @@ def test_cli_list_empty_folder(tmp_path) -> None:
          "ctp data generate: error:", "--steps"),
         (("data", "generate", "pointmaze-umaze", "--steps", "10", "--seed", "-1"),
          "ctp: error:", "--seed: expected a non-negative integer"),
+        (("data", "info", "D4RL/antmaze/umaze-v1"), "ctp: error:", "not found"),
+        (("data", "list"), "ctp: error:", "MINARI_DATASETS_PATH: set but empty"),
     ],
-    ids=["unknown-maze", "missing-dataset", "too-few-steps", "bad-int", "negative-seed"],
+    ids=["unknown-maze", "missing-dataset", "too-few-steps", "bad-int", "negative-seed",
+         "foreign-id", "empty-minari-path"],
 )
 def test_cli_bad_input(tmp_path, args, prefix, message) -> None:
-    proc = run_ctp(tmp_path, *args)
+    root = "" if "MINARI_DATASETS_PATH" in message else tmp_path
+    proc = run_ctp(root, *args)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

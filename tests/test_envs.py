@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ctp.envs.expert import WaypointExpert
-from ctp.envs.maze import MazeGeometry, make_env
+from ctp.envs.maze import MazeGeometry, make_env, make_vector_env
 from ctp.envs.specs import GOAL_RADIUS, MAZES, get_maze_spec, maze_for_dataset
 from ctp.errors import CTPError
 
@@ -145,6 +145,45 @@ def test_expert_replans_when_the_goal_moves() -> None:
     np.testing.assert_allclose(action, 10.0 * (goal - start))
 
 
+def test_pd_action_is_unclipped_and_act_clips_it() -> None:
+    spec = get_maze_spec("umaze")
+    geometry = MazeGeometry(spec.layout)
+    expert = WaypointExpert(geometry, np.random.default_rng(0), jitter=False)
+    start = geometry.cell_to_xy(np.array([3, 1]))
+    obs = {"observation": np.r_[start, 0.5, -0.25], "achieved_goal": start,
+           "desired_goal": geometry.cell_to_xy(np.array([1, 1]))}
+    raw = expert.pd_action(obs)
+    # The first waypoint is the next cell's centre (3, 2), one unit to the right.
+    np.testing.assert_allclose(raw, [10.0 * 1.0 - 0.5, 0.25])
+    np.testing.assert_allclose(expert.act(obs), np.clip(raw, -1.0, 1.0))
+
+
+def test_jittered_waypoints_stay_in_their_cells() -> None:
+    spec = get_maze_spec("large")
+    geometry = MazeGeometry(spec.layout)
+    expert = WaypointExpert(geometry, np.random.default_rng(5), jitter=True)
+    xy = geometry.cell_to_xy(np.array([1, 1]))
+    goal = geometry.cell_to_xy(np.array(spec.eval_goal_cell))
+    obs = {"observation": np.r_[xy, 0.0, 0.0], "achieved_goal": xy, "desired_goal": goal}
+    dist = geometry.distances_to(spec.eval_goal_cell)
+    cell, seen = (1, 1), 0
+    # Teleport the point onto each waypoint in turn: the expert walks the BFS path.
+    while dist[cell] > 0:
+        expert.pd_action(obs)
+        target = expert._target.copy()
+        nxt = geometry.next_cell(cell, dist)
+        assert tuple(geometry.xy_to_cell(target)) == nxt
+        offset = geometry.cell_to_xy(np.array(nxt)) - target
+        if seen == 0 or nxt == spec.eval_goal_cell:
+            assert np.allclose(offset, 0.0) or nxt == spec.eval_goal_cell
+        else:
+            assert np.all((offset >= 0.0) & (offset < 0.2))
+        obs = {**obs, "observation": np.r_[target, 0.0, 0.0], "achieved_goal": target}
+        cell, seen = nxt, seen + 1
+    np.testing.assert_allclose(expert._target, goal)
+    assert seen == dist[1, 1]
+
+
 def test_spec_lookup() -> None:
     assert get_maze_spec("umaze") is get_maze_spec("pointmaze-umaze") is MAZES["umaze"]
     assert get_maze_spec("pointmaze-medium").name == "medium"
@@ -219,3 +258,43 @@ def test_maze_for_dataset(dataset_id: str, name: str) -> None:
 def test_maze_for_dataset_rejects_other_ids(dataset_id: str) -> None:
     with pytest.raises(CTPError, match="not a PointMaze"):
         maze_for_dataset(dataset_id)
+
+
+@pytest.mark.parametrize("name", ["umaze", "medium"])
+def test_eval_env_resets_anywhere_but_the_goal_cell(name: str) -> None:
+    spec = get_maze_spec(name)
+    geometry = MazeGeometry(spec.layout)
+    cells = spec.eval_reset_cells()
+    assert spec.eval_goal_cell not in cells
+    assert len(cells) == len(geometry.free_cells()) - 1
+    env = make_env(spec, eval_goal=True)
+    try:
+        starts = {
+            tuple(int(v) for v in geometry.xy_to_cell(env.reset(seed=s)[0]["achieved_goal"]))
+            for s in range(120)
+        }
+    finally:
+        env.close()
+    assert starts <= set(cells)
+    if name == "umaze":
+        assert starts == set(cells)  # 5 cells, 120 resets: all of them
+
+
+def test_vector_env_batches_eval_envs() -> None:
+    spec = get_maze_spec("umaze")
+    envs = make_vector_env(spec, 3)
+    try:
+        obs, _ = envs.reset(seed=[0, 1, 2])
+        assert obs["observation"].shape == (3, 4)
+        assert obs["achieved_goal"].shape == obs["desired_goal"].shape == (3, 2)
+        geometry = MazeGeometry(spec.layout)
+        assert {tuple(c) for c in geometry.xy_to_cell(obs["desired_goal"])} == {
+            spec.eval_goal_cell
+        }
+        assert len({tuple(x) for x in obs["achieved_goal"].round(6)}) == 3  # own seeds
+        obs, reward, terminated, truncated, _ = envs.step(np.zeros((3, 2)))
+        assert reward.shape == terminated.shape == truncated.shape == (3,)
+    finally:
+        envs.close()
+    with pytest.raises(CTPError, match="num_envs"):
+        make_vector_env(spec, 0)

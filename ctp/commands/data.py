@@ -75,5 +75,5 @@ def run_info(args: argparse.Namespace) -> int:
     for field in dataclasses.fields(info):
         value = getattr(info, field.name)
         shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"{field.name:<18} {shown}")
+        print(f"{field.name:<20} {shown}")
     return 0

@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ctp.data.loader import missing_dataset_error
-from ctp.data.minari_io import dataset_dir, datasets_root
+from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root
 from ctp.envs.specs import maze_for_dataset
 from ctp.errors import CTPError
 
 
 @dataclass
 class DatasetInfo:
+    """What ``ctp data info`` shows about one local dataset."""
+
     dataset_id: str
     episodes: int
     steps: int
@@ -19,6 +21,7 @@ class DatasetInfo:
     action_space: str
     ref_min_score: float | None
     ref_max_score: float | None
+    continuous_episodes: bool  # marked as one run: windows may cross episode boundaries
     size_mb: float
     path: str
 
@@ -67,6 +70,7 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
         action_space=str(dataset.action_space),
         ref_min_score=meta.get("ref_min_score"),
         ref_max_score=meta.get("ref_max_score"),
+        continuous_episodes=meta.get(CONTINUOUS_KEY, False) is True,
         size_mb=size / 2**20,
         path=str(path),
     )

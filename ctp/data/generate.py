@@ -1,9 +1,12 @@
 """Generate D4RL-recipe PointMaze datasets with the waypoint expert, in Minari format.
 
 Recipe (DESIGN.md section 6): continuing task with the goal re-sampled when reached, the
-waypoint expert plus N(0, 0.5^2) action noise clipped to [-1, 1], one Minari episode per goal
-reached (truncated on success), seed 123, 1M steps. Reference scores are Minari's: the mean
+waypoint expert's PD action plus N(0, 0.5^2) noise, clipped to [-1, 1], one Minari episode per
+goal reached (truncated on success), seed 123, 1M steps. Reference scores are Minari's: the mean
 return of a random policy and of the (noise-free) expert over 100 episodes of the eval env.
+
+The episodes are consecutive segments of one physical run (each starts where the previous one
+stopped); the metadata says so under ``CONTINUOUS_KEY`` so that windows may span them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import dataset_dir, staged_dataset
+from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset
 from ctp.envs.expert import WaypointExpert
 from ctp.envs.maze import MazeGeometry, make_env
 from ctp.envs.specs import MazeSpec
@@ -63,7 +66,7 @@ def _collect(cfg: GenerateConfig) -> list:
         stream[k][0] = obs[k]
     for t in tqdm(range(cfg.steps), desc=f"generate {cfg.maze.env_name}", unit="step",
                   disable=not cfg.progress, mininterval=1.0):
-        action = np.clip(expert.act(obs) + rng.normal(0.0, ACTION_NOISE, 2), -1.0, 1.0)
+        action = np.clip(expert.pd_action(obs) + rng.normal(0.0, ACTION_NOISE, 2), -1.0, 1.0)
         obs, reward, _, _, info = env.step(action)
         actions[t], rewards[t], success[t] = action, reward, info["success"]
         for k in keys:
@@ -77,11 +80,18 @@ def _collect(cfg: GenerateConfig) -> list:
     for i, end in enumerate(ends):
         truncs = np.zeros(end - start, dtype=bool)
         truncs[-1] = True
+        observations = {k: stream[k][start : end + 1] for k in keys}
+        if i > 0:
+            # The env builds an observation before re-sampling the goal, so the state shared
+            # with the previous episode still names the old goal; give it this episode's goal.
+            goals = observations["desired_goal"].copy()
+            goals[0] = goals[1]
+            observations["desired_goal"] = goals
         buffers.append(
             EpisodeBuffer(
                 id=i,
                 seed=cfg.seed if i == 0 else None,
-                observations={k: stream[k][start : end + 1] for k in keys},
+                observations=observations,
                 actions=actions[start:end],
                 rewards=rewards[start:end],
                 terminations=np.zeros(end - start, dtype=bool),
@@ -126,7 +136,7 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
     with staged_dataset(dataset_id), warnings.catch_warnings():
         # No code permalink or author e-mail on purpose: the dataset is made locally.
         warnings.simplefilter("ignore", UserWarning)
-        minari.create_dataset_from_buffers(
+        dataset = minari.create_dataset_from_buffers(
             dataset_id=dataset_id,
             buffer=buffers,
             env=env,
@@ -141,6 +151,7 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
                 "episodes are consecutive segments of one continuing run."
             ),
         )
+        dataset.storage.update_metadata({CONTINUOUS_KEY: True})
     env.close()
     eval_env.close()
     return GenerateResult(

@@ -2,7 +2,10 @@
 
 Works for the datasets ``ctp data generate`` writes and for real ``D4RL/pointmaze/*-v2``
 copies alike: both store Gymnasium-Robotics observation dicts (``observation`` = x, y, vx, vy;
-``achieved_goal``; ``desired_goal``) and 2-D actions.
+``achieved_goal``; ``desired_goal``) and 2-D actions. A dataset counts as one continuous run
+(windows may cross its episode boundaries) only when its metadata says so
+(``CONTINUOUS_KEY``, written by ``ctp data generate``) and every episode starts in the state the
+previous one ended in; any other dataset is windowed inside its episodes only.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import dataset_dir, datasets_root
+from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root
 from ctp.envs.specs import MazeSpec, get_maze_spec, maze_for_dataset
 from ctp.errors import CTPError
 
@@ -85,30 +88,38 @@ def load_maze_dataset(dataset_id: str) -> MazeData:
             f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})"
         ) from None
     _check_spaces(dataset_id, dataset)
+    meta = dataset.storage.metadata
+    continuous = meta.get(CONTINUOUS_KEY, False) is True
     obs, goals, actions, rewards, starts = [], [], [], [], []
-    continuous, prev_last, n = True, None, 0
+    prev_last, n = None, 0
     for episode in dataset.iterate_episodes():
         o = episode.observations
         steps = len(episode.actions)
+        if continuous and prev_last is not None and not np.array_equal(
+            prev_last, o["observation"][0]
+        ):
+            raise CTPError(
+                f"{dataset_id}: metadata '{CONTINUOUS_KEY}' says the episodes form one run, but "
+                f"episode {episode.id} does not start where the previous one ended; expected "
+                "matching boundary states (regenerate the dataset)"
+            )
         starts.append(n)
-        obs.append(o["observation"][:steps])
-        goals.append(o["desired_goal"][:steps])
-        actions.append(episode.actions)
-        rewards.append(episode.rewards)
-        if prev_last is not None and not np.array_equal(prev_last, o["observation"][0]):
-            continuous = False
-        prev_last = o["observation"][steps]
+        # float32 copies right away: the episode's float64 arrays are freed as we go.
+        obs.append(o["observation"][:steps].astype(np.float32))
+        goals.append(o["desired_goal"][:steps].astype(np.float32))
+        actions.append(np.asarray(episode.actions, dtype=np.float32))
+        rewards.append(np.asarray(episode.rewards, dtype=np.float32))
+        prev_last = o["observation"][steps].copy()
         n += steps
     if n == 0:
         raise CTPError(f"{dataset_id}: the dataset holds no steps")
-    meta = dataset.storage.metadata
     return MazeData(
         dataset_id=dataset_id,
         maze=get_maze_spec(maze.name),
-        observations=np.concatenate(obs).astype(np.float32),
-        actions=np.concatenate(actions).astype(np.float32),
-        rewards=np.concatenate(rewards).astype(np.float32),
-        goals=np.concatenate(goals).astype(np.float32),
+        observations=np.concatenate(obs),
+        actions=np.concatenate(actions),
+        rewards=np.concatenate(rewards),
+        goals=np.concatenate(goals),
         episode_starts=np.asarray(starts, dtype=np.int64),
         continuous=continuous,
         ref_min_score=meta.get("ref_min_score"),

@@ -9,13 +9,21 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from ctp.errors import CTPError
+
 DEFAULT_ROOT = Path("~/.minari/datasets")
+# Dataset metadata flag: the episodes are consecutive segments of one physical run.
+CONTINUOUS_KEY = "ctp_continuous_episodes"
 
 
 def datasets_root() -> Path:
-    """Minari's data folder: ``$MINARI_DATASETS_PATH`` or ``~/.minari/datasets``."""
+    """Minari's data folder: ``$MINARI_DATASETS_PATH`` when set, else ``~/.minari/datasets``."""
     env = os.environ.get("MINARI_DATASETS_PATH")
-    return Path(env) if env else DEFAULT_ROOT.expanduser()
+    if env is None:
+        return DEFAULT_ROOT.expanduser()
+    if not env.strip():  # Minari itself fails on it with a traceback
+        raise CTPError("MINARI_DATASETS_PATH: set but empty, expected a folder path or unset")
+    return Path(env)
 
 
 def dataset_dir(dataset_id: str) -> Path:
@@ -57,8 +65,14 @@ def staged_dataset(dataset_id: str) -> Iterator[None]:
         ns_meta = staging / namespace / "namespace_metadata.json"
         if ns_meta.exists() and not (root / namespace / "namespace_metadata.json").exists():
             shutil.move(str(ns_meta), root / namespace / "namespace_metadata.json")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging / dataset_id, final)
+        old = staging / "replaced"
+        if final.exists():  # --force: move the old dataset aside (one rename) ...
+            os.replace(final, old)
+        try:
+            os.replace(staging / dataset_id, final)
+        except BaseException:
+            if old.exists():  # ... and put it back if the new one cannot take its place
+                os.replace(old, final)
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

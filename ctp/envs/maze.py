@@ -11,6 +11,7 @@ from collections import deque
 import numpy as np
 
 from ctp.envs.specs import MazeSpec
+from ctp.errors import CTPError
 
 
 class MazeGeometry:
@@ -92,4 +93,19 @@ def make_env(
         continuing_task=True,
         reset_target=reset_target,
         max_episode_steps=max_episode_steps or spec.episode_steps,
+    )
+
+
+def make_vector_env(spec: MazeSpec, num_envs: int, *, eval_goal: bool = True):
+    """``num_envs`` copies of :func:`make_env` (no target reset) in a ``SyncVectorEnv``.
+
+    Observations are batched dicts: ``observation`` ``[num_envs, 4]``, ``achieved_goal`` and
+    ``desired_goal`` ``[num_envs, 2]``; actions ``[num_envs, 2]``.
+    """
+    import gymnasium as gym
+
+    if num_envs < 1:
+        raise CTPError(f"num_envs: expected at least 1, got {num_envs}")
+    return gym.vector.SyncVectorEnv(
+        [lambda: make_env(spec, eval_goal=eval_goal) for _ in range(num_envs)]
     )

@@ -1,8 +1,17 @@
 """What each supported maze is: env id, layouts, episode length, goal, reference constants.
 
-Layouts are Gymnasium-Robotics' maps (1 = wall, 0 = free). The single-task evaluation maps
-follow Minari's D4RL PointMaze generation scripts (`EVAL_ENV_MAPS`): one fixed goal cell,
-reset anywhere free. D4RL's maze2d-v1 reference constants are from DESIGN.md section 6.
+Layouts are Gymnasium-Robotics' maps (``gymnasium_robotics/envs/maze/maps.py``: U_MAZE,
+MEDIUM_MAZE, LARGE_MAZE; 1 = wall, 0 = free), cells indexed (row, col) from the top left.
+
+Single-task evaluation follows the maps Minari's D4RL PointMaze datasets were scored on
+(Farama-Foundation/minari-dataset-generation-scripts, the pointmaze creation script,
+``EVAL_ENV_MAPS``, "single-goal multi-reset location maps"): one goal cell ``g`` per maze,
+umaze (1, 1), medium (6, 6), large (7, 9), and no ``r`` cell, so Gymnasium-Robotics resets the
+point in a random free cell other than the goal cell (plus its +-0.25 position noise); the goal
+also gets that noise. These are D4RL's maze2d targets (``d4rl/pointmaze/maze_model.py``: the
+``G`` of U_MAZE, MEDIUM_MAZE, LARGE_MAZE, whose reset is likewise any free cell) in
+Gymnasium-Robotics' (row, col) cells. D4RL's maze2d-v1 reference constants are from DESIGN.md
+section 6.
 """
 
 from __future__ import annotations
@@ -64,6 +73,15 @@ class MazeSpec:
     def dataset_id(self) -> str:
         """The Minari id of the dataset ``ctp data generate`` writes for this maze."""
         return f"ctp/pointmaze/{self.name}-v1"
+
+    def eval_reset_cells(self) -> tuple[tuple[int, int], ...]:
+        """Cells (row, col) the single-task eval env resets in: every free cell but the goal's."""
+        return tuple(
+            (r, c)
+            for r, row in enumerate(self.layout)
+            for c, v in enumerate(row)
+            if v == 0 and (r, c) != self.eval_goal_cell
+        )
 
     def eval_map(self) -> list[list[int | str]]:
         """The layout with the single-task goal cell marked ``"g"`` (Gymnasium-Robotics map)."""
