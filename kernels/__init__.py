@@ -6,13 +6,14 @@ reference elsewhere.
 """
 
 from ctp.kernels.backend import active_backend, resolve_backend, triton_available
-from ctp.kernels.gn_mish import fused_gn_mish, gn_mish_reference
+from ctp.kernels.gn_mish import fused_gn_mish, gn_mish_reference, mish_exp
 from ctp.kernels.scoring import score_candidates, score_candidates_reference
 
 __all__ = [
     "active_backend",
     "fused_gn_mish",
     "gn_mish_reference",
+    "mish_exp",
     "resolve_backend",
     "score_candidates",
     "score_candidates_reference",
