@@ -65,3 +65,21 @@ def test_plan_latency(benchmark, nets, sampler: str, k: int) -> None:
         out = benchmark.pedantic(fn, args=(teacher, student, noise, mask, value),
                                  rounds=rounds, warmup_rounds=1)
     assert out.shape == (k, H, 4)
+
+
+@pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
+def test_shipped_planner_latency(benchmark, env: str) -> None:
+    """One full ``Planner.plan`` call of a shipped planner with its shipped settings (K
+    candidates, 1 jump): sampling, scoring, ranking, plan post-processing, first action."""
+    import numpy as np
+
+    from ctp.planning import load_planner
+
+    planner = load_planner(env=env)
+    state = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
+    goal = np.array([3.0, 2.0], np.float32)
+    benchmark.group = "shipped planner, one env"
+    benchmark.extra_info["candidates"] = planner.config.candidates
+    benchmark.extra_info["horizon"] = planner.horizon
+    result = benchmark.pedantic(planner.plan, args=(state, goal), rounds=30, warmup_rounds=3)
+    assert result.trajectory.shape == (planner.horizon, 4)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.envs.maze import make_env
+from ctp.envs.maze import make_vector_env
 from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
 from ctp.planning.controller import PlanFollower
@@ -91,15 +91,6 @@ def normalized(ret: float, ref_min: float, ref_max: float) -> float:
     return 100.0 * (ret - ref_min) / (ref_max - ref_min)
 
 
-def _make_vector_env(cfg: EvalConfig, n: int):
-    import gymnasium as gym
-
-    spec = get_maze_spec(cfg.env)
-    return gym.vector.SyncVectorEnv(
-        [lambda: make_env(spec, eval_goal=not cfg.multi_goal) for _ in range(n)]
-    )
-
-
 def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
     """Roll out ``cfg.episodes`` episodes, ``cfg.num_envs`` at a time."""
     from tqdm import tqdm
@@ -111,7 +102,7 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
                disable=not cfg.progress)
     for first in range(0, len(seeds), cfg.num_envs):
         batch = seeds[first : first + cfg.num_envs]
-        envs = _make_vector_env(cfg, len(batch))
+        envs = make_vector_env(spec, len(batch), eval_goal=not cfg.multi_goal)
         obs, _ = envs.reset(seed=batch)
         follower = PlanFollower(planner.stride)
         returns = np.zeros(len(batch))

@@ -3,7 +3,9 @@
 Rows: every maze with a bundled planner, single-task and Multi2D. Columns: CTP with 1 and 2
 jumps and the EDM teacher with 18 Heun levels (each cell: ``d4rl_normalized`` mean +- SE and
 plan latency p50 for one environment), the noiseless expert on our data, and the published
-Diffuser and Hierarchical Diffuser figures (on D4RL's data).
+Diffuser and Hierarchical Diffuser figures (on D4RL's data). Scores come from batched
+rollouts (optionally in worker processes); latencies from separate one-environment episodes
+timed while nothing else runs.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from ctp.envs.expert import WaypointExpert
 from ctp.envs.maze import MazeGeometry, make_env
-from ctp.envs.specs import MAZES, MazeSpec
+from ctp.envs.specs import MAZES, MazeSpec, get_maze_spec
+from ctp.errors import CTPError
 from ctp.evaluate import EvalConfig, evaluate, mean_se, normalized
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.planner import Planner, defaults_of
@@ -32,15 +36,44 @@ COLUMNS = {
     "CTP 2 jumps": {"sampler": "ctm", "jumps": 2},
     "EDM teacher, 18 Heun": {"sampler": "edm", "edm_steps": 18},
 }
-LATENCY_EPISODES = 3
 
 
 @dataclass
 class TableConfig:
     episodes: int = 100
     seed: int = 0
-    batch_envs: int = 10  # envs per call for the slow (EDM) cells; latency is measured at 1
+    batch_envs: int = 10  # envs stepped and planned for together while scoring
+    latency_episodes: int = 3  # one-environment episodes per cell for the latency figure
+    mazes: tuple[str, ...] | None = None  # rows to build (default: every shipped planner)
+    workers: int = 1  # processes that score cells side by side (one torch thread each)
     progress: bool = True
+
+    def validate(self) -> None:
+        for option, value in (("--episodes", self.episodes), ("--workers", self.workers)):
+            if value < 1:
+                raise CTPError(f"{option}: expected >= 1, got {value}")
+
+    def selected(self) -> list[MazeSpec]:
+        """The mazes whose rows to build; a named maze must have a shipped planner."""
+        if self.mazes is None:
+            return [s for s in MAZES.values() if bundled_planner_path(s.env_name).exists()]
+        specs = [get_maze_spec(name) for name in self.mazes]
+        for spec in specs:
+            if not bundled_planner_path(spec.env_name).exists():
+                raise CTPError(f"--mazes: no planner is bundled for {spec.env_name}")
+        return specs
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation of the table: a maze, a task and a column (or the expert)."""
+
+    env: str
+    multi_goal: bool
+    column: str  # a key of COLUMNS, or EXPERT
+
+
+EXPERT = "expert"
 
 
 def expert_score(spec: MazeSpec, episodes: int, seed: int, multi_goal: bool) -> dict:
@@ -60,42 +93,91 @@ def expert_score(spec: MazeSpec, episodes: int, seed: int, multi_goal: bool) -> 
     return mean_se([normalized(r, spec.d4rl_ref_min, spec.d4rl_ref_max) for r in returns])
 
 
-def _cell(spec: MazeSpec, cfg: TableConfig, overrides: dict, multi_goal: bool) -> dict:
-    path = str(bundled_planner_path(spec.env_name))
-    payload = load_planner_file(path)
-    planner = dataclasses.replace(defaults_of(payload), **overrides)
+def _eval_config(cell: Cell, cfg: TableConfig, payload: dict, num_envs: int,
+                 episodes: int) -> tuple[EvalConfig, Planner]:
+    path = str(bundled_planner_path(cell.env))
+    planner = dataclasses.replace(defaults_of(payload), **COLUMNS[cell.column])
     replan = (payload.get("defaults") or {}).get("replan")
-    slow = overrides["sampler"] == "edm"
-    base = EvalConfig(env=spec.env_name, checkpoint=path, episodes=cfg.episodes, seed=cfg.seed,
-                      multi_goal=multi_goal, replan=replan, planner=planner,
-                      num_envs=cfg.batch_envs if slow else 1, progress=cfg.progress)
-    model = Planner(payload, planner, source=path)  # loaded once for both runs
-    result = evaluate(base, model)
-    if slow:  # latency for one environment, like the other cells
-        latency = evaluate(dataclasses.replace(base, episodes=LATENCY_EPISODES, num_envs=1,
-                                               progress=False), model)["latency_ms"]
-    else:
-        latency = result["latency_ms"]
-    return {"d4rl_normalized": result["d4rl_normalized"], "normalized": result["normalized"],
-            "success_rate": result["success_rate"], "latency_ms": latency,
-            "nfe": result["nfe"], "candidates": result["candidates"]}
+    config = EvalConfig(env=cell.env, checkpoint=path, episodes=episodes, seed=cfg.seed,
+                        multi_goal=cell.multi_goal, replan=replan, planner=planner,
+                        num_envs=num_envs, progress=False)
+    return config, Planner(payload, planner, source=path)
+
+
+def score_cell(cell: Cell, cfg: TableConfig) -> dict[str, Any]:
+    """Scores of one cell over ``cfg.episodes`` episodes, ``cfg.batch_envs`` at a time."""
+    spec = get_maze_spec(cell.env)
+    if cell.column == EXPERT:
+        return {"d4rl_normalized": expert_score(spec, cfg.episodes, cfg.seed, cell.multi_goal)}
+    payload = load_planner_file(bundled_planner_path(cell.env))
+    config, planner = _eval_config(cell, cfg, payload, cfg.batch_envs, cfg.episodes)
+    result = evaluate(config, planner)
+    return {key: result[key] for key in ("d4rl_normalized", "normalized", "success_rate", "nfe",
+                                         "candidates", "horizon", "stride", "replan")}
+
+
+def latency_of(cell: Cell, cfg: TableConfig, payload: dict) -> dict[str, float]:
+    """Plan latency (p50/p95 ms) of one cell for one environment, in this process."""
+    config, planner = _eval_config(cell, cfg, payload, 1, cfg.latency_episodes)
+    return evaluate(config, planner)["latency_ms"]
+
+
+def _score_all(cells: list[Cell], cfg: TableConfig) -> list[dict[str, Any]]:
+    """Score every cell, in ``cfg.workers`` single-threaded processes when more than one."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(cells), desc="results table", unit="cell", disable=not cfg.progress)
+    if cfg.workers == 1:
+        results = []
+        for cell in cells:
+            results.append(score_cell(cell, cfg))
+            bar.update(1)
+        bar.close()
+        return results
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: a forked copy of a process whose torch already started threads can hang.
+    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        futures = [pool.submit(score_cell, cell, cfg) for cell in cells]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update(1))
+        results = [future.result() for future in futures]
+    bar.close()
+    return results
 
 
 def build_table(cfg: TableConfig) -> dict[str, Any]:
-    """Evaluate every cell; returns the JSON document the Markdown is rendered from."""
+    """Evaluate every cell; returns the JSON document the Markdown is rendered from.
+
+    Scores first (in worker processes when ``cfg.workers`` > 1), then every latency in this
+    process alone, so that no other evaluation shares the CPU while plans are timed.
+    """
+    cfg.validate()
+    specs = cfg.selected()
+    tasks = [(spec, multi_goal) for spec in specs for multi_goal in (False, True)]
+    cells = [Cell(spec.env_name, multi_goal, column)
+             for spec, multi_goal in tasks for column in (*COLUMNS, EXPERT)]
+    scores = dict(zip(cells, _score_all(cells, cfg), strict=True))
+    payloads = {spec.env_name: load_planner_file(bundled_planner_path(spec.env_name))
+                for spec in specs}
     rows = []
-    for spec in MAZES.values():
-        if not bundled_planner_path(spec.env_name).exists():
-            continue
-        for multi_goal in (False, True):
-            row = {"env": spec.env_name, "task": "multi2d" if multi_goal else "single-task",
-                   "cells": {name: _cell(spec, cfg, o, multi_goal) for name, o in COLUMNS.items()},
-                   "expert": expert_score(spec, cfg.episodes, cfg.seed, multi_goal),
-                   "published": {k: v[1 if multi_goal else 0]
-                                 for k, v in PUBLISHED[spec.name].items()}}
-            rows.append(row)
+    for spec, multi_goal in tasks:
+        row_cells = {}
+        for column in COLUMNS:
+            cell = Cell(spec.env_name, multi_goal, column)
+            latency = latency_of(cell, cfg, payloads[spec.env_name])
+            row_cells[column] = scores[cell] | {"latency_ms": latency}
+        rows.append({
+            "env": spec.env_name, "task": "multi2d" if multi_goal else "single-task",
+            "cells": row_cells,
+            "expert": scores[Cell(spec.env_name, multi_goal, EXPERT)]["d4rl_normalized"],
+            "published": {k: v[1 if multi_goal else 0] for k, v in PUBLISHED[spec.name].items()},
+        })
     return {"episodes": cfg.episodes, "seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
-            "rows": rows}
+            "batch_envs": cfg.batch_envs, "latency_episodes": cfg.latency_episodes,
+            "torch_threads": torch.get_num_threads(), "rows": rows}
 
 
 def to_markdown(table: dict[str, Any]) -> str:
@@ -117,5 +199,6 @@ def to_markdown(table: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{table['episodes']} episodes per cell (seeds {table['seeds'][0]}.."
                  f"{table['seeds'][1]}); d4rl_normalized mean +- standard error; plan latency "
-                 "median for one environment.")
+                 f"median for one environment over {table['latency_episodes']} episodes "
+                 f"({table['torch_threads']} torch threads, nothing else running).")
     return "\n".join(lines) + "\n"

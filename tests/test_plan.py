@@ -211,40 +211,67 @@ def test_load_planner_errors(planner_file) -> None:
         load_planner(planner_file["planner"], config=PlannerConfig(sampler="ddim"))
 
 
-def test_bundled_umaze_planner(tmp_path) -> None:
-    """The planner shipped in the package: small, and `ctp plan` runs it with no options."""
-    from ctp.planning.bundle import bundled_planner_path
+@pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
+def test_bundled_planners(tmp_path, env: str) -> None:
+    """Every maze's planner ships inside the package; `ctp plan --env` runs it as shipped."""
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
 
-    path = bundled_planner_path("pointmaze-umaze")
-    assert path.exists(), "the umaze planner must ship inside the package"
+    path = bundled_planner_path(env)
+    assert path.exists(), f"the {env} planner must ship inside the package"
     assert path.stat().st_size < 20 * 2**20
+    payload = load_planner_file(path)
+    assert payload["teacher"] is not None and payload["critic"] is not None
+    maze = get_maze_spec(env)
+    # The plan spans the env steps the README states (at least Diffuser's horizons).
+    span = (payload["horizon"] - 1) * payload["stride"] + 1
+    assert span >= {"umaze": 128, "medium": 249, "large": 377}[maze.name]
     out = tmp_path / "default.json"
-    proc = run_ctp("plan", "--episodes", "2", "--num-envs", "2", "--out", str(out),
+    args = () if env == "pointmaze-umaze" else ("--env", env)
+    proc = run_ctp("plan", *args, "--episodes", "2", "--num-envs", "2", "--out", str(out),
                    "--no-progress")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
-    assert result["checkpoint"] == str(path) and result["env"] == "pointmaze-umaze"
+    assert result["checkpoint"] == str(path) and result["env"] == env
+    assert result["dataset_id"] == maze.dataset_id
     assert result["ref_min_score"] < result["ref_max_score"]  # shipped with the planner
+    assert result["candidates"] == payload["defaults"]["candidates"]
+    assert result["replan"] == payload["defaults"]["replan"]
 
 
-def test_unbundled_maze_says_not_yet_trained() -> None:
-    from ctp.planning.bundle import bundled_planner_path
+def test_missing_bundled_planner_is_a_one_line_error(tmp_path, monkeypatch, capsys) -> None:
+    import ctp.planning.bundle as bundle
+    from ctp.cli import main
 
-    if bundled_planner_path("pointmaze-large").exists():
-        pytest.skip("a large-maze planner ships now")
-    proc = run_ctp("plan", "--env", "pointmaze-large")
-    assert proc.returncode == 0
-    assert "not yet trained" in proc.stdout
+    monkeypatch.setattr(bundle, "BUNDLED_DIR", tmp_path)
+    assert main(["plan", "--env", "pointmaze-large"]) == 2
+    assert "ctp: error: no planner is bundled for pointmaze-large" in capsys.readouterr().err
+    with pytest.raises(CTPError, match="no planner is bundled for pointmaze-medium in this"):
+        load_planner(env="pointmaze-medium")
+    assert main(["plan", "--results-table", str(tmp_path / "t.md"), "--mazes", "large"]) == 2
+    assert "--mazes: no planner is bundled for pointmaze-large" in capsys.readouterr().err
 
 
 def test_results_table_from_shipped_planners(tmp_path) -> None:
     out = tmp_path / "table.md"
-    proc = run_ctp("plan", "--results-table", str(out), "--episodes", "1", "--no-progress")
+    proc = run_ctp("plan", "--results-table", str(out), "--episodes", "2", "--mazes", "umaze",
+                   "--workers", "2", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
     assert lines[0].startswith("| maze | task | CTP 1 jump | CTP 2 jumps | EDM teacher")
     rows = [line for line in lines if line.startswith("| pointmaze-")]
-    assert [r.split(" | ")[1] for r in rows] == ["single-task", "multi2d"]
+    assert [r.split(" | ")[:2] for r in rows] == [["| pointmaze-umaze", "single-task"],
+                                                  ["| pointmaze-umaze", "multi2d"]]
     table = json.loads(out.with_suffix(".json").read_text())
     cell = table["rows"][0]["cells"]["EDM teacher, 18 Heun"]
     assert cell["nfe"] == 35 and table["rows"][0]["published"]["Diffuser"] == 113.9
+    assert table["episodes"] == 2 and table["latency_episodes"] == 3
+    for row in table["rows"]:
+        for c in row["cells"].values():
+            assert 0.0 <= c["success_rate"] <= 1.0
+            assert 0 < c["latency_ms"]["p50"] <= c["latency_ms"]["p95"]
+    # Worker processes score the same episodes as this process would: the expert is
+    # deterministic per seed.
+    from ctp.envs.specs import get_maze_spec as spec_of
+    from ctp.results_table import expert_score
+
+    assert table["rows"][0]["expert"] == expert_score(spec_of("umaze"), 2, 0, False)

@@ -35,7 +35,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="evaluate every shipped planner (1 jump, 2 jumps, EDM 18; single-task "
                         "and Multi2D; --episodes per cell) and write the README table as "
                         "Markdown (FILE.md) and JSON (FILE.json)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --results-table: processes scoring cells side by side "
+                        "(latencies are timed afterwards, alone)")
+    p.add_argument("--mazes", type=_maze_list, default=None, metavar="M1,M2",
+                   help="with --results-table: only these rows, e.g. umaze,large "
+                        "(default: every maze with a shipped planner)")
     p.set_defaults(run=run)
+
+
+def _maze_list(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected maze names, e.g. umaze,medium")
+    return names
 
 
 def run_results_table(args: argparse.Namespace) -> int:
@@ -47,8 +60,8 @@ def run_results_table(args: argparse.Namespace) -> int:
 
     out = Path(args.results_table)
     check_writable("--results-table", out)
-    table = build_table(TableConfig(episodes=args.episodes, seed=args.seed,
-                                    progress=not args.no_progress))
+    table = build_table(TableConfig(episodes=args.episodes, seed=args.seed, mazes=args.mazes,
+                                    workers=args.workers, progress=not args.no_progress))
     markdown = to_markdown(table)
     out.write_text(markdown)
     out.with_suffix(".json").write_text(json.dumps(table, indent=2))
@@ -59,6 +72,11 @@ def run_results_table(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.results_table:
         return run_results_table(args)
+    from ctp.errors import CTPError
+
+    if args.mazes is not None or args.workers != 1:
+        option = "--mazes" if args.mazes is not None else "--workers"
+        raise CTPError(f"{option}: only applies with --results-table")
     from ctp.envs.specs import get_maze_spec
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
@@ -66,9 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     spec = get_maze_spec(args.env)
     if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():
-        print(f"ctp plan: no planner is bundled for {spec.env_name} yet (not yet trained); "
-              "train one with the README's 'Training' commands and pass --checkpoint")
-        return 0
+        raise CTPError(f"no planner is bundled for {spec.env_name} in this install; train one "
+                       "with the README's 'Training' commands and pass --checkpoint")
     path = args.checkpoint or str(bundled_planner_path(spec.env_name))
     payload = load_planner_file(path)
     planner_cfg = defaults_of(payload)

@@ -212,7 +212,7 @@ def load_planner(
 
     path = Path(path) if path is not None else bundled_planner_path(env)
     if not path.exists() and path == bundled_planner_path(env):
-        raise CTPError(f"no planner is bundled for {env} yet (not yet trained): {path}")
+        raise CTPError(f"no planner is bundled for {env} in this install: {path}")
     payload = load_checkpoint(path, "planner")
     if config is None:
         config = defaults_of(payload)
