@@ -299,6 +299,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         module.load_state_dict(payload["model"])
         objective.ema.load_state_dict(payload["ema"])
         opt.load_state_dict(payload["optimizer"])
+        for group in opt.param_groups:  # the options of this run, not the saved ones
+            group["lr"], group["weight_decay"] = cfg.lr, cfg.weight_decay
         step = int(payload["step"])
     if info.world > 1:
         for p in module.parameters():

@@ -65,6 +65,16 @@ def test_resume_continues_step_count(minari_root, tmp_path) -> None:
     assert second["step"] == 7
     assert not torch.equal(first["model"]["net.final_conv.weight"],
                            second["model"]["net.final_conv.weight"])
+    assert second["optimizer"]["state"]  # Adam moments carried over
+
+
+def test_resume_takes_this_runs_learning_rate(minari_root, tmp_path) -> None:
+    train(tiny_config(tmp_path, steps=2, lr=1e-3))
+    train(tiny_config(tmp_path, steps=3, lr=2e-5, weight_decay=0.1, resume=True))
+    saved = load_checkpoint(tmp_path / "latest.pt")
+    assert saved["step"] == 3 and saved["config"]["lr"] == 2e-5
+    assert [g["lr"] for g in saved["optimizer"]["param_groups"]] == [2e-5]
+    assert [g["weight_decay"] for g in saved["optimizer"]["param_groups"]] == [0.1]
 
 
 def test_time_budget_stops_early(minari_root, tmp_path) -> None:
