@@ -156,6 +156,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "replan": cfg.replan,
         "num_envs": cfg.num_envs,
         "cuda_graphs": cuda_graphs,
+        "compiled": planner.config.compile,
         "device": str(planner.device),
         "torch_threads": torch.get_num_threads(),
         "ref_min_score": ref_min,
@@ -208,7 +209,8 @@ def format_table(result: dict[str, Any]) -> str:
                           f"{_fmt(result['ref_max_score'])}; d4rl "
                           f"{result['d4rl_ref_min_score']} / {result['d4rl_ref_max_score']}"),
         ("device", f"{result['device']} ({result['torch_threads']} threads), "
-                   f"cuda graphs {'on' if result['cuda_graphs'] else 'off'}"),
+                   f"cuda graphs {'on' if result['cuda_graphs'] else 'off'}, "
+                   f"torch.compile {'on' if result['compiled'] else 'off'}"),
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

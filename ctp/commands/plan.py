@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
     p.add_argument("--open-loop", action="store_true", help="plan once per episode")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (compiles during warm-up, then plans faster)")
     p.add_argument("--cuda-graphs", action="store_true",
                    help="replay sampling + scoring from a CUDA graph (CUDA only)")
     p.add_argument("--num-envs", type=int, default=1,
@@ -95,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, option)
         if value is not None:
             setattr(planner_cfg, name, value)
+    planner_cfg.compile = planner_cfg.compile or args.compile
     shipped = payload.get("defaults") or {}
     replan = None if args.open_loop else (args.replan or shipped.get("replan"))
     cfg = EvalConfig(
