@@ -186,3 +186,8 @@ def test_train_cli_dry_run_prints_config(tmp_path) -> None:
     proc = run_ctp("train", "teacher", "--horizon", "64", "--dry-run", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert '"horizon": 64' in proc.stdout and '"kind": "teacher"' in proc.stdout
+    assert '"ema_decay": 0.999' in proc.stdout and '"lr": 0.0002' in proc.stdout
+    # A CTM run's EMA is its target network: a faster one by default.
+    proc = run_ctp("train", "ctm", "--teacher", "t.pt", "--dry-run", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert '"ema_decay": 0.95' in proc.stdout and '"lr": 0.0001' in proc.stdout

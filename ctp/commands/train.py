@@ -40,13 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, default=64)
-        k.add_argument("--lr", type=float, default=2e-4 if kind != "ctm" else 5e-5)
+        k.add_argument("--lr", type=float, default=2e-4 if kind != "ctm" else 1e-4)
         k.add_argument("--steps", type=int, default=10_000)
         k.add_argument("--max-minutes", type=float, default=None, help="time budget")
         k.add_argument("--seed", type=int, default=0)
         k.add_argument("--out", default=f"runs/{kind}", help="output folder")
         k.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
-        k.add_argument("--ema", type=float, default=0.999, help="EMA decay")
+        # The CTM target network is the EMA: 0.95 lets the one-jump map follow within a few
+        # hundred steps (0.999 needed thousands; README, "Medium and large mazes").
+        k.add_argument("--ema", type=float, default=0.999 if kind != "ctm" else 0.95,
+                       help="EMA decay (for ctm also the target network's)")
         k.add_argument("--grad-clip", type=float, default=1.0)
         k.add_argument("--checkpoint-every", type=int, default=1000)
         k.add_argument("--keep-best", type=int, default=2, help="lowest-loss checkpoints kept")
