@@ -74,6 +74,7 @@ class Cell:
 
 
 EXPERT = "expert"
+COMPILED_COLUMN = "CTP 1 jump"  # its latency is also timed with torch.compile
 
 
 def expert_score(spec: MazeSpec, episodes: int, seed: int, multi_goal: bool) -> dict:
@@ -93,10 +94,10 @@ def expert_score(spec: MazeSpec, episodes: int, seed: int, multi_goal: bool) -> 
     return mean_se([normalized(r, spec.d4rl_ref_min, spec.d4rl_ref_max) for r in returns])
 
 
-def _eval_config(cell: Cell, cfg: TableConfig, payload: dict, num_envs: int,
-                 episodes: int) -> tuple[EvalConfig, Planner]:
+def _eval_config(cell: Cell, cfg: TableConfig, payload: dict, num_envs: int, episodes: int,
+                 compile_: bool = False) -> tuple[EvalConfig, Planner]:
     path = str(bundled_planner_path(cell.env))
-    planner = dataclasses.replace(defaults_of(payload), **COLUMNS[cell.column])
+    planner = dataclasses.replace(defaults_of(payload), **COLUMNS[cell.column], compile=compile_)
     replan = (payload.get("defaults") or {}).get("replan")
     config = EvalConfig(env=cell.env, checkpoint=path, episodes=episodes, seed=cfg.seed,
                         multi_goal=cell.multi_goal, replan=replan, planner=planner,
@@ -116,9 +117,11 @@ def score_cell(cell: Cell, cfg: TableConfig) -> dict[str, Any]:
                                          "candidates", "horizon", "stride", "replan")}
 
 
-def latency_of(cell: Cell, cfg: TableConfig, payload: dict) -> dict[str, float]:
-    """Plan latency (p50/p95 ms) of one cell for one environment, in this process."""
-    config, planner = _eval_config(cell, cfg, payload, 1, cfg.latency_episodes)
+def latency_of(cell: Cell, cfg: TableConfig, payload: dict,
+               compile_: bool = False) -> dict[str, float]:
+    """Plan latency (p50/p95 ms) of one cell for one environment, in this process; with
+    ``compile_`` of the torch.compiled networks (compiled during the warm-up plans)."""
+    config, planner = _eval_config(cell, cfg, payload, 1, cfg.latency_episodes, compile_)
     return evaluate(config, planner)["latency_ms"]
 
 
@@ -167,8 +170,11 @@ def build_table(cfg: TableConfig) -> dict[str, Any]:
         row_cells = {}
         for column in COLUMNS:
             cell = Cell(spec.env_name, multi_goal, column)
-            latency = latency_of(cell, cfg, payloads[spec.env_name])
-            row_cells[column] = scores[cell] | {"latency_ms": latency}
+            latency = {"latency_ms": latency_of(cell, cfg, payloads[spec.env_name])}
+            if column == COMPILED_COLUMN:
+                latency["latency_compiled_ms"] = latency_of(cell, cfg, payloads[spec.env_name],
+                                                            compile_=True)
+            row_cells[column] = scores[cell] | latency
         rows.append({
             "env": spec.env_name, "task": "multi2d" if multi_goal else "single-task",
             "cells": row_cells,
@@ -190,7 +196,9 @@ def to_markdown(table: dict[str, Any]) -> str:
     for row in table["rows"]:
         cells = [
             f"{c['d4rl_normalized']['mean']:.1f} +- {c['d4rl_normalized']['se']:.1f} "
-            f"({c['latency_ms']['p50']:.1f} ms)"
+            f"({c['latency_ms']['p50']:.1f} ms"
+            + (f"; {c['latency_compiled_ms']['p50']:.1f} ms compiled)"
+               if "latency_compiled_ms" in c else ")")
             for c in (row["cells"][n] for n in names)
         ]
         expert = f"{row['expert']['mean']:.1f} +- {row['expert']['se']:.1f}"

@@ -283,6 +283,9 @@ def test_results_table_from_shipped_planners(tmp_path) -> None:
         for c in row["cells"].values():
             assert 0.0 <= c["success_rate"] <= 1.0
             assert 0 < c["latency_ms"]["p50"] <= c["latency_ms"]["p95"]
+        compiled = row["cells"]["CTP 1 jump"]["latency_compiled_ms"]
+        assert 0 < compiled["p50"] <= compiled["p95"]
+    assert "ms compiled)" in rows[0]
     # Worker processes score the same episodes as this process would: the expert is
     # deterministic per seed.
     from ctp.envs.specs import get_maze_spec as spec_of
