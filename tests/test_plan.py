@@ -225,6 +225,32 @@ def test_load_planner_errors(planner_file) -> None:
         load_planner(planner_file["planner"], config=PlannerConfig(sampler="ddim"))
 
 
+def test_unbundle_then_resume_distillation(planner_file, tmp_path) -> None:
+    """A planner file turns back into checkpoints that ctm training resumes and re-bundles."""
+    from ctp.cli import main
+    from ctp.planning.bundle import load_planner_file, unbundle_planner
+
+    written = unbundle_planner(planner_file["planner"], tmp_path / "runs")
+    assert set(written) == {"teacher", "ctm", "critic"}
+    bundled = load_planner_file(planner_file["planner"])
+    student = torch.load(written["ctm"], weights_only=True)
+    assert student["step"] == bundled["student"]["step"]
+    for name, tensor in bundled["student"]["state"].items():
+        torch.testing.assert_close(student["model"][name], tensor.float())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(planner_file["root"]))
+        resumed = train(TrainConfig(kind="ctm", teacher=str(written["teacher"]), resume=True,
+                                    out_dir=str(written["ctm"].parent), steps=student["step"] + 2,
+                                    batch_size=8, progress=False))
+        again = tmp_path / "again.pt"
+        assert main(["train", "bundle", "--student", str(resumed.latest), "--teacher",
+                     str(written["teacher"]), "--out", str(again)]) == 0
+    assert resumed.step == student["step"] + 2
+    payload = load_planner_file(again)
+    assert payload["horizon"] == bundled["horizon"] and payload["student"]["step"] == resumed.step
+    torch.testing.assert_close(payload["teacher"]["state"], bundled["teacher"]["state"])
+
+
 @pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
 def test_bundled_planners(tmp_path, env: str) -> None:
     """Every maze's planner ships inside the package; `ctp plan --env` runs it as shipped."""

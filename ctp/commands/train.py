@@ -18,7 +18,7 @@ def _mults(text: str) -> tuple[int, ...]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
     p.set_defaults(run=print_help(p))
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle,curves}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle,unbundle,curves}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -71,6 +71,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
     b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
     b.set_defaults(run=run_bundle)
+    u = kinds.add_parser("unbundle", help="planner file -> training checkpoints, to go on training")
+    u.add_argument("planner", help="planner file (.pt), e.g. ctp/assets/pointmaze-medium.pt")
+    u.add_argument("--out", required=True, help="folder for teacher/, ctm/ and critic/")
+    u.set_defaults(run=run_unbundle)
     c = kinds.add_parser("curves", help="plot the loss curves of training runs (PNG)")
     c.add_argument("runs", nargs="+", metavar="RUN", help="ctp train output folders")
     c.add_argument("--out", required=True, help="PNG file to write")
@@ -93,6 +97,14 @@ def run_bundle(args: argparse.Namespace) -> int:
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def run_unbundle(args: argparse.Namespace) -> int:
+    from ctp.planning.bundle import unbundle_planner
+
+    for kind, path in unbundle_planner(args.planner, args.out).items():
+        print(f"wrote {kind} checkpoint {path}")
     return 0
 
 

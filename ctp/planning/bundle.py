@@ -78,3 +78,55 @@ def export_planner(cfg: ExportConfig) -> Path:
 def load_planner_file(path: str | Path) -> dict[str, Any]:
     """A planner file's payload (checked: schema, kind)."""
     return load_checkpoint(path, "planner")
+
+
+def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
+    """Turn a planner file back into training checkpoints, to continue training it.
+
+    Writes ``OUT/{teacher,ctm,critic}/latest.pt`` (for the networks the file holds) with the
+    EMA weights as float32 model and EMA state, a fresh AdamW state and the file's step, so
+    ``ctp train ctm --teacher OUT/teacher/latest.pt --out OUT/ctm --resume`` continues the
+    student. Returns ``{kind: checkpoint path}``.
+    """
+    import torch
+
+    from ctp.edm import EDMConfig
+    from ctp.models import build_student, build_teacher, unet_config
+    from ctp.nn import Critic
+    from ctp.train import TrainConfig
+
+    planner = load_planner_file(path)
+    edm = EDMConfig(**planner["edm"])
+    builders = {"teacher": build_teacher, "ctm": build_student,
+                "critic": lambda unet, _edm: Critic(unet)}
+    written = {}
+    for kind, key in (("teacher", "teacher"), ("ctm", "student"), ("critic", "critic")):
+        network = planner[key]
+        if network is None:
+            continue
+        unet = unet_config(network)
+        module = builders[kind](unet, edm)
+        state = {k: v.float() if v.is_floating_point() else v
+                 for k, v in network["state"].items()}
+        module.load_state_dict(state)
+        optimizer = torch.optim.AdamW(module.parameters())
+        cfg = TrainConfig(kind=kind, dataset_id=planner["dataset_id"],
+                          horizon=planner["horizon"], stride=planner["stride"], dim=unet.dim,
+                          dim_mults=unet.dim_mults, out_dir=str(Path(out_dir) / kind))
+        written[kind] = save_checkpoint(Path(out_dir) / kind / "latest.pt", {
+            "kind": kind,
+            "config": cfg.to_dict(),
+            "unet": network["unet"],
+            "edm": planner["edm"],
+            "ctm": planner["ctm"],
+            "model": state,
+            "ema": state,
+            "optimizer": optimizer.state_dict(),
+            "normalizer": planner["normalizer"],
+            "dataset_id": planner["dataset_id"],
+            "horizon": planner["horizon"],
+            "stride": planner["stride"],
+            "step": network["step"],
+            "loss": float("nan"),
+        })
+    return written
