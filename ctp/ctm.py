@@ -24,7 +24,8 @@ class CTMConfig:
     grid_size: int = 18  # N Karras levels for t, u, s
     max_teacher_steps: int = 4  # k in 1..K teacher Heun steps from t to u
     lambda_dsm: float = 0.02  # the DSM loss is ~100x the CTM loss in size (measured)
-    s_zero_prob: float = 0.25  # how often the target time s is 0 (the one-jump case)
+    s_zero_prob: float = 0.25  # how often the target time s is 0
+    top_jump_prob: float = 0.0  # how often (t, s) is (sigma_max, 0): the 1-jump planner's map
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,7 +115,8 @@ def ctm_loss(
     """CTM + lambda * DSM loss on clean windows ``x0`` ``[B, H, D]``.
 
     On a Karras grid of N levels pick t > u >= s (u is k teacher Heun steps below t, k
-    random in 1..K; s is 0 with probability ``s_zero_prob``). Student:
+    random in 1..K; s is 0 with probability ``s_zero_prob``; with probability
+    ``top_jump_prob`` the item is the one-jump map t = sigma_max, s = 0). Student:
     G_sg(G_theta(x_t, t, s), s, 0); target: G_sg(G_sg(Heun(x_t, t -> u), u, s), s, 0), with
     G_sg the EMA student. Gradients reach theta through G_theta only (the EMA and teacher
     weights take none). ``k`` may be fixed by the caller (one CUDA graph per k); otherwise
@@ -127,12 +129,16 @@ def ctm_loss(
         k = int(torch.randint(1, cfg.max_teacher_steps + 1, (1,), generator=generator))
     k = min(k, n - 1)
     i_t = torch.randint(0, n - k, (batch,), device=dev, generator=generator)
+    top = torch.zeros(batch, dtype=torch.bool, device=dev)
+    if cfg.top_jump_prob > 0:
+        top = torch.rand(batch, device=dev, generator=generator) < cfg.top_jump_prob
+        i_t = torch.where(top, torch.zeros_like(i_t), i_t)
     i_u = i_t + k
     # s index uniform in [i_u, N - 1], or N (s = 0) with probability s_zero_prob.
     span = (n - i_u).float()
     i_s = i_u + (torch.rand(batch, device=dev, generator=generator) * span).long()
     zero = torch.rand(batch, device=dev, generator=generator) < cfg.s_zero_prob
-    i_s = torch.where(zero, torch.full_like(i_s, n), i_s)
+    i_s = torch.where(zero | top, torch.full_like(i_s, n), i_s)
     t, u, s = grid[i_t], grid[i_u], grid[i_s]
     zeros = torch.zeros_like(t)
 

@@ -96,6 +96,9 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.checkpoint_every >= 1, "--checkpoint-every", ">= 1", cfg.checkpoint_every),
         (cfg.ctm.max_teacher_steps >= 1, "--teacher-steps", ">= 1", cfg.ctm.max_teacher_steps),
         (cfg.ctm.grid_size >= 3, "--grid-size", ">= 3", cfg.ctm.grid_size),
+        (0.0 <= cfg.ctm.s_zero_prob <= 1.0, "--s-zero-prob", "in [0, 1]", cfg.ctm.s_zero_prob),
+        (0.0 <= cfg.ctm.top_jump_prob <= 1.0, "--top-jump-prob", "in [0, 1]",
+         cfg.ctm.top_jump_prob),
     ]
     for ok, option, expected, got in checks:
         if not ok:

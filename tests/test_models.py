@@ -172,6 +172,25 @@ def test_ctm_loss_trains_student_only() -> None:
     assert sum(float(p.grad.abs().sum()) for p in student.parameters() if p.grad is not None) > 0
 
 
+def test_top_jump_prob_trains_the_one_jump_map() -> None:
+    """top_jump_prob = 1 puts every item on (t, s) = (sigma_max, 0); 0 spreads t over levels."""
+    torch.manual_seed(0)
+    teacher = EDMDenoiser(tiny_unet())
+    student = CTMStudent.from_teacher(teacher)
+    ema = copy.deepcopy(student)
+    mask, value = condition(32, 16)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    student.register_forward_hook(lambda _m, args, _out: seen.append((args[1], args[2])))
+    for prob in (1.0, 0.0):
+        seen.clear()
+        ctm_loss(student, ema, teacher, torch.randn(32, 16, 4), mask, value,
+                 CTMConfig(top_jump_prob=prob), generator=torch.Generator().manual_seed(1), k=1)
+        (t, s), = seen
+        at_top = (t == student.edm.sigma_max) & (s == 0)
+        assert bool(at_top.all()) == (prob == 1.0)
+        assert int(at_top.sum()) <= (32 if prob else 8)
+
+
 def toy_batch(n: int, g: torch.Generator) -> torch.Tensor:
     """Straight 2-D lines: x_t = a + b * t / (H - 1), a ~ U(-0.5, 0.5), b ~ N(0, 0.3^2)."""
     h = 8

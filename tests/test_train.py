@@ -170,6 +170,8 @@ def run_ctp(*args, env=None):
         (("train", "teacher", "--dataset", "ctp/pointmaze/large-v1"),
          "ctp data generate pointmaze-large"),
         (("train", "ctm", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
+        (("train", "ctm", "--teacher", "t.pt", "--top-jump-prob", "1.5"),
+         "--top-jump-prob: expected in [0, 1], got 1.5"),
     ],
 )
 def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:

@@ -37,6 +37,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--teacher-steps", type=int, default=4,
                            help="max teacher Heun steps K from t to u")
             k.add_argument("--lambda-dsm", type=float, default=0.02, help="DSM loss weight")
+            k.add_argument("--s-zero-prob", type=float, default=0.25,
+                           help="share of items whose target time s is 0")
+            k.add_argument("--top-jump-prob", type=float, default=0.0,
+                           help="share of items trained on the one-jump map sigma_max -> 0")
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, default=64)
@@ -125,7 +129,8 @@ def config_from_args(args: argparse.Namespace):
     elif args.kind == "ctm":
         cfg.teacher = args.teacher
         cfg.ctm = CTMConfig(grid_size=args.grid_size, max_teacher_steps=args.teacher_steps,
-                            lambda_dsm=args.lambda_dsm)
+                            lambda_dsm=args.lambda_dsm, s_zero_prob=args.s_zero_prob,
+                            top_jump_prob=args.top_jump_prob)
     else:
         cfg.student = args.student
     return cfg

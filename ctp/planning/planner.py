@@ -42,7 +42,7 @@ class PlannerConfig:
     dyn_weight: float = 10.0  # dynamics-consistency penalty weight
     critic_weight: float = 0.0  # learned critic logit weight (needs a critic)
     goal_radius: float = GOAL_RADIUS
-    compile: bool = False  # torch.compile the U-Nets (one compile per batch shape, then fast)
+    compile: bool = False  # torch.compile the U-Nets, weights frozen (one compile per shape)
 
     def validate(self) -> None:
         checks = [
@@ -120,10 +120,11 @@ class Planner:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         if self.config.critic_weight and self.critic is None:
             raise CTPError(f"{source}: a critic weight needs a planner file with the critic")
-        if self.config.compile:
+        if self.config.compile:  # frozen weights: conv weights prepacked, post-ops fused
             for model in (self.student, self.teacher):
                 if model is not None:
-                    model.net = torch.compile(model.net, dynamic=False)
+                    model.net = torch.compile(model.net, dynamic=False,
+                                              options={"freezing": True})
         self.graph = None
 
     # ---------------------------------------------------------------- graph-safe core
