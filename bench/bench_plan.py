@@ -30,7 +30,6 @@ def _batch(k: int):
     return torch.randn(k, H, 4) * 80, mask, value
 
 
-
 def _euler(teacher, x, mask, value, steps):
     from ctp.conditioning import apply_condition
     from ctp.edm import karras_grid
@@ -67,19 +66,40 @@ def test_plan_latency(benchmark, nets, sampler: str, k: int) -> None:
     assert out.shape == (k, H, 4)
 
 
-@pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
-def test_shipped_planner_latency(benchmark, env: str) -> None:
-    """One full ``Planner.plan`` call of a shipped planner with its shipped settings (K
-    candidates, 1 jump): sampling, scoring, ranking, plan post-processing, first action."""
+def _time_shipped_planner(benchmark, env: str, **settings) -> None:
+    """Time ``Planner.plan`` for one env with the shipped planner's defaults + ``settings``."""
+    import dataclasses
+
     import numpy as np
 
     from ctp.planning import load_planner
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
+    from ctp.planning.planner import defaults_of
 
-    planner = load_planner(env=env)
+    config = dataclasses.replace(defaults_of(load_planner_file(bundled_planner_path(env))),
+                                 **settings)
+    planner = load_planner(env=env, config=config)
     state = np.array([1.0, 1.0, 0.0, 0.0], np.float32)
     goal = np.array([3.0, 2.0], np.float32)
-    benchmark.group = "shipped planner, one env"
     benchmark.extra_info["candidates"] = planner.config.candidates
     benchmark.extra_info["horizon"] = planner.horizon
     result = benchmark.pedantic(planner.plan, args=(state, goal), rounds=30, warmup_rounds=3)
     assert result.trajectory.shape == (planner.horizon, 4)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
+def test_shipped_planner_latency(benchmark, env: str, compiled: bool) -> None:
+    """One full ``Planner.plan`` call of a shipped planner with its shipped settings (K
+    candidates, 1 jump): sampling, scoring, ranking, plan post-processing, first action;
+    eager and with ``--compile`` (frozen weights; compiled in the warm-up rounds)."""
+    benchmark.group = "shipped planner, one env"
+    _time_shipped_planner(benchmark, env, compile=compiled)
+
+
+@pytest.mark.parametrize("k", [16, 32, 64, 128])
+@pytest.mark.parametrize("env", ["pointmaze-medium", "pointmaze-large"])
+def test_candidate_count_latency(benchmark, env: str, k: int) -> None:
+    """One eager ``Planner.plan`` call of a shipped planner at K candidates (1 jump)."""
+    benchmark.group = f"{env}, one env, by candidates"
+    _time_shipped_planner(benchmark, env, candidates=k)
