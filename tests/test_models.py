@@ -187,8 +187,10 @@ def test_top_jump_prob_trains_the_one_jump_map() -> None:
                  CTMConfig(top_jump_prob=prob), generator=torch.Generator().manual_seed(1), k=1)
         (t, s), = seen
         at_top = (t == student.edm.sigma_max) & (s == 0)
-        assert bool(at_top.all()) == (prob == 1.0)
-        assert int(at_top.sum()) <= (32 if prob else 8)
+        if prob == 1.0:
+            assert bool(at_top.all())
+        else:  # t spread over the grid's levels, the one-jump pair only by chance
+            assert len(t.unique()) > 5 and int(at_top.sum()) < 8
 
 
 def toy_batch(n: int, g: torch.Generator) -> torch.Tensor:

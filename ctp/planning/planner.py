@@ -120,7 +120,7 @@ class Planner:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         if self.config.critic_weight and self.critic is None:
             raise CTPError(f"{source}: a critic weight needs a planner file with the critic")
-        if self.config.compile:  # frozen weights: conv weights prepacked, post-ops fused
+        if self.config.compile:  # weights frozen into the graph; elementwise work fused
             for model in (self.student, self.teacher):
                 if model is not None:
                     model.net = torch.compile(model.net, dynamic=False,
