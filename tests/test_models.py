@@ -150,11 +150,16 @@ def test_jump_times_run_from_sigma_max_to_zero() -> None:
     assert 0 < times[1] < 80
 
 
-def test_ctm_loss_trains_student_only() -> None:
+def distillation_setup() -> tuple[EDMDenoiser, CTMStudent, CTMStudent]:
+    """A tiny teacher (H 16), its warm-started student and the student's EMA copy."""
     torch.manual_seed(0)
     teacher = EDMDenoiser(tiny_unet())
     student = CTMStudent.from_teacher(teacher)
-    ema = copy.deepcopy(student)
+    return teacher, student, copy.deepcopy(student)
+
+
+def test_ctm_loss_trains_student_only() -> None:
+    teacher, student, ema = distillation_setup()
     mask, value = condition(8, 16)
     x0 = torch.randn(8, 16, 4)
     loss, parts = ctm_loss(student, ema, teacher, x0, mask, value, CTMConfig(), k=2)
@@ -174,10 +179,7 @@ def test_ctm_loss_trains_student_only() -> None:
 
 def test_top_jump_prob_trains_the_one_jump_map() -> None:
     """top_jump_prob = 1 puts every item on (t, s) = (sigma_max, 0); 0 spreads t over levels."""
-    torch.manual_seed(0)
-    teacher = EDMDenoiser(tiny_unet())
-    student = CTMStudent.from_teacher(teacher)
-    ema = copy.deepcopy(student)
+    teacher, student, ema = distillation_setup()
     mask, value = condition(32, 16)
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     student.register_forward_hook(lambda _m, args, _out: seen.append((args[1], args[2])))
