@@ -46,8 +46,11 @@ class CTMStudent(nn.Module):
         self.edm = edm or EDMConfig()
 
     @classmethod
-    def from_teacher(cls, teacher: EDMDenoiser) -> CTMStudent:
-        """A student whose U-Net starts from the teacher's weights (s embedding at zero)."""
+    def from_teacher(cls, teacher: EDMDenoiser, dim: int | None = None) -> CTMStudent:
+        """A student whose U-Net starts from the teacher's weights (s embedding at zero);
+        with ``dim`` below the teacher's width, from a subset of its channels
+        (``ctp.nn.narrow``)."""
+        from ctp.nn.narrow import narrowed_unet
         from ctp.nn.unet import TemporalUNet
 
         cfg = copy.deepcopy(teacher.net.cfg)
@@ -56,6 +59,8 @@ class CTMStudent(nn.Module):
         missing, unexpected = net.load_state_dict(teacher.net.state_dict(), strict=False)
         if unexpected or any(not k.startswith("s_emb.") for k in missing):
             raise ValueError("teacher and student U-Nets differ beyond the s embedding")
+        if dim is not None and dim != cfg.dim:
+            net = narrowed_unet(net, dim)
         return cls(net, teacher.cfg)
 
     def g(

@@ -65,6 +65,7 @@ class TrainConfig:
     log_every: int = 50
     progress: bool = True
     teacher: str | None = None  # ctm: the teacher checkpoint
+    student_dim: int | None = None  # ctm: a narrower student (channel subset of the teacher)
     student: str | None = None  # critic: the CTM student checkpoint
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
@@ -86,6 +87,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.horizon >= 2, "--horizon", ">= 2", cfg.horizon),
         (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
+        (cfg.student_dim is None or (cfg.student_dim >= 8 and cfg.student_dim % 8 == 0),
+         "--dim", "a positive multiple of 8", cfg.student_dim),
         (min(cfg.dim_mults, default=0) >= 1, "--dim-mults", "positive ints", cfg.dim_mults),
         (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size),
         (cfg.lr > 0, "--lr", "> 0", cfg.lr),
@@ -146,10 +149,11 @@ class TeacherObjective(Objective):
 class CTMObjective(Objective):
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
         self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
-        self.unet = unet_config(payload, s_embedding=True)
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
-        self.module = CTMStudent.from_teacher(self.teacher).train().requires_grad_(True)
+        self.module = CTMStudent.from_teacher(self.teacher, cfg.student_dim)
+        self.module.train().requires_grad_(True)
+        self.unet = self.module.net.cfg
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
 
     def loss(self, batch, k):
@@ -190,6 +194,9 @@ def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
         setattr(cfg, name, payload[name])
     cfg.dim = payload["unet"]["dim"]
     cfg.dim_mults = tuple(payload["unet"]["dim_mults"])
+    if cfg.student_dim is not None and cfg.student_dim > cfg.dim:
+        raise CTPError(f"--dim: expected at most the teacher's width {cfg.dim}, "
+                       f"got {cfg.student_dim}")
     return normalizer_of(payload)
 
 
@@ -286,6 +293,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         cfg.cuda_graphs = False
     info = init_distributed(device)
     torch.manual_seed(cfg.seed + info.rank)
+    out = Path(cfg.out_dir)
+    payload = (load_checkpoint(out / "latest.pt", cfg.kind)
+               if cfg.resume and (out / "latest.pt").exists() else None)
+    if payload is not None and cfg.kind == "ctm":  # a resumed student keeps its width
+        saved = payload["unet"]["dim"]
+        if cfg.student_dim not in (None, saved):
+            raise CTPError(f"--dim: {out / 'latest.pt'} holds a width-{saved} student, "
+                           f"got {cfg.student_dim}")
+        cfg.student_dim = saved
     parent_normalizer = _resolve_from_parent(cfg)
     data = load_maze_dataset(cfg.dataset_id)
     windows = TrajectoryWindows(data, WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
@@ -295,10 +311,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     module = objective.module
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             capturable=cfg.cuda_graphs)
-    out = Path(cfg.out_dir)
     step = 0
-    if cfg.resume and (out / "latest.pt").exists():
-        payload = load_checkpoint(out / "latest.pt", cfg.kind)
+    if payload is not None:
         module.load_state_dict(payload["model"])
         objective.ema.load_state_dict(payload["ema"])
         opt.load_state_dict(payload["optimizer"])

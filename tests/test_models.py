@@ -238,3 +238,77 @@ def test_one_step_student_matches_toy_moments() -> None:
     assert (samples.mean(0) - data.mean(0)).abs().max() < 0.1
     ratio = samples.std(0) / data.std(0)
     assert bool(((ratio > 0.7) & (ratio < 1.3)).all()), ratio
+
+
+def _widened(narrow: TemporalUNet) -> TemporalUNet:
+    """A twice-as-wide U-Net computing exactly what ``narrow`` computes: in each GroupNorm
+    group the second half of the channels copies the first half (same group statistics) and
+    no layer reads the copies. Built without ``ctp.nn.narrow``, to test it."""
+    cfg = copy.deepcopy(narrow.cfg)
+    cfg.embed_dim, cfg.dim = narrow.cfg.dim, narrow.cfg.dim * 2
+    wide = TemporalUNet(cfg)
+    transposed = {name for name, m in wide.named_modules() if isinstance(m, torch.nn.ConvTranspose1d)}
+
+    def source(channels: int, concat: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if concat:  # [h, skip]: each half on its own
+            first, kept = source(channels // 2, False)
+            return torch.cat([first, first + channels // 4]), torch.cat([kept, kept])
+        size = channels // 8
+        c = torch.arange(channels)
+        return c // size * (size // 2) + c % size % (size // 2), c % size < size // 2
+
+    state = {}
+    for name, value in narrow.state_dict().items():
+        target = wide.state_dict()[name]
+        module = name.rsplit(".", 1)[0]
+        for axis in range(value.dim()):
+            if value.shape[axis] == target.shape[axis]:
+                continue
+            reads = (axis == 1) != (module in transposed) and value.dim() > 1
+            concat = reads and module.startswith("ups.") and ".0.block1" in module or (
+                reads and module.endswith(".0.residual") and module.startswith("ups."))
+            index, kept = source(target.shape[axis], concat)
+            value = value.index_select(axis, index)
+            if reads:  # the copies are never read
+                shape = [1] * value.dim()
+                shape[axis] = -1
+                value = value * kept.reshape(shape)
+        state[name] = value
+    wide.load_state_dict(state)
+    return wide
+
+
+def test_narrowed_unet_keeps_a_channel_subset_per_group() -> None:
+    from ctp.nn.narrow import group_channels, narrowed_unet
+
+    torch.manual_seed(0)
+    narrow = TemporalUNet(UNetConfig(horizon=16, dim=16, dim_mults=(1, 2, 4), s_embedding=True))
+    for p in narrow.parameters():  # no zero-initialised layer: every channel matters
+        torch.nn.init.normal_(p, std=0.3)
+    wide = _widened(narrow)
+    x = torch.randn(3, 16, 4)
+    mask, value = condition(3, 16)
+    t, s = torch.randn(3), torch.randn(3)
+    torch.testing.assert_close(wide(x, t, mask, value, s), narrow(x, t, mask, value, s))
+    back = narrowed_unet(wide, 16)
+    assert back.cfg.dim == 16 and back.cfg.embed_dim == 16  # the wide net's
+    for name, tensor in narrow.state_dict().items():
+        torch.testing.assert_close(back.state_dict()[name], tensor, msg=name)
+    assert group_channels(64, 32)[:6].tolist() == [0, 1, 2, 3, 8, 9]
+    same = narrowed_unet(narrow, 16)
+    torch.testing.assert_close(same(x, t, mask, value, s), narrow(x, t, mask, value, s))
+    with pytest.raises(ValueError, match="multiple of 8 in \\[8, 16\\], got 12"):
+        narrowed_unet(narrow, 12)
+
+
+def test_narrow_student_starts_near_its_teacher() -> None:
+    torch.manual_seed(0)
+    teacher = EDMDenoiser(TemporalUNet(UNetConfig(horizon=16, dim=32, dim_mults=(1, 2))))
+    student = CTMStudent.from_teacher(teacher, dim=16)
+    assert student.net.cfg.dim == 16 and student.net.cfg.embed_dim == 32
+    assert sum(p.numel() for p in student.parameters()) < 0.5 * sum(
+        p.numel() for p in CTMStudent.from_teacher(teacher).parameters())
+    x = torch.randn(4, 16, 4)
+    mask, value = condition(4, 16)
+    out = student(x, torch.full((4,), 2.0), torch.zeros(4), mask, value)
+    assert out.shape == (4, 16, 4) and torch.isfinite(out).all()

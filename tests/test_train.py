@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -12,6 +13,8 @@ import torch.multiprocessing as mp
 from ctp.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
 from ctp.models import load_model
+from ctp.planning import load_planner
+from ctp.planning.bundle import ExportConfig, export_planner
 from ctp.train import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -54,6 +57,31 @@ def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
     proc = run_ctp("train", "curves", str(tmp_path / "nowhere"), "--out", str(png))
     assert proc.returncode == 2 and "metrics.jsonl: not found" in proc.stderr
+
+
+def test_narrow_student_trains_resumes_and_gets_a_critic(minari_root, tmp_path) -> None:
+    teacher = train(tiny_config(tmp_path / "t", steps=2)).latest
+    ctm = train(tiny_config(tmp_path / "c", kind="ctm", teacher=str(teacher), steps=2,
+                            student_dim=8))
+    payload = load_checkpoint(ctm.latest, "ctm")
+    assert payload["unet"]["dim"] == 8 and payload["unet"]["embed_dim"] == 16
+    assert payload["model"]["net.final_conv.weight"].shape == (4, 8, 1)
+    resumed = train(tiny_config(tmp_path / "c", kind="ctm", teacher=str(teacher), steps=3,
+                                resume=True))  # the width comes from the checkpoint
+    assert resumed.step == 3 and resumed.module.net.cfg.dim == 8
+    with pytest.raises(CTPError, match="holds a width-8 student, got 16"):
+        train(tiny_config(tmp_path / "c", kind="ctm", teacher=str(teacher), steps=4,
+                          resume=True, student_dim=16))
+    with pytest.raises(CTPError, match="--dim: expected at most the teacher's width 16, got 32"):
+        train(tiny_config(tmp_path / "w", kind="ctm", teacher=str(teacher), student_dim=32))
+    critic = train(tiny_config(tmp_path / "k", kind="critic", student=str(ctm.latest), steps=1))
+    model, _ = load_model(str(critic.latest), "critic")
+    assert model.cfg.dim == 8
+    planner = load_planner(export_planner(ExportConfig(
+        str(resumed.latest), str(tmp_path / "planner.pt"), str(teacher), str(critic.latest))))
+    assert planner.student.net.cfg.dim == 8 and planner.teacher.net.cfg.dim == 16
+    assert planner.plan(np.zeros(4, np.float32), np.ones(2, np.float32)).trajectory.shape == (
+        8, 4)
 
 
 def test_resume_continues_step_count(minari_root, tmp_path) -> None:
@@ -172,6 +200,8 @@ def run_ctp(*args, env=None):
         (("train", "ctm", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
         (("train", "ctm", "--teacher", "t.pt", "--top-jump-prob", "1.5"),
          "--top-jump-prob: expected in [0, 1], got 1.5"),
+        (("train", "ctm", "--teacher", "t.pt", "--dim", "20"),
+         "--dim: expected a positive multiple of 8, got 20"),
     ],
 )
 def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:

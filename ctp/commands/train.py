@@ -41,6 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            help="share of items whose target time s is 0")
             k.add_argument("--top-jump-prob", type=float, default=0.0,
                            help="share of items trained on the one-jump map sigma_max -> 0")
+            k.add_argument("--dim", type=int, default=None,
+                           help="student base width below the teacher's (cheaper plans): "
+                                "starts from a subset of the teacher's channels")
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, default=64)
@@ -127,7 +130,7 @@ def config_from_args(args: argparse.Namespace):
         cfg.dataset_id, cfg.horizon, cfg.stride = args.dataset, args.horizon, args.stride
         cfg.dim, cfg.dim_mults = args.dim, args.dim_mults
     elif args.kind == "ctm":
-        cfg.teacher = args.teacher
+        cfg.teacher, cfg.student_dim = args.teacher, args.dim
         cfg.ctm = CTMConfig(grid_size=args.grid_size, max_teacher_steps=args.teacher_steps,
                             lambda_dsm=args.lambda_dsm, s_zero_prob=args.s_zero_prob,
                             top_jump_prob=args.top_jump_prob)

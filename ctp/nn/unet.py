@@ -21,6 +21,8 @@ class UNetConfig:
     kernel_size: int = 5
     cond_channels: bool = True  # also feed m * v and m, unscaled (DESIGN.md section 2)
     s_embedding: bool = False  # CTM students embed their target time s as well
+    embed_dim: int | None = None  # time-embedding width; None = dim (a narrowed student
+    # keeps its teacher's, see ctp.nn.narrow)
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -49,9 +51,10 @@ class TemporalUNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         d, k, be = cfg.dim, cfg.kernel_size, cfg.backend
+        e = cfg.embed_dim or d
         in_ch = cfg.obs_dim * (3 if cfg.cond_channels else 1)
-        self.time_emb = embedding_mlp(d, d)
-        self.s_emb = embedding_mlp(d, d) if cfg.s_embedding else None
+        self.time_emb = embedding_mlp(e, e)
+        self.s_emb = embedding_mlp(e, e) if cfg.s_embedding else None
         if self.s_emb is not None:  # starts at zero: a warm-started student equals its teacher
             nn.init.zeros_(self.s_emb[-1].weight)
             nn.init.zeros_(self.s_emb[-1].bias)
@@ -61,18 +64,18 @@ class TemporalUNet(nn.Module):
         for i, (din, dout) in enumerate(pairs):
             last = i == len(pairs) - 1
             self.downs.append(nn.ModuleList([
-                ResidualTemporalBlock(din, dout, d, k, be),
-                ResidualTemporalBlock(dout, dout, d, k, be),
+                ResidualTemporalBlock(din, dout, e, k, be),
+                ResidualTemporalBlock(dout, dout, e, k, be),
                 nn.Identity() if last else nn.Conv1d(dout, dout, 3, stride=2, padding=1),
             ]))
         mid = dims[-1]
-        self.mid1 = ResidualTemporalBlock(mid, mid, d, k, be)
-        self.mid2 = ResidualTemporalBlock(mid, mid, d, k, be)
+        self.mid1 = ResidualTemporalBlock(mid, mid, e, k, be)
+        self.mid2 = ResidualTemporalBlock(mid, mid, e, k, be)
         self.ups = nn.ModuleList()
         for din, dout in reversed(pairs[1:]):  # one up-sampling per down-sampling
             self.ups.append(nn.ModuleList([
-                ResidualTemporalBlock(dout * 2, din, d, k, be),
-                ResidualTemporalBlock(din, din, d, k, be),
+                ResidualTemporalBlock(dout * 2, din, e, k, be),
+                ResidualTemporalBlock(din, din, e, k, be),
                 nn.ConvTranspose1d(din, din, 4, stride=2, padding=1),
             ]))
         self.final_block = ConvGNMish(d * cfg.dim_mults[0], d, k, backend=be)
