@@ -247,7 +247,10 @@ def _widened(narrow: TemporalUNet) -> TemporalUNet:
     cfg = copy.deepcopy(narrow.cfg)
     cfg.embed_dim, cfg.dim = narrow.cfg.dim, narrow.cfg.dim * 2
     wide = TemporalUNet(cfg)
-    transposed = {name for name, m in wide.named_modules() if isinstance(m, torch.nn.ConvTranspose1d)}
+    modules = dict(wide.named_modules())
+    transposed = {n for n, m in modules.items() if isinstance(m, torch.nn.ConvTranspose1d)}
+    concat_readers = {f"ups.{i}.0.{layer}" for i in range(len(wide.ups))
+                      for layer in ("block1.conv", "residual")}
 
     def source(channels: int, concat: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if concat:  # [h, skip]: each half on its own
@@ -264,10 +267,8 @@ def _widened(narrow: TemporalUNet) -> TemporalUNet:
         for axis in range(value.dim()):
             if value.shape[axis] == target.shape[axis]:
                 continue
-            reads = (axis == 1) != (module in transposed) and value.dim() > 1
-            concat = reads and module.startswith("ups.") and ".0.block1" in module or (
-                reads and module.endswith(".0.residual") and module.startswith("ups."))
-            index, kept = source(target.shape[axis], concat)
+            reads = value.dim() > 1 and (axis == 1) != (module in transposed)
+            index, kept = source(target.shape[axis], reads and module in concat_readers)
             value = value.index_select(axis, index)
             if reads:  # the copies are never read
                 shape = [1] * value.dim()
