@@ -42,7 +42,7 @@ class PlannerConfig:
     dyn_weight: float = 10.0  # dynamics-consistency penalty weight
     critic_weight: float = 0.0  # learned critic logit weight (needs a critic)
     goal_radius: float = GOAL_RADIUS
-    compile: bool = False  # torch.compile the U-Nets, weights frozen (one compile per shape)
+    compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
 
     def validate(self) -> None:
         checks = [
@@ -120,11 +120,17 @@ class Planner:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         if self.config.critic_weight and self.critic is None:
             raise CTPError(f"{source}: a critic weight needs a planner file with the critic")
-        if self.config.compile:  # weights frozen into the graph; elementwise work fused
-            for model in (self.student, self.teacher):
-                if model is not None:
-                    model.net = torch.compile(model.net, dynamic=False,
-                                              options={"freezing": True})
+        self.sample_and_score = self.plan_step  # compiled with config.compile
+        if self.config.compile:
+            # Weights frozen into the graph, elementwise work fused; fallback_random draws
+            # the noise from torch's generator, so compiled and eager plans are the same.
+            options = {"freezing": True, "fallback_random": True}
+            if self.config.sampler == "ctm":  # sampling and scoring in one graph
+                self.sample_and_score = torch.compile(self.plan_step, dynamic=False,
+                                                      options=options)
+            else:  # a whole Heun loop would unroll 2N - 1 network calls: the network only
+                self.teacher.net = torch.compile(self.teacher.net, dynamic=False,
+                                                 options=options)
         self.graph = None
 
     # ---------------------------------------------------------------- graph-safe core
@@ -181,7 +187,7 @@ class Planner:
                 f"and {tuple(goal_xy.shape)}"
             )
         graphed = self.graph is not None and self.graph.num_envs == len(state)
-        step = self.graph if graphed else self.plan_step  # other batch sizes run eagerly
+        step = self.graph if graphed else self.sample_and_score  # other batch sizes: no graph
         candidates, scores = step(state, goal_xy)
         scores_np = scores.float().cpu().numpy()
         best = _ranking.best(scores_np)
