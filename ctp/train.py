@@ -148,7 +148,7 @@ class TeacherObjective(Objective):
 
 class CTMObjective(Objective):
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
+        self.teacher, _ = load_model(cfg.teacher, "teacher", str(device))
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
         self.module = CTMStudent.from_teacher(self.teacher, cfg.student_dim)
