@@ -302,7 +302,7 @@ def test_narrowed_unet_keeps_a_channel_subset_per_group() -> None:
         narrowed_unet(narrow, 12)
 
 
-def test_narrow_student_starts_near_its_teacher() -> None:
+def test_narrow_student_is_smaller_and_keeps_the_time_embedding() -> None:
     torch.manual_seed(0)
     teacher = EDMDenoiser(TemporalUNet(UNetConfig(horizon=16, dim=32, dim_mults=(1, 2))))
     student = CTMStudent.from_teacher(teacher, dim=16)
