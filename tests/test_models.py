@@ -260,9 +260,9 @@ def _widened(narrow: TemporalUNet) -> TemporalUNet:
         c = torch.arange(channels)
         return c // size * (size // 2) + c % size % (size // 2), c % size < size // 2
 
-    state = {}
+    state, targets = {}, wide.state_dict()
     for name, value in narrow.state_dict().items():
-        target = wide.state_dict()[name]
+        target = targets[name]
         module = name.rsplit(".", 1)[0]
         for axis in range(value.dim()):
             if value.shape[axis] == target.shape[axis]:
@@ -295,7 +295,7 @@ def test_narrowed_unet_keeps_a_channel_subset_per_group() -> None:
     assert back.cfg.dim == 16 and back.cfg.embed_dim == 16  # the wide net's
     for name, tensor in narrow.state_dict().items():
         torch.testing.assert_close(back.state_dict()[name], tensor, msg=name)
-    assert group_channels(64, 32)[:6].tolist() == [0, 1, 2, 3, 8, 9]
+    assert group_channels(64, 32, 8)[:6].tolist() == [0, 1, 2, 3, 8, 9]
     same = narrowed_unet(narrow, 16)
     torch.testing.assert_close(same(x, t, mask, value, s), narrow(x, t, mask, value, s))
     with pytest.raises(ValueError, match="multiple of 8 in \\[8, 16\\], got 12"):
