@@ -84,6 +84,40 @@ def test_narrow_student_trains_resumes_and_gets_a_critic(minari_root, tmp_path) 
         8, 4)
 
 
+def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path) -> None:
+    teacher = train(tiny_config(tmp_path / "t", steps=2)).latest
+    run = tmp_path / "c"
+    train(tiny_config(run, kind="ctm", teacher=str(teacher), steps=4, checkpoint_every=2,
+                      keep_best=5))
+    steps = sorted(run.glob("step-*.pt"))
+    assert len(steps) == 2
+    a, b = (load_checkpoint(p, "ctm") for p in steps)
+    out = tmp_path / "avg.pt"
+    proc = run_ctp("train", "average", *map(str, steps), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    avg = load_checkpoint(out, "ctm")
+    assert avg["step"] == 4 and [s["step"] for s in avg["averaged_from"]] == [2, 4]
+    for part in ("model", "ema"):
+        key = "net.final_conv.weight"
+        assert not torch.equal(a[part][key], b[part][key])
+        torch.testing.assert_close(avg[part][key], (a[part][key] + b[part][key]) / 2)
+    assert avg["optimizer"]["state"]  # the latest one's: --resume goes on from the average
+    planner = load_planner(export_planner(ExportConfig(str(out), str(tmp_path / "p.pt"))))
+    assert planner.plan(np.zeros(4, np.float32), np.ones(2, np.float32)).trajectory.shape == (
+        8, 4)
+    narrow = train(tiny_config(tmp_path / "n", kind="ctm", teacher=str(teacher), steps=1,
+                               student_dim=8)).latest
+    for args, message in (
+        ((steps[0], teacher), "kind differs from"),
+        ((steps[0], narrow), "unet differs from"),
+        ((steps[0],), "expected at least 2 checkpoints, got 1"),
+    ):
+        proc = run_ctp("train", "average", *map(str, args), "--out", str(tmp_path / "x.pt"))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_resume_continues_step_count(minari_root, tmp_path) -> None:
     train(tiny_config(tmp_path, steps=4))
     first = load_checkpoint(tmp_path / "latest.pt")

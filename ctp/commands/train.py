@@ -18,7 +18,8 @@ def _mults(text: str) -> tuple[int, ...]:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
     p.set_defaults(run=print_help(p))
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,bundle,unbundle,curves}")
+    kinds = p.add_subparsers(
+        dest="kind", metavar="{teacher,ctm,critic,average,bundle,unbundle,curves}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -67,6 +68,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         k.add_argument("--dry-run", action="store_true", help="print the resolved config")
         k.set_defaults(run=run)
+    a = kinds.add_parser("average", help="average the weights of several checkpoints of one run")
+    a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoints of one run (.pt)")
+    a.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    a.set_defaults(run=run_average)
     b = kinds.add_parser("bundle", help="bundle student (+ teacher, critic) into a planner file")
     b.add_argument("--student", required=True, help="CTM student checkpoint")
     b.add_argument("--teacher", help="teacher checkpoint (enables --sampler edm)")
@@ -93,6 +98,14 @@ def run_curves(args: argparse.Namespace) -> int:
 
     plot_training_curves(args.runs, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from ctp.averaging import write_average
+
+    path = write_average(args.checkpoints, args.out)
+    print(f"wrote the average of {len(args.checkpoints)} checkpoints: {path}")
     return 0
 
 
