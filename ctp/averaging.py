@@ -1,8 +1,9 @@
 """Weight averaging: one checkpoint whose weights are the mean of several of one run's.
 
 Late checkpoints of a CTM run differ in planning score by more than their losses suggest
-(README, "A narrower large student"); the uniform average of a few of them (a "model soup"
-or stochastic weight average) lies between them in weight space and plans more steadily.
+(README, "Averaged weights and replanning every 50 steps"); the uniform average of a few of
+them (a "model soup" or stochastic weight average) lies between them in weight space and
+plans more steadily.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
 
 # Fields that must agree for weights to be averaged meaningfully.
@@ -52,15 +53,15 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
     """
     if len(paths) < 2:
         raise CTPError(f"average: expected at least 2 checkpoints, got {len(paths)}")
-    payloads = [load_checkpoint(p, ("teacher", "ctm", "critic")) for p in paths]
+    payloads = [load_checkpoint(p, KINDS) for p in paths]
     first = payloads[0]
+    shapes = {part: {k: v.shape for k, v in first[part].items()} for part in ("model", "ema")}
     for path, other in zip(paths[1:], payloads[1:], strict=True):
         for field in _SAME:
             if not _equal(other[field], first[field]):
                 raise CTPError(f"{path}: {field} differs from {paths[0]}'s")
-        for part in ("model", "ema"):
-            shapes = {k: tuple(v.shape) for k, v in other[part].items()}
-            if shapes != {k: tuple(v.shape) for k, v in first[part].items()}:
+        for part, wanted in shapes.items():
+            if {k: v.shape for k, v in other[part].items()} != wanted:
                 raise CTPError(f"{path}: {part} tensors differ in names or shapes "
                                f"from {paths[0]}'s")
     latest = max(payloads, key=lambda p: p["step"])
