@@ -26,6 +26,7 @@ class CTMConfig:
     lambda_dsm: float = 0.02  # the DSM loss is ~100x the CTM loss in size (measured)
     s_zero_prob: float = 0.25  # how often the target time s is 0
     top_jump_prob: float = 0.0  # how often (t, s) is (sigma_max, 0): the 1-jump planner's map
+    pair_weight: float = 1.0  # weight of the teacher-pair regression (with ``--pairs`` only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -162,6 +163,18 @@ def ctm_loss(
     dsm = edm_loss(student.diagonal, x0, mask, value, student.edm, generator)
     loss = ctm + cfg.lambda_dsm * dsm
     return loss, {"ctm": ctm.detach(), "dsm": dsm.detach()}
+
+
+def one_jump_loss(
+    student: CTMStudent, noise: torch.Tensor, mask: torch.Tensor, value: torch.Tensor,
+    target: torch.Tensor,
+) -> torch.Tensor:
+    """Squared distance (generated entries) between the one-jump map
+    G(sigma_max z, sigma_max, 0) and the teacher's Heun sample ``target`` from the same unit
+    noise ``z`` ``[B, H, D]`` (``ctp.teacher_pairs``): a scalar."""
+    t = noise.new_full((noise.shape[0],), student.edm.sigma_max)
+    jump = student(noise * student.edm.sigma_max, t, torch.zeros_like(t), mask, value)
+    return masked_mse(jump, target, mask).mean()
 
 
 def jump_times(jumps: int, cfg: EDMConfig, grid_size: int = 18) -> torch.Tensor:

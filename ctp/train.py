@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
-from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample
+from ctp.conditioning import start_goal_condition
+from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
 from ctp.data.loader import load_maze_dataset
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
@@ -66,6 +67,7 @@ class TrainConfig:
     progress: bool = True
     teacher: str | None = None  # ctm: the teacher checkpoint
     student_dim: int | None = None  # ctm: a narrower student (channel subset of the teacher)
+    pairs: str | None = None  # ctm: teacher ODE pairs (ctp train pairs) to regress one jump on
     student: str | None = None  # critic: the CTM student checkpoint
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
@@ -102,6 +104,7 @@ def validate(cfg: TrainConfig) -> None:
         (0.0 <= cfg.ctm.s_zero_prob <= 1.0, "--s-zero-prob", "in [0, 1]", cfg.ctm.s_zero_prob),
         (0.0 <= cfg.ctm.top_jump_prob <= 1.0, "--top-jump-prob", "in [0, 1]",
          cfg.ctm.top_jump_prob),
+        (cfg.ctm.pair_weight >= 0.0, "--pair-weight", ">= 0", cfg.ctm.pair_weight),
     ]
     for ok, option, expected, got in checks:
         if not ok:
@@ -147,18 +150,35 @@ class TeacherObjective(Objective):
 
 
 class CTMObjective(Objective):
+    """CTM + DSM, plus with ``pairs`` the one-jump regression on teacher ODE pairs (a batch
+    of pairs drawn with the default generator each step: graph-safe)."""
+
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        self.teacher, _ = load_model(cfg.teacher, "teacher", str(device))
+        from ctp.teacher_pairs import load_pairs
+
+        self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
         self.module = CTMStudent.from_teacher(self.teacher, cfg.student_dim)
         self.module.train().requires_grad_(True)
         self.unet = self.module.net.cfg
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
+        self.pairs = ({k: v.to(device) for k, v in
+                       load_pairs(cfg.pairs, self.teacher, payload).items()}
+                      if cfg.pairs else None)
 
     def loss(self, batch, k):
-        return ctm_loss(self.module, self.ema, self.teacher, batch["x"], batch["mask"],
-                        batch["value"], self.ctm, k=k)
+        loss, parts = ctm_loss(self.module, self.ema, self.teacher, batch["x"], batch["mask"],
+                               batch["value"], self.ctm, k=k)
+        if self.pairs is None:
+            return loss, parts
+        x = batch["x"]
+        idx = torch.randint(0, self.pairs["noise"].shape[0], (x.shape[0],), device=x.device)
+        mask, value = start_goal_condition(self.pairs["start"][idx], self.pairs["goal"][idx],
+                                           x.shape[1], x.shape[2])
+        pair = one_jump_loss(self.module, self.pairs["noise"][idx], mask, value,
+                             self.pairs["target"][idx])
+        return loss + self.ctm.pair_weight * pair, {**parts, "pair": pair.detach()}
 
 
 class CriticObjective(Objective):

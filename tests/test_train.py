@@ -11,10 +11,14 @@ import torch
 import torch.multiprocessing as mp
 
 from ctp.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from ctp.conditioning import start_goal_condition
+from ctp.ctm import one_jump_loss
+from ctp.edm import heun_sample
 from ctp.errors import CTPError
 from ctp.models import load_model
 from ctp.planning import load_planner
 from ctp.planning.bundle import ExportConfig, export_planner
+from ctp.teacher_pairs import PairsConfig, make_pairs
 from ctp.train import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -116,6 +120,41 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tmp_path) -> None:
+    teacher_path = train(tiny_config(tmp_path / "t", steps=2)).latest
+    pairs_path = make_pairs(PairsConfig(str(teacher_path), str(tmp_path / "pairs.pt"), count=10,
+                                        heun_steps=3, batch_size=4, progress=False))
+    pairs = load_checkpoint(pairs_path, "pairs")
+    assert pairs["noise"].shape == pairs["target"].shape == (10, 8, 4)
+    teacher, _ = load_model(str(teacher_path), "teacher")
+    mask, value = start_goal_condition(pairs["start"], pairs["goal"], 8, 4)
+    with torch.no_grad():  # the last batch (items 8, 9) re-sampled on its own
+        again = heun_sample(teacher, pairs["noise"][8:] * 80.0, mask[8:], value[8:], 3)
+    torch.testing.assert_close(pairs["target"][8:], again)
+    torch.testing.assert_close(pairs["target"][:, 0], pairs["start"])
+    torch.testing.assert_close(pairs["target"][:, -1, :2], pairs["goal"][:, :2])
+
+    run = tmp_path / "c"
+    train(tiny_config(run, kind="ctm", teacher=str(teacher_path), steps=1))
+    before, _ = load_model(str(run / "latest.pt"), "ctm")
+    cfg = tiny_config(run, kind="ctm", teacher=str(teacher_path), steps=41, resume=True,
+                      lr=3e-3, ema_decay=0.8, pairs=str(pairs_path), log_every=10)
+    cfg.ctm.pair_weight = 100.0  # the pair term dominates: the one-jump map must fit them
+    train(cfg)
+    after, _ = load_model(str(run / "latest.pt"), "ctm")
+    target = pairs["target"]
+    with torch.no_grad():
+        errors = [one_jump_loss(m, pairs["noise"], mask, value, target) for m in (before, after)]
+    assert errors[1] < 0.7 * errors[0], errors
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    assert '"pair"' in rows[-1] and '"pair"' not in rows[0]
+
+    other = train(tiny_config(tmp_path / "t2", steps=1, seed=1)).latest
+    with pytest.raises(CTPError, match="teacher_fingerprint .* does not match"):
+        train(tiny_config(tmp_path / "c2", kind="ctm", teacher=str(other), steps=1,
+                          pairs=str(pairs_path)))
 
 
 def test_resume_continues_step_count(minari_root, tmp_path) -> None:
@@ -236,6 +275,10 @@ def run_ctp(*args, env=None):
          "--top-jump-prob: expected in [0, 1], got 1.5"),
         (("train", "ctm", "--teacher", "t.pt", "--dim", "20"),
          "--dim: expected a positive multiple of 8, got 20"),
+        (("train", "ctm", "--teacher", "t.pt", "--pair-weight", "-1"),
+         "--pair-weight: expected >= 0, got -1.0"),
+        (("train", "pairs", "--teacher", "t.pt", "--count", "0"), "--count: expected >= 1, got 0"),
+        (("train", "pairs", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
     ],
 )
 def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:

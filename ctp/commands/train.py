@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
     p.set_defaults(run=print_help(p))
     kinds = p.add_subparsers(
-        dest="kind", metavar="{teacher,ctm,critic,average,bundle,unbundle,curves}")
+        dest="kind", metavar="{teacher,ctm,critic,pairs,average,bundle,unbundle,curves}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -45,6 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--dim", type=int, default=None,
                            help="student base width below the teacher's (cheaper plans): "
                                 "starts from a subset of the teacher's channels")
+            k.add_argument("--pairs", default=None,
+                           help="teacher ODE pairs (ctp train pairs) to regress one jump on")
+            k.add_argument("--pair-weight", type=float, default=1.0,
+                           help="weight of that regression in the loss")
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, default=64)
@@ -68,6 +72,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         k.add_argument("--dry-run", action="store_true", help="print the resolved config")
         k.set_defaults(run=run)
+    q = kinds.add_parser("pairs", help="teacher ODE pairs (noise -> Heun sample) for ctm --pairs")
+    q.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
+    q.add_argument("--out", required=True, help="pairs file to write (.pt)")
+    q.add_argument("--count", type=int, default=32_768, help="number of pairs")
+    q.add_argument("--heun-steps", type=int, default=18, help="teacher Karras levels N")
+    q.add_argument("--far-goal-prob", type=float, default=0.5,
+                   help="share of goals taken from another random window")
+    q.add_argument("--batch-size", type=int, default=256)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    q.set_defaults(run=run_pairs)
     a = kinds.add_parser("average", help="average the weights of several checkpoints of one run")
     a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoints of one run (.pt)")
     a.add_argument("--out", required=True, help="checkpoint to write (.pt)")
@@ -98,6 +113,16 @@ def run_curves(args: argparse.Namespace) -> int:
 
     plot_training_curves(args.runs, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from ctp.teacher_pairs import PairsConfig, make_pairs
+
+    path = make_pairs(PairsConfig(args.teacher, args.out, args.count, args.heun_steps,
+                                  args.far_goal_prob, args.batch_size, args.seed,
+                                  not args.no_progress))
+    print(f"wrote {args.count} teacher pairs to {path} ({path.stat().st_size / 2**20:.1f} MB)")
     return 0
 
 
@@ -143,10 +168,10 @@ def config_from_args(args: argparse.Namespace):
         cfg.dataset_id, cfg.horizon, cfg.stride = args.dataset, args.horizon, args.stride
         cfg.dim, cfg.dim_mults = args.dim, args.dim_mults
     elif args.kind == "ctm":
-        cfg.teacher, cfg.student_dim = args.teacher, args.dim
+        cfg.teacher, cfg.student_dim, cfg.pairs = args.teacher, args.dim, args.pairs
         cfg.ctm = CTMConfig(grid_size=args.grid_size, max_teacher_steps=args.teacher_steps,
                             lambda_dsm=args.lambda_dsm, s_zero_prob=args.s_zero_prob,
-                            top_jump_prob=args.top_jump_prob)
+                            top_jump_prob=args.top_jump_prob, pair_weight=args.pair_weight)
     else:
         cfg.student = args.student
     return cfg

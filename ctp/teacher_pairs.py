@@ -1,0 +1,126 @@
+"""Teacher ODE pairs: (noise, start, goal) -> the EDM teacher's Heun sample, for a student's
+one-jump map to regress on.
+
+A one-jump plan maps noise at sigma_max straight to a trajectory. CTM learns that map by
+bootstrapping down its grid, and on the medium and large mazes the one-jump student stays
+well behind its teacher (README, "Against the medium/large targets"). A pairs file holds,
+for N conditions drawn from the teacher's own dataset, the unit noise z and the teacher's
+deterministic Heun sample from sigma_max * z under that condition: the exact point the one
+jump G(sigma_max z, sigma_max, 0) should land on (knowledge distillation of the sampler,
+Luhman & Luhman 2021). ``ctp train ctm --pairs FILE`` adds that regression to the CTM loss.
+
+Conditions: the start state of a dataset window, and as goal either the window's own end
+(as in training) or, with probability ``far_goal_prob``, the end of another random window,
+so that far goals, which planning meets all the time, are covered too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.conditioning import start_goal_condition
+from ctp.data.loader import load_maze_dataset
+from ctp.data.windows import TrajectoryWindows, WindowConfig
+from ctp.edm import EDMDenoiser, heun_sample
+from ctp.errors import CTPError
+from ctp.models import load_model, normalizer_of
+
+KIND = "pairs"
+
+
+@dataclass
+class PairsConfig:
+    """What ``ctp train pairs`` makes: ``count`` pairs from ``teacher`` in batches."""
+
+    teacher: str
+    out: str
+    count: int = 32_768
+    heun_steps: int = 18  # Karras levels of the teacher's sampler (NFE 2N - 1), as in planning
+    far_goal_prob: float = 0.5
+    batch_size: int = 256
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        checks = [
+            (self.count >= 1, "--count", ">= 1", self.count),
+            (self.heun_steps >= 2, "--heun-steps", ">= 2", self.heun_steps),
+            (0.0 <= self.far_goal_prob <= 1.0, "--far-goal-prob", "in [0, 1]",
+             self.far_goal_prob),
+            (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
+        ]
+        for ok, option, expected, got in checks:
+            if not ok:
+                raise CTPError(f"{option}: expected {expected}, got {got}")
+
+
+def teacher_fingerprint(teacher: EDMDenoiser) -> str:
+    """SHA-256 of the teacher's weights (float32 bytes in state-dict order), 16 hex digits."""
+    digest = hashlib.sha256()
+    for name, tensor in teacher.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def draw_conditions(
+    windows: TrajectoryWindows, count: int, far_goal_prob: float, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start ``[count, 4]``, goal ``[count, 4]``), normalised; goals have zero velocity."""
+    own = windows.batch(rng.integers(0, len(windows), count))
+    other = windows.batch(rng.integers(0, len(windows), count))
+    far = torch.from_numpy(rng.random(count) < far_goal_prob)[:, None]
+    goal = torch.where(far, other["value"][:, -1], own["value"][:, -1])
+    return own["value"][:, 0].clone(), goal
+
+
+def make_pairs(cfg: PairsConfig) -> Path:
+    """Sample ``cfg.count`` teacher pairs and write them atomically to ``cfg.out``."""
+    from tqdm import tqdm
+
+    cfg.validate()
+    teacher, payload = load_model(cfg.teacher, "teacher")
+    normalizer = normalizer_of(payload)
+    horizon = payload["horizon"]
+    windows = TrajectoryWindows(load_maze_dataset(payload["dataset_id"]),
+                                WindowConfig(horizon, payload["stride"]), normalizer)
+    rng = np.random.default_rng(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)
+    noise = torch.randn(cfg.count, horizon, start.shape[1], generator=generator)
+    target = torch.empty_like(noise)
+    with torch.no_grad():
+        for lo in tqdm(range(0, cfg.count, cfg.batch_size), desc="teacher pairs", unit="batch",
+                       disable=not cfg.progress):
+            hi = min(lo + cfg.batch_size, cfg.count)
+            mask, value = start_goal_condition(start[lo:hi], goal[lo:hi], horizon, 4)
+            target[lo:hi] = heun_sample(teacher, noise[lo:hi] * teacher.cfg.sigma_max, mask,
+                                        value, cfg.heun_steps, teacher.cfg)
+    return save_checkpoint(cfg.out, {
+        "kind": KIND, "config": asdict(cfg), "dataset_id": payload["dataset_id"],
+        "horizon": horizon, "stride": payload["stride"], "normalizer": payload["normalizer"],
+        "teacher_fingerprint": teacher_fingerprint(teacher),
+        "noise": noise, "start": start, "goal": goal, "target": target,
+    })
+
+
+def load_pairs(path: str, teacher: EDMDenoiser, teacher_payload: dict[str, Any]
+               ) -> dict[str, torch.Tensor]:
+    """The pairs file's tensors (noise, start, goal, target), after checking that it was made
+    by this very teacher (weights fingerprint, dataset, horizon, stride)."""
+    pairs = load_checkpoint(path, KIND)
+    for name in ("dataset_id", "horizon", "stride"):
+        if pairs[name] != teacher_payload[name]:
+            raise CTPError(f"{path}: {name} {pairs[name]!r}, but the teacher's is "
+                           f"{teacher_payload[name]!r}")
+    if pairs["teacher_fingerprint"] != teacher_fingerprint(teacher):
+        raise CTPError(f"{path}: teacher_fingerprint {pairs['teacher_fingerprint']} does not "
+                       "match the --teacher checkpoint's weights (made by another teacher)")
+    return {k: pairs[k] for k in ("noise", "start", "goal", "target")}
