@@ -36,6 +36,7 @@ from ctp.edm import EDMConfig, edm_loss
 from ctp.errors import CTPError
 from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
+from ctp.teacher_pairs import load_pairs
 
 
 @dataclass
@@ -154,8 +155,6 @@ class CTMObjective(Objective):
     of pairs drawn with the default generator each step: graph-safe)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        from ctp.teacher_pairs import load_pairs
-
         self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
