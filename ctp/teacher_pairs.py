@@ -87,10 +87,9 @@ def make_pairs(cfg: PairsConfig) -> Path:
 
     cfg.validate()
     teacher, payload = load_model(cfg.teacher, "teacher")
-    normalizer = normalizer_of(payload)
     horizon = payload["horizon"]
     windows = TrajectoryWindows(load_maze_dataset(payload["dataset_id"]),
-                                WindowConfig(horizon, payload["stride"]), normalizer)
+                                WindowConfig(horizon, payload["stride"]), normalizer_of(payload))
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)
@@ -105,7 +104,7 @@ def make_pairs(cfg: PairsConfig) -> Path:
                                         value, cfg.heun_steps, teacher.cfg)
     return save_checkpoint(cfg.out, {
         "kind": KIND, "config": asdict(cfg), "dataset_id": payload["dataset_id"],
-        "horizon": horizon, "stride": payload["stride"], "normalizer": payload["normalizer"],
+        "horizon": horizon, "stride": payload["stride"],
         "teacher_fingerprint": teacher_fingerprint(teacher),
         "noise": noise, "start": start, "goal": goal, "target": target,
     })
