@@ -60,7 +60,7 @@ class NinjaBuildExt(build_ext):
 setup(
     packages=find_packages(include=["ctp", "ctp.*"]) + ["ctp.kernels"],
     package_dir={"ctp": "ctp", "ctp.kernels": "kernels"},
-    package_data={"ctp": ["assets/*.pt", "assets/*.json"]},
+    package_data={"ctp": ["assets/*.pt", "assets/*.json", "assets/behaviour/*.pt"]},
     ext_modules=[
         Pybind11Extension("ctp._ranking", ["csrc/ranking.cpp"], cxx_std=17,
                           extra_compile_args=["-O3"])

@@ -19,7 +19,7 @@ import pytest
 import torch
 from minari.data_collector import EpisodeBuffer
 
-from ctp.data.catalog import dataset_info, list_maze_datasets
+from ctp.data.catalog import dataset_info, list_datasets
 from ctp.data.generate import GenerateConfig, generate_dataset
 from ctp.data.loader import MazeData, load_maze_dataset
 from ctp.data.minari_io import CONTINUOUS_KEY, datasets_root
@@ -231,7 +231,7 @@ def test_failed_write_leaves_no_dataset(own_root, monkeypatch) -> None:
     assert os.environ["MINARI_DATASETS_PATH"] == str(own_root)  # restored
     assert not (own_root / UMAZE).exists()
     assert not [p for p in own_root.iterdir() if p.name.startswith(".ctp-staging-")]
-    assert list_maze_datasets() == []
+    assert list_datasets() == ([], {})
     with pytest.raises(CTPError, match="ctp data generate pointmaze-umaze"):
         load_maze_dataset(UMAZE)
 
@@ -418,12 +418,12 @@ def test_corrupt_dataset_is_a_ctp_error(tiny_umaze, own_root) -> None:
 
 
 def test_catalog_lists_and_describes(tiny_umaze, own_root) -> None:
-    assert list_maze_datasets() == []
+    assert list_datasets() == ([], {})
     copy_tiny(tiny_umaze, own_root)
     # A half-written dataset in a staging folder is not listed.
     staging = own_root / ".ctp-staging-abc"
     copy_tiny(tiny_umaze, staging)
-    assert list_maze_datasets() == [UMAZE]
+    assert list_datasets() == ([UMAZE], {})
     info = dataset_info(UMAZE)
     assert info.dataset_id == UMAZE and info.steps == STEPS
     assert info.episodes == minari.load_dataset(UMAZE).total_episodes
@@ -624,7 +624,7 @@ def test_cli_list_and_info(root) -> None:
     proc = run_ctp(root, "data", "list", "--json")
     assert proc.returncode == 0, proc.stderr
     listed = json.loads(proc.stdout)
-    assert listed == {"root": str(root), "datasets": [UMAZE]}
+    assert listed == {"root": str(root), "datasets": [UMAZE], "unusable": {}}
     proc = run_ctp(root, "data", "info", UMAZE, "--json")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
@@ -641,7 +641,7 @@ def test_cli_list_and_info(root) -> None:
 def test_cli_list_empty_folder(tmp_path) -> None:
     proc = run_ctp(tmp_path, "data", "list")
     assert proc.returncode == 0
-    assert "no PointMaze datasets" in proc.stdout
+    assert "no usable datasets" in proc.stdout
     assert "ctp data generate pointmaze-umaze" in proc.stdout
 
 

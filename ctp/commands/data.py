@@ -1,4 +1,4 @@
-"""``ctp data``: generate, list and inspect PointMaze datasets in Minari format."""
+"""``ctp data``: generate, list and inspect PointMaze and locomotion datasets (Minari format)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,43 @@ import json
 from ctp.commands import print_help
 
 MAZE_CHOICES = ("pointmaze-umaze", "pointmaze-medium", "pointmaze-large")
+# Spelled out (not imported) so that argument errors stay instant; a test checks they agree.
+LOCOMOTION_CHOICES = tuple(
+    f"{task}-{kind}"
+    for task in ("hopper", "walker2d", "halfcheetah")
+    for kind in ("medium", "medium-replay")
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="generate, list and inspect PointMaze datasets")
+    p = sub.add_parser("data", help="generate, list and inspect PointMaze and locomotion datasets")
     p.set_defaults(run=print_help(p))
     data_sub = p.add_subparsers(dest="data_command", metavar="{generate,list,info}")
 
     gen = data_sub.add_parser(
-        "generate", help="generate a D4RL-recipe PointMaze dataset (ctp/pointmaze/<maze>-v1)"
+        "generate",
+        help="generate a D4RL-recipe dataset (PointMaze or Gym-MuJoCo locomotion)",
+        description=(
+            "PointMaze: the noisy waypoint expert (minutes). Locomotion <task>-medium: 1M "
+            "transitions of the medium SAC actor shipped in the package (minutes); with "
+            "--train-policy, SAC is trained from scratch first (about 1-1.5 h on one thread, "
+            "resumable: rerun the same command). <task>-medium-replay is that SAC run's replay "
+            "buffer up to the medium checkpoint, so it needs the run: --train-policy, or a "
+            "finished run in --run-dir."
+        ),
     )
-    gen.add_argument("maze", metavar="MAZE", help=f"one of {', '.join(MAZE_CHOICES)}")
-    gen.add_argument("--steps", type=int, default=1_000_000, help="env steps (default 1M)")
+    gen.add_argument("name", metavar="NAME",
+                     help=f"one of {', '.join(MAZE_CHOICES + LOCOMOTION_CHOICES)}")
+    gen.add_argument("--steps", type=int, default=1_000_000,
+                     help="env steps (default 1M; not used by medium-replay)")
     gen.add_argument("--seed", type=int, default=123, help="seed (default 123)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing dataset")
+    loco = gen.add_argument_group("locomotion behaviour policy")
+    loco.add_argument("--train-policy", action="store_true",
+                      help="train (or resume) the SAC behaviour policy instead of the shipped one")
+    loco.add_argument("--policy-seed", type=int, default=0, help="SAC seed (default 0)")
+    loco.add_argument("--run-dir", default="",
+                      help="SAC run folder (default runs/behaviour/<task>-seed<policy-seed>)")
     gen.set_defaults(run=run_generate)
 
     lst = data_sub.add_parser("list", help="local Minari datasets usable by ctp")
@@ -30,18 +53,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(run=run_list)
 
     info = data_sub.add_parser("info", help="episodes, steps, spaces, ref scores, size")
-    info.add_argument("dataset_id", metavar="ID", help="e.g. ctp/pointmaze/umaze-v1")
+    info.add_argument("dataset_id", metavar="ID",
+                      help="e.g. ctp/pointmaze/umaze-v1, ctp/mujoco/hopper/medium-v1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=run_info)
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    if args.name in LOCOMOTION_CHOICES:
+        return _generate_locomotion(args)
     from ctp.data.generate import GenerateConfig, generate_dataset
     from ctp.envs.specs import get_maze_spec
+    from ctp.errors import CTPError
 
+    try:
+        maze = get_maze_spec(args.name)
+    except CTPError:
+        raise CTPError(f"unknown dataset {args.name!r}: expected one of "
+                       f"{', '.join(MAZE_CHOICES + LOCOMOTION_CHOICES)}") from None
+    if args.train_policy or args.run_dir:
+        raise CTPError(f"--train-policy/--run-dir: only for locomotion datasets, not {args.name}")
     result = generate_dataset(
-        GenerateConfig(get_maze_spec(args.maze), steps=args.steps, seed=args.seed,
-                       force=args.force)
+        GenerateConfig(maze, steps=args.steps, seed=args.seed, force=args.force)
     )
     print(
         f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
@@ -51,17 +84,40 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate_locomotion(args: argparse.Namespace) -> int:
+    import torch
+
+    from ctp.tasks.locomotion.generate import LocomotionGenerateConfig, generate_locomotion
+
+    torch.set_num_threads(1)  # SAC's small MLPs: one thread is fastest, and leaves a core free
+    result = generate_locomotion(LocomotionGenerateConfig(
+        args.name, steps=args.steps, seed=args.seed, force=args.force,
+        train_policy=args.train_policy, policy_seed=args.policy_seed, run_dir=args.run_dir,
+    ))
+    print(
+        f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
+        f"return {result.return_mean:.1f} +- {result.return_se:.1f} "
+        f"(D4RL-normalised {result.normalized_mean:.1f}), random policy "
+        f"{result.random_return:.1f}, {result.seconds:.0f} s"
+    )
+    return 0
+
+
 def run_list(args: argparse.Namespace) -> int:
-    from ctp.data.catalog import list_maze_datasets
+    from ctp.data.catalog import list_datasets
     from ctp.data.minari_io import datasets_root
 
-    ids = list_maze_datasets()
+    ids, unusable = list_datasets()
     if args.json:
-        print(json.dumps({"root": str(datasets_root()), "datasets": ids}))
-    elif not ids:
-        print(f"no PointMaze datasets in {datasets_root()}; try: ctp data generate pointmaze-umaze")
+        print(json.dumps({"root": str(datasets_root()), "datasets": ids, "unusable": unusable}))
+        return 0
+    if not ids:
+        print(f"no usable datasets in {datasets_root()}; try: ctp data generate pointmaze-umaze "
+              "(or hopper-medium)")
     else:
         print("\n".join(ids))
+    for why in unusable.values():
+        print(f"unusable: {why}")
     return 0
 
 
@@ -74,6 +130,8 @@ def run_info(args: argparse.Namespace) -> int:
         return 0
     for field in dataclasses.fields(info):
         value = getattr(info, field.name)
+        if value in ("", None):
+            continue
         shown = f"{value:.2f}" if isinstance(value, float) else value
-        print(f"{field.name:<20} {shown}")
+        print(f"{field.name:<22} {shown}")
     return 0

@@ -44,7 +44,8 @@ class MazeData:
         return np.stack([self.episode_starts, ends], axis=1)
 
 
-def _check_spaces(dataset_id: str, dataset) -> None:
+def check_maze_spaces(dataset_id: str, dataset) -> None:
+    """Refuse a dataset whose spaces are not PointMaze's, naming the field."""
     import gymnasium as gym
 
     obs_space, act_space = dataset.observation_space, dataset.action_space
@@ -74,6 +75,17 @@ def missing_dataset_error(dataset_id: str) -> CTPError:
     return CTPError(f"dataset {dataset_id} not found in {where}; {hint}")
 
 
+def _check_finite(dataset_id: str, episode_id: int, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse NaN or inf in one episode's arrays, naming the episode, field and first step."""
+    for name, arr in arrays.items():
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise CTPError(
+                f"{dataset_id}: episode {episode_id} {name} hold {int(bad.sum())} NaN or inf "
+                f"values (first at step {int(np.argwhere(bad)[0][0])}); expected finite values"
+            )
+
+
 def load_maze_dataset(dataset_id: str) -> MazeData:
     """Load a local Minari PointMaze dataset by id (see ``ctp data list``)."""
     import minari
@@ -87,7 +99,7 @@ def load_maze_dataset(dataset_id: str) -> MazeData:
         raise CTPError(
             f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})"
         ) from None
-    _check_spaces(dataset_id, dataset)
+    check_maze_spaces(dataset_id, dataset)
     meta = dataset.storage.metadata
     continuous = meta.get(CONTINUOUS_KEY, False) is True
     obs, goals, actions, rewards, starts = [], [], [], [], []
@@ -109,6 +121,8 @@ def load_maze_dataset(dataset_id: str) -> MazeData:
         goals.append(o["desired_goal"][:steps].astype(np.float32))
         actions.append(np.asarray(episode.actions, dtype=np.float32))
         rewards.append(np.asarray(episode.rewards, dtype=np.float32))
+        _check_finite(dataset_id, episode.id, {"observations": obs[-1], "goals": goals[-1],
+                                               "actions": actions[-1], "rewards": rewards[-1]})
         prev_last = o["observation"][steps].copy()
         n += steps
     if n == 0:

@@ -31,6 +31,18 @@ def dataset_dir(dataset_id: str) -> Path:
     return datasets_root() / dataset_id
 
 
+def open_dataset(dataset_id: str):
+    """``minari.load_dataset`` with any reader failure turned into a one-line CTPError."""
+    import minari
+
+    try:
+        return minari.load_dataset(dataset_id)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a corrupt dataset
+        raise CTPError(
+            f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})"
+        ) from None
+
+
 @contextlib.contextmanager
 def _minari_root(path: Path) -> Iterator[None]:
     """Point Minari at another data folder for the duration of the block."""

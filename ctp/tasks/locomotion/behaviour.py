@@ -1,0 +1,277 @@
+"""Train a locomotion behaviour policy with stable-baselines3's SAC, D4RL-style.
+
+One run per task and seed in a run folder:
+
+- ``config.json``: the run's settings; rerunning the same command resumes, a changed setting
+  is refused;
+- ``evals.jsonl``: one row per ``eval_every`` env steps (deterministic evaluation return, its
+  D4RL-normalised score, wall seconds);
+- ``checkpoints/actor-<step>.pt``: the actor at every evaluation (ctp behaviour checkpoints);
+- ``state/``: SAC model + replay buffer of the last evaluation, for resuming after a kill;
+- ``medium.json`` + ``medium-actor.pt`` + ``replay.npz``: written once an evaluation reaches the
+  task's medium target; training stops there, and ``replay.npz`` holds every transition up to
+  that step in order (the medium-replay dataset's source).
+
+rl-zoo's MuJoCo SAC hyperparameters are stable-baselines3's defaults (lr 3e-4, batch 256,
+256x256 MLPs, automatic entropy, buffer 1M) with 10k random-action steps first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp.atomic import atomic_write, write_json
+from ctp.errors import CTPError
+from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
+from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
+
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
+
+
+@dataclass
+class BehaviourConfig:
+    """What ``ctp data generate <task>-medium --train-policy`` trains."""
+
+    task: str
+    run_dir: str = ""  # default: runs/behaviour/<task>-seed<seed>
+    seed: int = 0
+    max_steps: int = 1_000_000
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    learning_starts: int = 10_000
+    target: float | None = None  # D4RL-normalised medium level; None: the task's
+    progress: bool = True
+
+    def resolved(self) -> BehaviourConfig:
+        """A copy with the run folder and target filled in, after checking every field."""
+        spec = get_task(self.task)
+        for name in ("max_steps", "eval_every", "eval_episodes"):
+            if (value := getattr(self, name)) < 1:
+                raise CTPError(f"--{name.replace('_', '-')}: expected >= 1, got {value}")
+        if self.seed < 0:
+            raise CTPError(f"--seed: expected a non-negative integer, got {self.seed}")
+        if self.learning_starts < 0:
+            raise CTPError(f"--learning-starts: expected >= 0, got {self.learning_starts}")
+        target = spec.medium_target if self.target is None else self.target
+        if not np.isfinite(target):
+            raise CTPError(f"--target: expected a finite score, got {target}")
+        run_dir = self.run_dir or f"runs/behaviour/{self.task}-seed{self.seed}"
+        return dataclasses.replace(self, run_dir=run_dir, target=float(target))
+
+
+@dataclass
+class BehaviourResult:
+    """Where the medium checkpoint of a finished run stands."""
+
+    task: str
+    step: int
+    return_mean: float
+    normalized: float
+    seconds: float
+    actor_path: str
+    replay_path: str
+
+
+def evaluate_actor(
+    spec: LocomotionSpec, actor: SquashedGaussianActor, episodes: int, seed: int,
+    deterministic: bool = True,
+) -> np.ndarray:
+    """Returns ``[episodes]`` of full episodes of ``spec.env_id``, seeds seed, seed+1, ..."""
+    env = spec.make_env()
+    returns = np.zeros(episodes)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            done = False
+            while not done:
+                action = actor(torch.as_tensor(obs, dtype=torch.float32)[None],
+                               deterministic=deterministic, generator=generator)[0].numpy()
+                obs, reward, terminated, truncated, _ = env.step(action)
+                returns[i] += reward
+                done = terminated or truncated
+    env.close()
+    return returns
+
+
+def _export_actor(model: Any, spec: LocomotionSpec) -> SquashedGaussianActor:
+    actor = SquashedGaussianActor(spec.obs_dim, spec.act_dim)
+    state = {k: v for k, v in model.actor.state_dict().items() if not k.startswith("features")}
+    actor.load_state_dict(state)
+    return actor.eval()
+
+
+def _export_replay(model: Any, steps: int, path: Path) -> None:
+    """The first ``steps`` transitions of SAC's replay buffer, in order, as an ``.npz``."""
+    buf = model.replay_buffer
+    if buf.pos < steps or buf.full:
+        raise CTPError(f"{path}: the replay buffer holds {buf.pos} steps, expected {steps}")
+    arrays = {
+        "observations": buf.observations[:steps, 0],
+        "next_observations": buf.next_observations[:steps, 0],
+        "actions": buf.actions[:steps, 0],
+        "rewards": buf.rewards[:steps, 0],
+        "terminations": buf.dones[:steps, 0] * (1 - buf.timeouts[:steps, 0]),
+        "truncations": buf.timeouts[:steps, 0],
+    }
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+class _Run:
+    """The run folder's files and SAC's evaluate/checkpoint/stop loop."""
+
+    def __init__(self, cfg: BehaviourConfig):
+        self.cfg = cfg
+        self.spec = get_task(cfg.task)
+        self.dir = Path(cfg.run_dir)
+        self.state = self.dir / "state"
+
+    def check_config(self) -> None:
+        """Write config.json, or refuse to resume a run made with other settings."""
+        mine = dataclasses.asdict(self.cfg)
+        for budget in ("progress", "max_steps"):  # a resumed run may be given a longer budget
+            mine.pop(budget)
+        path = self.dir / "config.json"
+        if path.exists():
+            try:
+                theirs = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise CTPError(f"{path}: unreadable run config ({exc})") from None
+            for key, value in mine.items():
+                if theirs.get(key) != value:
+                    raise CTPError(
+                        f"{path}: this run was made with {key}={theirs.get(key)!r}, not "
+                        f"{value!r}; pass another --run-dir or the same settings"
+                    )
+        else:
+            write_json(path, mine)
+
+    def evals(self) -> list[dict[str, float]]:
+        path = self.dir / "evals.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def finished(self) -> BehaviourResult | None:
+        path = self.dir / "medium.json"
+        if not path.exists():
+            return None
+        return BehaviourResult(**json.loads(path.read_text()))
+
+    def load_or_make(self) -> tuple[Any, float]:
+        """(SAC model, wall seconds already spent), resumed from ``state/`` when there."""
+        from stable_baselines3 import SAC
+
+        env = self.spec.make_env()
+        progress = self.state / "progress.json"
+        if progress.exists():
+            done = json.loads(progress.read_text())
+            model = SAC.load(self.state / "model.zip", env=env, device="cpu")
+            model.load_replay_buffer(self.state / "replay.pkl")
+            if model.num_timesteps != done["step"] or model.replay_buffer.pos != done["step"]:
+                raise CTPError(f"{self.state}: model, replay buffer and progress.json disagree "
+                               "(torn save); delete the folder to restart the run")
+            return model, float(done["seconds"])
+        model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
+                    seed=self.cfg.seed, device="cpu", verbose=0)
+        return model, 0.0
+
+    def save_state(self, model: Any, seconds: float) -> None:
+        """Model, then buffer, then progress.json last: a kill leaves the last whole save."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "progress.json").unlink(missing_ok=True)
+        model.save(self.state / "model.tmp.zip")
+        model.save_replay_buffer(self.state / "replay.tmp.pkl")
+        (self.state / "model.tmp.zip").replace(self.state / "model.zip")
+        (self.state / "replay.tmp.pkl").replace(self.state / "replay.pkl")
+        write_json(self.state / "progress.json", {"step": model.num_timesteps,
+                                                  "seconds": seconds})
+
+    def on_eval(self, model: Any, seconds: float) -> bool:
+        """Evaluate, log, checkpoint; True when the medium target is reached."""
+        step = model.num_timesteps
+        actor = _export_actor(model, self.spec)
+        returns = evaluate_actor(self.spec, actor, self.cfg.eval_episodes,
+                                 self.cfg.seed + EVAL_SEED_OFFSET)
+        row = {
+            "step": step,
+            "return_mean": float(returns.mean()),
+            "return_se": float(returns.std(ddof=1) / np.sqrt(len(returns)))
+            if len(returns) > 1 else 0.0,
+            "normalized": self.spec.normalized(float(returns.mean())),
+            "seconds": seconds,
+        }
+        info = {"task": self.spec.name, "env_id": self.spec.env_id, "seed": self.cfg.seed,
+                "step": step, "eval_return": row["return_mean"],
+                "eval_normalized": row["normalized"], "eval_episodes": self.cfg.eval_episodes}
+        ckpt = save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor, info)
+        reached = row["normalized"] >= float(self.cfg.target)
+        if reached:
+            shutil.copyfile(ckpt, self.dir / "medium-actor.pt")
+            _export_replay(model, step, self.dir / "replay.npz")
+            write_json(self.dir / "medium.json", dataclasses.asdict(BehaviourResult(
+                self.spec.name, step, row["return_mean"], row["normalized"], seconds,
+                str(self.dir / "medium-actor.pt"), str(self.dir / "replay.npz"))))
+        else:
+            self.save_state(model, seconds)
+        with open(self.dir / "evals.jsonl", "a") as fh:  # after the state: no duplicate rows
+            fh.write(json.dumps(row) + "\n")
+        return reached
+
+
+def train_behaviour(cfg: BehaviourConfig) -> BehaviourResult:
+    """Train SAC until an evaluation reaches the medium target; resumable after a kill."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    cfg = cfg.resolved()
+    run = _Run(cfg)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    run.check_config()
+    if (result := run.finished()) is not None:
+        return result
+    model, spent = run.load_or_make()
+    start = time.perf_counter() - spent
+    last = run.evals()
+    bar = tqdm(total=cfg.max_steps, initial=model.num_timesteps, unit="step",
+               desc=f"SAC {run.spec.env_id}", disable=not cfg.progress, mininterval=2.0)
+    if last:
+        bar.set_postfix(ret=f"{last[-1]['return_mean']:.0f}", norm=f"{last[-1]['normalized']:.1f}")
+
+    class Evaluate(BaseCallback):
+        # SAC stores a step's transition after ``_on_step``; rollout end comes after the store,
+        # so the replay buffer and the step count agree there.
+        reached = False
+
+        def _on_step(self) -> bool:
+            bar.update(1)
+            return not self.reached
+
+        def _on_rollout_end(self) -> None:
+            if self.num_timesteps % cfg.eval_every or self.reached:
+                return
+            self.reached = run.on_eval(self.model, time.perf_counter() - start)
+            row = run.evals()[-1]
+            bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized']:.1f}")
+
+    try:
+        model.learn(cfg.max_steps - model.num_timesteps, reset_num_timesteps=False,
+                    callback=Evaluate())
+    finally:
+        bar.close()
+    result = run.finished()
+    if result is None:
+        raise CTPError(
+            f"{cfg.task}: no evaluation reached the medium target {cfg.target} in "
+            f"{cfg.max_steps} steps; see {run.dir / 'evals.jsonl'}"
+        )
+    return result
