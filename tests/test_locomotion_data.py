@@ -183,7 +183,8 @@ def write_dataset(dataset_id: str, env_id: str, obs_dim: int, act_dim: int,
 
     minari.create_dataset_from_buffers(
         dataset_id, [buffer], env=env_id,
-        observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,)), action_space=gym.spaces.Box(-1, 1, (act_dim,)), algorithm_name="test", author="test",
+        observation_space=gym.spaces.Box(-np.inf, np.inf, (obs_dim,)),
+        action_space=gym.spaces.Box(-1, 1, (act_dim,)), algorithm_name="test", author="test",
         code_permalink="none", author_email="none", ref_min_score=0.0, ref_max_score=1.0)
 
 
