@@ -68,6 +68,7 @@ def test_sac_run_stops_at_target_and_exports_its_replay(finished_run) -> None:
     assert result.step == 1000  # the first evaluation already beats the target
     rows = [json.loads(r) for r in (run_dir / "evals.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1000]
+    assert (run_dir / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     actor, info = load_actor(result.actor_path)
     assert info["step"] == 1000 and info["task"] == "hopper"
     # The logged evaluation is the shipped actor's deterministic return, reproducibly.
@@ -163,6 +164,29 @@ def test_medium_replay_without_a_run_says_what_it_costs(tmp_path, own_root) -> N
     with pytest.raises(CTPError, match="needs --train-policy"):
         generate_locomotion(LocomotionGenerateConfig(
             "walker2d-medium-replay", run_dir=str(tmp_path / "none"), progress=False))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("generate", "hopper-expert"), "expected one of pointmaze-umaze"),
+        (("generate", "pointmaze-umaze", "--train-policy"), "only for locomotion datasets"),
+        (("generate", "walker2d-medium-replay", "--run-dir", "nowhere"), "needs --train-policy"),
+        (("generate", "hopper-medium", "--steps", "0"), "--steps: expected at least 1"),
+        (("generate", "hopper-medium", "--policy-seed", "-1"), "--policy-seed"),
+        (("info", HOPPER_MEDIUM), "ctp data generate hopper-medium"),
+        (("info", "mujoco/ant/medium-v0"), "not found"),
+    ],
+    ids=["unknown-name", "maze-with-policy", "replay-without-run", "zero-steps",
+         "negative-policy-seed", "missing-dataset", "unknown-task-id"],
+)
+def test_cli_bad_input(args, message, own_root, capsys) -> None:
+    from ctp.cli import main
+
+    assert main(["data", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ctp: error:") and message in err[0], err
+    assert not (own_root / HOPPER_MEDIUM).exists()
 
 
 def write_dataset(dataset_id: str, env_id: str, obs_dim: int, act_dim: int,

@@ -8,6 +8,7 @@ One run per task and seed in a run folder:
   D4RL-normalised score, wall seconds);
 - ``checkpoints/actor-<step>.pt``: the actor at every evaluation (ctp behaviour checkpoints);
 - ``state/``: SAC model + replay buffer of the last evaluation, for resuming after a kill;
+- ``learning-curve.png``: evaluation return over env steps, redrawn at every evaluation;
 - ``medium.json`` + ``medium-actor.pt`` + ``replay.npz``: written once an evaluation reaches the
   task's medium target; training stops there, and ``replay.npz`` holds every transition up to
   that step in order (the medium-replay dataset's source).
@@ -32,6 +33,7 @@ import torch
 from ctp.atomic import atomic_write, write_json
 from ctp.errors import CTPError
 from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
+from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
@@ -225,6 +227,7 @@ class _Run:
             self.save_state(model, seconds)
         with open(self.dir / "evals.jsonl", "a") as fh:  # after the state: no duplicate rows
             fh.write(json.dumps(row) + "\n")
+        plot_learning_curves([self.dir], self.dir / "learning-curve.png")
         return reached
 
 
