@@ -34,6 +34,7 @@ from ctp.atomic import atomic_write, write_json
 from ctp.errors import CTPError
 from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
+from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
@@ -87,22 +88,15 @@ def evaluate_actor(
     spec: LocomotionSpec, actor: SquashedGaussianActor, episodes: int, seed: int,
     deterministic: bool = True,
 ) -> np.ndarray:
-    """Returns ``[episodes]`` of full episodes of ``spec.env_id``, seeds seed, seed+1, ..."""
-    env = spec.make_env()
-    returns = np.zeros(episodes)
+    """Returns ``[episodes]`` of ``actor`` in ``spec``'s env, seeds seed, seed+1, ..."""
     generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for i in range(episodes):
-            obs, _ = env.reset(seed=seed + i)
-            done = False
-            while not done:
-                action = actor(torch.as_tensor(obs, dtype=torch.float32)[None],
-                               deterministic=deterministic, generator=generator)[0].numpy()
-                obs, reward, terminated, truncated, _ = env.step(action)
-                returns[i] += reward
-                done = terminated or truncated
-    env.close()
-    return returns
+
+    @torch.no_grad()
+    def policy(obs: np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(obs, dtype=torch.float32)[None]
+        return actor(x, deterministic=deterministic, generator=generator)[0].numpy()
+
+    return rollout_returns(spec, policy, episodes, seed)
 
 
 def _export_actor(model: Any, spec: LocomotionSpec) -> SquashedGaussianActor:
