@@ -1,9 +1,9 @@
 """Weight averaging: one checkpoint whose weights are the mean of several of one run's.
 
 Late checkpoints of a CTM run differ in planning score by more than their losses suggest
-(README, "Averaged weights and replanning every 50 steps"); the uniform average of a few of
-them (a "model soup" or stochastic weight average) lies between them in weight space and
-plans more steadily.
+(docs/results.md section 11, "Averaged weights and replanning every 50 steps"); the uniform
+average of a few of them (a "model soup" or stochastic weight average) lies between them in
+weight space and plans more steadily.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """CTM student (Kim et al. 2023): G(x_t, t, s), the CTM + DSM losses, the gamma sampler.
 
 G(x_t, t, s) = (s / t) x_t + (1 - s / t) g(x_t, t, s), where g is the EDM-preconditioned
-network at sigma = t with an extra embedding of s (DESIGN.md section 4). G(x, t, t) = x, and
-G(x, 0, 0) = x. Samplers are graph-safe (no host syncs, index-only branches).
+network at sigma = t with an extra embedding of s (docs/design.md section 4). G(x, t, t) = x,
+and G(x, 0, 0) = x. Samplers are graph-safe (no host syncs, index-only branches).
 """
 
 from __future__ import annotations

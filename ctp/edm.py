@@ -17,7 +17,7 @@ from ctp.conditioning import apply_condition
 
 @dataclass
 class EDMConfig:
-    """EDM's constants (DESIGN.md section 3)."""
+    """EDM's constants (docs/design.md section 3)."""
 
     sigma_min: float = 0.002
     sigma_max: float = 80.0

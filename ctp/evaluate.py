@@ -2,9 +2,9 @@
 
 Episodes use seeds seed .. seed + N - 1, E at a time. Scores: raw return, the normalised
 score with the dataset's Minari reference constants, and ``d4rl_normalized`` with D4RL's
-maze2d-v1 constants (DESIGN.md section 6); mean +- standard error over episodes. Plan latency
-is the wall-clock time of ``Planner.plan`` (sample + score + rank + first action), median and
-p95 after warm-up.
+maze2d-v1 constants (docs/design.md section 6); mean +- standard error over episodes. Plan
+latency is the wall-clock time of ``Planner.plan`` (sample + score + rank + first action),
+median and p95 after warm-up.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from ctp.evaluate import EvalConfig, evaluate, mean_se, normalized
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.planner import Planner, defaults_of
 
-# Published on D4RL's maze2d-v1 data (DESIGN.md section 7).
+# Published on D4RL's maze2d-v1 data (docs/design.md section 7).
 PUBLISHED = {
     "umaze": {"Diffuser": (113.9, 128.9), "Hierarchical Diffuser": (128.4, None)},
     "medium": {"Diffuser": (121.5, 127.2), "Hierarchical Diffuser": (135.6, None)},

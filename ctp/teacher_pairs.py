@@ -3,7 +3,7 @@ one-jump map to regress on.
 
 A one-jump plan maps noise at sigma_max straight to a trajectory. CTM learns that map by
 bootstrapping down its grid, and on the medium and large mazes the one-jump student stays
-well behind its teacher (README, "Against the medium/large targets"). A pairs file holds,
+well behind its teacher (docs/results.md section 9). A pairs file holds,
 for N conditions drawn from the teacher's own dataset, the unit noise z and the teacher's
 deterministic Heun sample from sigma_max * z under that condition: the exact point the one
 jump G(sigma_max z, sigma_max, 0) should land on (knowledge distillation of the sampler,

@@ -59,7 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--out", default=f"runs/{kind}", help="output folder")
         k.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
         # The CTM target network is the EMA: 0.95 lets the one-jump map follow within a few
-        # hundred steps (0.999 needed thousands; README, "Medium and large mazes").
+        # hundred steps (0.999 needed thousands; docs/results.md section 6).
         k.add_argument("--ema", type=float, default=0.999 if kind != "ctm" else 0.95,
                        help="EMA decay (for ctm also the target network's)")
         k.add_argument("--grad-clip", type=float, default=1.0)

@@ -1,7 +1,7 @@
 """Generate D4RL-recipe PointMaze datasets with the waypoint expert, in Minari format.
 
-Recipe (DESIGN.md section 6): continuing task with the goal re-sampled when reached, the
-waypoint expert's PD action plus N(0, 0.5^2) noise, clipped to [-1, 1], one Minari episode per
+Recipe (docs/design.md section 6): continuing task with the goal re-sampled when reached,
+the waypoint expert's PD action plus N(0, 0.5^2) noise, clipped to [-1, 1], one Minari episode per
 goal reached (truncated on success), seed 123, 1M steps. Reference scores are Minari's: the mean
 return of a random policy and of the (noise-free) expert over 100 episodes of the eval env.
 

@@ -3,8 +3,8 @@
 A window holds H planned states, one every ``stride`` env steps, so it spans
 ``(H - 1) * stride + 1`` env steps. Its own last position is its goal (goal-conditioned
 relabelling): the condition pins the start state at index 0 and the goal position with zero
-velocity at index H - 1 (DESIGN.md section 2). Windows of a continuous dataset may cross
-episode boundaries; those of any other dataset never do. Windows are indexed lazily from a
+velocity at index H - 1 (docs/design.md section 2). Windows of a continuous dataset may
+cross episode boundaries; those of any other dataset never do. Windows are indexed lazily from a
 few integers per segment, so memory stays at the size of the stream itself.
 """
 

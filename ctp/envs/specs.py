@@ -10,8 +10,8 @@ umaze (1, 1), medium (6, 6), large (7, 9), and no ``r`` cell, so Gymnasium-Robot
 point in a random free cell other than the goal cell (plus its +-0.25 position noise); the goal
 also gets that noise. These are D4RL's maze2d targets (``d4rl/pointmaze/maze_model.py``: the
 ``G`` of U_MAZE, MEDIUM_MAZE, LARGE_MAZE, whose reset is likewise any free cell) in
-Gymnasium-Robotics' (row, col) cells. D4RL's maze2d-v1 reference constants are from DESIGN.md
-section 6.
+Gymnasium-Robotics' (row, col) cells. D4RL's maze2d-v1 reference constants are listed in
+docs/design.md section 6.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class UNetConfig:
     dim: int = 32
     dim_mults: tuple[int, ...] = (1, 2, 4)
     kernel_size: int = 5
-    cond_channels: bool = True  # also feed m * v and m, unscaled (DESIGN.md section 2)
+    cond_channels: bool = True  # also feed m * v and m, unscaled (docs/design.md section 2)
     s_embedding: bool = False  # CTM students embed their target time s as well
     embed_dim: int | None = None  # time-embedding width; None = dim (a narrowed student
     # keeps its teacher's, see ctp.nn.narrow)
