@@ -9,14 +9,16 @@ line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from ctp import __version__
-from ctp.commands import data, info, plan, train
+from ctp.commands import baseline, data, info, plan, train
 from ctp.errors import CTPError
 
-COMMANDS = (data, train, plan, info)
+COMMANDS = (data, train, plan, baseline, info)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -34,7 +36,7 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--version", action="version", version=f"ctp {__version__}")
     sub = parser.add_subparsers(
-        dest="command", metavar="{data,train,plan,info}", parser_class=OneLineParser
+        dest="command", metavar="{data,train,plan,baseline,info}", parser_class=OneLineParser
     )
     for command in COMMANDS:
         command.add_parser(sub)
@@ -49,7 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # `ctp ... | head`: the reader is gone; stop quietly, as a tool killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except CTPError as exc:
         print(f"ctp: error: {exc}", file=sys.stderr)
         return 2

@@ -9,9 +9,7 @@ median and p95 after warm-up.
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ctp.atomic import write_json
 from ctp.envs.maze import make_vector_env
 from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
 from ctp.planning.controller import PlanFollower
 from ctp.planning.planner import Planner, PlannerConfig
+from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
 WARMUP_PLANS = 2
 
@@ -47,26 +47,19 @@ class EvalConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        if self.episodes < 1:
-            raise CTPError(f"--episodes: expected >= 1, got {self.episodes}")
-        if self.num_envs < 1:
-            raise CTPError(f"--num-envs: expected >= 1, got {self.num_envs}")
-        if self.replan is not None and self.replan < 1:
-            raise CTPError(f"--replan: expected >= 1 env steps, got {self.replan}")
+        check_options([
+            (self.episodes >= 1, "--episodes", ">= 1", self.episodes),
+            (self.seed >= 0, "--seed", ">= 0", self.seed),
+            (self.num_envs >= 1, "--num-envs", ">= 1", self.num_envs),
+            (self.replan is None or self.replan >= 1, "--replan", ">= 1 env steps",
+             self.replan),
+        ])
         self.planner.validate()
+        resolve_device(self.device)
         for option, path in (("--out", self.out), ("--plot", self.plot)):
             if path is not None:
                 check_writable(option, Path(path))
-
-
-def check_writable(option: str, path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise CTPError(f"{option}: {path} is a directory, expected a file path")
-    if not parent.is_dir():
-        raise CTPError(f"{option}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise CTPError(f"{option}: {path} is not writable")
+                check_not_input(option, path, {"--checkpoint": self.checkpoint})
 
 
 @dataclass
@@ -241,7 +234,7 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
     episodes = run_episodes(planner, cfg)
     result = summarize(planner, cfg, episodes, graphs)
     if cfg.out:
-        Path(cfg.out).write_text(json.dumps(result, indent=2))
+        write_json(cfg.out, result)
     if cfg.plot:
         from ctp.plotting import plot_episodes
 

@@ -9,6 +9,7 @@ from ctp.ctm import CTMStudent
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, EDMDenoiser
 from ctp.nn import Critic, TemporalUNet, UNetConfig
+from ctp.validation import load_weights
 
 
 def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
@@ -39,9 +40,12 @@ def load_model(path: str, kind: str | None = None, device: str = "cpu", backend:
         "critic": lambda: Critic(unet),
     }
     model = builders[payload["kind"]]()
-    model.load_state_dict(payload["ema"] if payload.get("ema") else payload["model"])
+    part = "ema" if payload.get("ema") else "model"
+    load_weights(model, payload[part], f"{path}: {part}")
+    normalizer_of(payload, path)  # a NaN normaliser would spoil everything made from this
     return model.to(device).eval().requires_grad_(False), payload
 
 
-def normalizer_of(payload: dict[str, Any]) -> Normalizer:
-    return Normalizer.from_state_dict(payload["normalizer"])
+def normalizer_of(payload: dict[str, Any], source: str = "") -> Normalizer:
+    """The checkpoint's normaliser (checked finite; errors name ``source``)."""
+    return Normalizer.from_state_dict(payload["normalizer"], source)

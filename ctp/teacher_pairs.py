@@ -31,6 +31,7 @@ from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMDenoiser, heun_sample
 from ctp.errors import CTPError
 from ctp.models import load_model, normalizer_of
+from ctp.validation import check_not_input, check_options
 
 KIND = "pairs"
 
@@ -49,16 +50,14 @@ class PairsConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        checks = [
+        check_options([
             (self.count >= 1, "--count", ">= 1", self.count),
             (self.heun_steps >= 2, "--heun-steps", ">= 2", self.heun_steps),
             (0.0 <= self.far_goal_prob <= 1.0, "--far-goal-prob", "in [0, 1]",
              self.far_goal_prob),
             (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
-        ]
-        for ok, option, expected, got in checks:
-            if not ok:
-                raise CTPError(f"{option}: expected {expected}, got {got}")
+            (self.seed >= 0, "--seed", ">= 0", self.seed),
+        ])
 
 
 def teacher_fingerprint(teacher: EDMDenoiser) -> str:
@@ -86,10 +85,12 @@ def make_pairs(cfg: PairsConfig) -> Path:
     from tqdm import tqdm
 
     cfg.validate()
+    check_not_input("--out", cfg.out, {"--teacher": cfg.teacher})
     teacher, payload = load_model(cfg.teacher, "teacher")
     horizon = payload["horizon"]
     windows = TrajectoryWindows(load_maze_dataset(payload["dataset_id"]),
-                                WindowConfig(horizon, payload["stride"]), normalizer_of(payload))
+                                WindowConfig(horizon, payload["stride"]),
+                                normalizer_of(payload, cfg.teacher))
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)

@@ -26,6 +26,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from ctp.atomic import atomic_write, write_json
 from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
 from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
@@ -37,6 +38,7 @@ from ctp.errors import CTPError
 from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
 from ctp.teacher_pairs import load_pairs
+from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
 
 
 @dataclass
@@ -85,7 +87,7 @@ class TrainConfig:
 
 def validate(cfg: TrainConfig) -> None:
     """Range checks with one-line errors naming the option."""
-    checks = [
+    check_options([
         (cfg.kind in ("teacher", "ctm", "critic"), "kind", "teacher, ctm or critic", cfg.kind),
         (cfg.horizon >= 2, "--horizon", ">= 2", cfg.horizon),
         (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
@@ -94,22 +96,30 @@ def validate(cfg: TrainConfig) -> None:
          "--dim", "a positive multiple of 8", cfg.student_dim),
         (min(cfg.dim_mults, default=0) >= 1, "--dim-mults", "positive ints", cfg.dim_mults),
         (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size),
-        (cfg.lr > 0, "--lr", "> 0", cfg.lr),
+        (finite(cfg.lr) and cfg.lr > 0, "--lr", "a finite number > 0", cfg.lr),
+        (finite(cfg.weight_decay) and cfg.weight_decay >= 0, "weight_decay",
+         "a finite number >= 0", cfg.weight_decay),
         (cfg.steps >= 1, "--steps", ">= 1", cfg.steps),
-        (cfg.max_minutes is None or cfg.max_minutes > 0, "--max-minutes", "> 0",
-         cfg.max_minutes),
+        (cfg.seed >= 0, "--seed", ">= 0", cfg.seed),
+        (cfg.max_minutes is None or (finite(cfg.max_minutes) and cfg.max_minutes > 0),
+         "--max-minutes", "a finite number > 0", cfg.max_minutes),
         (0.0 <= cfg.ema_decay < 1.0, "--ema", "in [0, 1)", cfg.ema_decay),
+        (finite(cfg.grad_clip) and cfg.grad_clip > 0, "--grad-clip", "a finite number > 0",
+         cfg.grad_clip),
         (cfg.checkpoint_every >= 1, "--checkpoint-every", ">= 1", cfg.checkpoint_every),
+        (cfg.keep_best >= 0, "--keep-best", ">= 0", cfg.keep_best),
+        (cfg.log_every >= 1, "log_every", ">= 1", cfg.log_every),
         (cfg.ctm.max_teacher_steps >= 1, "--teacher-steps", ">= 1", cfg.ctm.max_teacher_steps),
         (cfg.ctm.grid_size >= 3, "--grid-size", ">= 3", cfg.ctm.grid_size),
+        (finite(cfg.ctm.lambda_dsm) and cfg.ctm.lambda_dsm >= 0, "--lambda-dsm",
+         "a finite number >= 0", cfg.ctm.lambda_dsm),
         (0.0 <= cfg.ctm.s_zero_prob <= 1.0, "--s-zero-prob", "in [0, 1]", cfg.ctm.s_zero_prob),
         (0.0 <= cfg.ctm.top_jump_prob <= 1.0, "--top-jump-prob", "in [0, 1]",
          cfg.ctm.top_jump_prob),
-        (cfg.ctm.pair_weight >= 0.0, "--pair-weight", ">= 0", cfg.ctm.pair_weight),
-    ]
-    for ok, option, expected, got in checks:
-        if not ok:
-            raise CTPError(f"{option}: expected {expected}, got {got}")
+        (finite(cfg.ctm.pair_weight) and cfg.ctm.pair_weight >= 0.0, "--pair-weight",
+         ">= 0", cfg.ctm.pair_weight),
+    ])
+    resolve_device(cfg.device)
     if cfg.kind == "ctm" and not cfg.teacher:
         raise CTPError("--teacher: ctm training needs the teacher checkpoint")
     if cfg.kind == "critic" and not cfg.student:
@@ -216,7 +226,77 @@ def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
     if cfg.student_dim is not None and cfg.student_dim > cfg.dim:
         raise CTPError(f"--dim: expected at most the teacher's width {cfg.dim}, "
                        f"got {cfg.student_dim}")
-    return normalizer_of(payload)
+    return normalizer_of(payload, parent)
+
+
+# Config fields a run's weights depend on, per kind: a resumed run must ask for the same.
+# (A ctm student's width is checked against its checkpoint's network; dim is the teacher's.)
+RESUME_FIELDS = {
+    "teacher": ("dataset_id", "horizon", "stride", "dim", "dim_mults"),
+    "ctm": ("dataset_id", "horizon", "stride", "dim_mults", "teacher"),
+    "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
+}
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # save a checkpoint, then stop
+
+
+def _resume_payload(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
+    """The checkpoint ``--resume`` continues (None without --resume); a missing one is an
+    error, not a silent fresh start, and a fresh start never replaces one."""
+    latest = out / "latest.pt"
+    if out.exists() and not out.is_dir():
+        raise CTPError(f"--out: {out} is a file, expected a folder for the run")
+    if not cfg.resume:
+        if latest.exists():
+            raise CTPError(f"--out: {out} already holds a run ({latest}); pass --resume to "
+                           "continue it or choose another --out")
+        return None
+    if not latest.exists():
+        raise CTPError(f"--resume: {latest} not found (nothing to resume; check --out, or "
+                       "drop --resume to start a new run)")
+    return load_checkpoint(latest, cfg.kind)
+
+
+def check_resume_config(saved: dict[str, Any], cfg: TrainConfig, latest: Path) -> None:
+    """Refuse a resume whose settings differ from the saved run's in a field the weights
+    depend on (``RESUME_FIELDS``), naming the field; input files are compared as files."""
+    wanted = cfg.to_dict()
+    for name in RESUME_FIELDS[cfg.kind]:
+        old, new = saved.get(name), wanted[name]
+        if old is None or new is None:  # e.g. an unbundled checkpoint records no teacher
+            continue
+        same = same_file(old, new) if name in ("teacher", "student") else old == new
+        if not same:
+            raise CTPError(f"--resume: {latest} was trained with {name} {old!r}, this run asks "
+                           f"for {new!r}; its weights depend on {name} (use another --out for "
+                           "a new run)")
+
+
+def _logged_step(line: str) -> int | None:
+    """The step of one metrics.jsonl row; None for a torn or foreign line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("step") if isinstance(row, dict) and isinstance(row.get("step"), int) else None
+
+
+def prepare_out_dir(out: Path, step: int) -> None:
+    """Create the run folder, delete temp files of killed saves, and drop metrics rows past
+    ``step`` (logged after the checkpoint a resume starts from), so no step is logged twice."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CTPError(f"--out: cannot create folder {out} ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise CTPError(f"--out: folder {out} is not writable")
+    for stale in out.glob(".*.tmp"):  # atomic_write's temp files of a killed run
+        stale.unlink(missing_ok=True)
+    metrics = out / "metrics.jsonl"
+    if metrics.exists():
+        kept = [line for line in metrics.read_text().splitlines()
+                if (logged := _logged_step(line)) is not None and logged <= step]
+        atomic_write(metrics, lambda fh: fh.write("".join(f"{line}\n" for line in kept)
+                                                  .encode()))
 
 
 # ------------------------------------------------------------------------- the loop
@@ -301,20 +381,20 @@ class TrainResult:
     latest: Path  # the latest checkpoint (written by rank 0)
     step: int
     module: nn.Module  # this rank's trained network
+    stopped_by: int | None = None  # the signal (SIGINT, SIGTERM) that ended the run early
 
 
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) one training run."""
     validate(cfg)
-    device = torch.device(cfg.device)
+    device = resolve_device(cfg.device)
     if cfg.cuda_graphs and device.type != "cuda":
         warnings.warn("--cuda-graphs needs a CUDA device; training eagerly", stacklevel=2)
         cfg.cuda_graphs = False
     info = init_distributed(device)
     torch.manual_seed(cfg.seed + info.rank)
     out = Path(cfg.out_dir)
-    payload = (load_checkpoint(out / "latest.pt", cfg.kind)
-               if cfg.resume and (out / "latest.pt").exists() else None)
+    payload = _resume_payload(cfg, out)
     if payload is not None and cfg.kind == "ctm":  # a resumed student keeps its width
         saved = payload["unet"]["dim"]
         if cfg.student_dim not in (None, saved):
@@ -322,6 +402,11 @@ def train(cfg: TrainConfig) -> TrainResult:
                            f"got {cfg.student_dim}")
         cfg.student_dim = saved
     parent_normalizer = _resolve_from_parent(cfg)
+    if payload is not None:
+        check_resume_config(payload["config"], cfg, out / "latest.pt")
+    step = int(payload["step"]) if payload is not None else 0
+    if info.main:
+        prepare_out_dir(out, step)
     data = load_maze_dataset(cfg.dataset_id)
     windows = TrajectoryWindows(data, WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
     objective = {"teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective}[
@@ -330,14 +415,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     module = objective.module
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             capturable=cfg.cuda_graphs)
-    step = 0
     if payload is not None:
-        module.load_state_dict(payload["model"])
-        objective.ema.load_state_dict(payload["ema"])
+        load_weights(module, payload["model"], f"{out / 'latest.pt'}: model")
+        load_weights(objective.ema, payload["ema"], f"{out / 'latest.pt'}: ema")
         opt.load_state_dict(payload["optimizer"])
         for group in opt.param_groups:  # the options of this run, not the saved ones
             group["lr"], group["weight_decay"] = cfg.lr, cfg.weight_decay
-        step = int(payload["step"])
     if info.world > 1:
         for p in module.parameters():
             dist.broadcast(p.data, 0)
@@ -347,12 +430,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     sampler = WindowSampler(len(windows), cfg.batch_size, cfg.seed + step, info)
     host_rng = random.Random(cfg.seed + step)
     if info.main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+        write_json(out / "config.json", cfg.to_dict())
     metrics = (out / "metrics.jsonl").open("a") if info.main else None
 
-    stop = {"flag": False}
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.update(flag=True))
+    stop: dict[str, int | None] = {"signal": None}
+    previous_handlers = {sig: signal.signal(sig, lambda signum, _: stop.update(signal=signum))
+                         for sig in STOP_SIGNALS}
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else math.inf
     recent: deque[float] = deque(maxlen=100)
     step_fn = _make_step(cfg, objective, opt, device)
@@ -373,7 +456,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.kind}", unit="step",
                disable=not (cfg.progress and info.main), mininterval=1.0)
     try:
-        while step < cfg.steps and not stop["flag"] and time.monotonic() < deadline:
+        while step < cfg.steps and stop["signal"] is None and time.monotonic() < deadline:
             batch = {k: v.to(device) for k, v in windows.batch(sampler.next()).items()}
             k = host_rng.randint(1, cfg.ctm.max_teacher_steps)
             loss, parts = step_fn(batch, k, info)
@@ -395,11 +478,12 @@ def train(cfg: TrainConfig) -> TrainResult:
                 checkpoint()
     finally:
         bar.close()
-        signal.signal(signal.SIGINT, previous_handler)
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
         checkpoint(final=True)
         if metrics:
             metrics.close()
-    return TrainResult(out / "latest.pt", step, module)
+    return TrainResult(out / "latest.pt", step, module, stop["signal"])
 
 
 def _make_step(cfg: TrainConfig, objective: Objective, opt, device):

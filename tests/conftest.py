@@ -27,3 +27,31 @@ def tiny_umaze(tmp_path_factory):
 
         generate_dataset(GenerateConfig(get_maze_spec("umaze"), steps=3000, progress=False))
     return root
+
+
+@pytest.fixture
+def minari_root(tiny_umaze, monkeypatch):
+    """MINARI_DATASETS_PATH pointed at the tiny umaze dataset's folder, for one test."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
+    return tiny_umaze
+
+
+@pytest.fixture(scope="session")
+def planner_file(tiny_umaze, tmp_path_factory):
+    """Teacher, student and critic trained for a few steps, bundled into a planner file."""
+    from ctp.planning.bundle import ExportConfig, export_planner
+    from ctp.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("planner")
+    common = dict(horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8, steps=3,
+                  progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
+        teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
+        student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
+                                    **common)).latest
+        critic = train(TrainConfig(kind="critic", student=str(student), out_dir=str(out / "k"),
+                                   **common)).latest
+        path = export_planner(ExportConfig(str(student), str(out / "planner.pt"), str(teacher),
+                                           str(critic)))
+    return {"planner": path, "teacher": teacher, "student": student, "root": tiny_umaze}

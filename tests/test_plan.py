@@ -14,7 +14,6 @@ from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
-from ctp.planning.bundle import ExportConfig, export_planner
 from ctp.planning.controller import (
     PlanFollower,
     hold_after_arrival,
@@ -24,24 +23,6 @@ from ctp.planning.controller import (
 from ctp.train import TrainConfig, train
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def planner_file(tiny_umaze, tmp_path_factory):
-    """Teacher, student and critic trained for a few steps, bundled into a planner file."""
-    out = tmp_path_factory.mktemp("planner")
-    common = dict(horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8, steps=3,
-                  progress=False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
-        teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
-        student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
-                                    **common)).latest
-        critic = train(TrainConfig(kind="critic", student=str(student), out_dir=str(out / "k"),
-                                   **common)).latest
-        path = export_planner(ExportConfig(str(student), str(out / "planner.pt"), str(teacher),
-                                           str(critic)))
-    return {"planner": path, "teacher": teacher, "root": tiny_umaze}
 
 
 def test_interpolate_plan_hits_plan_states() -> None:
@@ -202,7 +183,7 @@ def test_plan_cli_edm_sampler(planner_file, tmp_path) -> None:
     [
         (("--checkpoint", "missing.pt"), "missing.pt: checkpoint not found"),
         (("--env", "pointmaze-foo"), "unknown maze 'pointmaze-foo'"),
-        (("--candidates", "0"), "--candidates: expected >= 1, got 0"),
+        (("--candidates", "0"), "--candidates: expected >= 1 and <= 4096, got 0"),
         (("--steps", "0"), "--steps: expected >= 1, got 0"),
         (("--env", "pointmaze-medium"), "not pointmaze-medium"),
         (("--out", "/nonexistent-dir/x.json"), "--out: folder /nonexistent-dir does not exist"),

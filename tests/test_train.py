@@ -31,12 +31,6 @@ def tiny_config(out, kind="teacher", **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@pytest.fixture
-def minari_root(tiny_umaze, monkeypatch):
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
-    return tiny_umaze
-
-
 def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
     teacher = train(tiny_config(tmp_path / "t"))
     assert teacher.step == 6

@@ -54,19 +54,19 @@ def _maze_list(text: str) -> tuple[str, ...]:
 
 
 def run_results_table(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
-    from ctp.evaluate import check_writable
+    from ctp.atomic import atomic_write, write_json
     from ctp.results_table import TableConfig, build_table, to_markdown
+    from ctp.validation import check_writable
 
     out = Path(args.results_table)
     check_writable("--results-table", out)
     table = build_table(TableConfig(episodes=args.episodes, seed=args.seed, mazes=args.mazes,
                                     workers=args.workers, progress=not args.no_progress))
     markdown = to_markdown(table)
-    out.write_text(markdown)
-    out.with_suffix(".json").write_text(json.dumps(table, indent=2))
+    atomic_write(out, lambda fh: fh.write(markdown.encode()))
+    write_json(out.with_suffix(".json"), table)
     print(markdown)
     return 0
 
@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
             setattr(planner_cfg, name, value)
     planner_cfg.compile = planner_cfg.compile or args.compile
     shipped = payload.get("defaults") or {}
-    replan = None if args.open_loop else (args.replan or shipped.get("replan"))
+    replan = (None if args.open_loop
+              else args.replan if args.replan is not None else shipped.get("replan"))
     cfg = EvalConfig(
         env=spec.env_name, checkpoint=path, episodes=args.episodes, seed=args.seed,
         num_envs=args.num_envs, multi_goal=args.multi_goal, replan=replan,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 
 from ctp.commands import print_help
 
@@ -186,5 +188,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
     result = train(cfg)
+    if result.stopped_by is not None:
+        name = signal.Signals(result.stopped_by).name
+        print(f"ctp: stopped by {name} at step {result.step}; latest checkpoint: "
+              f"{result.latest} (continue with --resume)", file=sys.stderr)
+        return 128 + result.stopped_by
     print(f"step {result.step}; latest checkpoint: {result.latest}")
     return 0

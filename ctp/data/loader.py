@@ -10,6 +10,7 @@ previous one ended in; any other dataset is windowed inside its episodes only.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +76,16 @@ def missing_dataset_error(dataset_id: str) -> CTPError:
     return CTPError(f"dataset {dataset_id} not found in {where}; {hint}")
 
 
+def _episodes(dataset_id: str, dataset) -> Iterator:
+    """The dataset's episodes; a reader failure (a truncated, empty or foreign
+    ``main_data.hdf5``) is a CTPError naming the dataset folder."""
+    try:
+        yield from dataset.iterate_episodes()
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise CTPError(f"{dataset_dir(dataset_id)}: episodes cannot be read ({exc}); "
+                       "expected a readable main_data.hdf5 (regenerate the dataset)") from None
+
+
 def _check_finite(dataset_id: str, episode_id: int, arrays: dict[str, np.ndarray]) -> None:
     """Refuse NaN or inf in one episode's arrays, naming the episode, field and first step."""
     for name, arr in arrays.items():
@@ -104,7 +115,7 @@ def load_maze_dataset(dataset_id: str) -> MazeData:
     continuous = meta.get(CONTINUOUS_KEY, False) is True
     obs, goals, actions, rewards, starts = [], [], [], [], []
     prev_last, n = None, 0
-    for episode in dataset.iterate_episodes():
+    for episode in _episodes(dataset_id, dataset):
         o = episode.observations
         steps = len(episode.actions)
         if continuous and prev_last is not None and not np.array_equal(

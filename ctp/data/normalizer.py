@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from ctp.errors import CTPError
+
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
@@ -23,6 +25,8 @@ class Normalizer:
         self.high = np.asarray(self.high, dtype=np.float64)
         if self.low.shape != self.high.shape or self.low.ndim != 1:
             raise ValueError("normalizer: low and high must be 1-D arrays of one length")
+        if not (np.isfinite(self.low).all() and np.isfinite(self.high).all()):
+            raise ValueError("normalizer: low and high must be finite (no NaN or inf)")
         # A constant dimension maps to 0 instead of dividing by zero.
         constant = self.high <= self.low
         self.low, self.high = (np.where(constant, self.low - 1.0, self.low),
@@ -59,5 +63,12 @@ class Normalizer:
         return {"low": self.low.tolist(), "high": self.high.tolist()}
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> Normalizer:
-        return cls(np.array(state["low"], dtype=np.float64), np.array(state["high"], np.float64))
+    def from_state_dict(cls, state: dict[str, Any], source: str = "") -> Normalizer:
+        """The normaliser saved by :meth:`state_dict`; a malformed one is a CTPError naming
+        ``source`` (the file it was read from)."""
+        try:
+            return cls(np.array(state["low"], dtype=np.float64),
+                       np.array(state["high"], np.float64))
+        except (KeyError, TypeError, ValueError) as exc:
+            detail = str(exc) if isinstance(exc, ValueError) else "normalizer: expected low, high"
+            raise CTPError(f"{source or 'checkpoint'}: {detail}") from None

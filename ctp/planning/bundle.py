@@ -13,6 +13,7 @@ from typing import Any
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
+from ctp.validation import check_not_input
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -43,7 +44,15 @@ def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
     from ctp.data.catalog import dataset_info
     from ctp.envs.specs import maze_for_dataset
+    from ctp.planning.planner import PlannerConfig
 
+    check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
+                                       "--critic": cfg.critic})
+    defaults = dict(cfg.defaults or {})
+    replan = defaults.pop("replan", None)
+    if replan is not None and replan < 1:
+        raise CTPError(f"--replan: expected >= 1 env steps, got {replan}")
+    PlannerConfig(**defaults).validate()
     student = load_checkpoint(cfg.student, "ctm")
     teacher = load_checkpoint(cfg.teacher, "teacher") if cfg.teacher else None
     critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None

@@ -26,8 +26,14 @@ from ctp.kernels import score_candidates
 from ctp.models import unet_config
 from ctp.nn import Critic, TemporalUNet
 from ctp.planning.controller import hold_after_arrival, interpolate_plan, tracking_action
+from ctp.validation import check_options, finite, load_weights, resolve_device
 
 ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
+# K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
+MAX_CANDIDATES = 4096
+# Observations and goals may lie at most this many data ranges outside the planner's data
+# range (the normaliser's [low, high]); farther ones (1e30, a unit mix-up) are refused.
+MAX_RANGES_OUTSIDE = 4.0
 
 
 @dataclass
@@ -45,16 +51,19 @@ class PlannerConfig:
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
 
     def validate(self) -> None:
-        checks = [
-            (self.candidates >= 1, "--candidates", ">= 1", self.candidates),
+        check_options([
+            (1 <= self.candidates <= MAX_CANDIDATES, "--candidates",
+             f">= 1 and <= {MAX_CANDIDATES}", self.candidates),
             (self.jumps >= 1, "--steps", ">= 1", self.jumps),
             (self.edm_steps >= 1, "--edm-steps", ">= 1", self.edm_steps),
             (self.sampler in ("ctm", "edm"), "--sampler", "ctm or edm", self.sampler),
             (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
-        ]
-        for ok, option, expected, got in checks:
-            if not ok:
-                raise CTPError(f"{option}: expected {expected}, got {got}")
+            (finite(self.dyn_weight), "--dyn-weight", "a finite number", self.dyn_weight),
+            (finite(self.critic_weight), "--critic-weight", "a finite number",
+             self.critic_weight),
+            (finite(self.goal_radius) and self.goal_radius > 0, "goal_radius",
+             "a finite number > 0", self.goal_radius),
+        ])
 
     @property
     def nfe(self) -> int:
@@ -78,8 +87,25 @@ class PlanResult:
     latency_ms: float
 
 
-def _network_from(entry: dict[str, Any], kind: str, edm: EDMConfig, device: torch.device):
-    unet = unet_config(entry, backend="auto")
+def _entry(payload: dict[str, Any], key: str, source: str) -> Any:
+    """``payload[key]`` of a planner file, or a CTPError naming the missing entry."""
+    if payload.get(key) is None:
+        raise CTPError(f"{source}: planner file has no {key!r} entry (re-bundle it with "
+                       "ctp train bundle)")
+    return payload[key]
+
+
+def _network_from(payload: dict[str, Any], kind: str, edm: EDMConfig, device: torch.device,
+                  source: str):
+    """The ``kind`` network (student, teacher or critic) of a planner file, frozen."""
+    entry = _entry(payload, kind, source)
+    where = f"{source}: {kind}"
+    if not isinstance(entry, dict) or "unet" not in entry or "state" not in entry:
+        raise CTPError(f"{where}: expected a dict with 'unet' and 'state'")
+    try:
+        unet = unet_config(entry, backend="auto")
+    except (TypeError, ValueError) as exc:
+        raise CTPError(f"{where}: unet config is not valid ({exc})") from None
     if kind == "student":
         unet.s_embedding = True
         model = CTMStudent(TemporalUNet(unet), edm)
@@ -87,7 +113,8 @@ def _network_from(entry: dict[str, Any], kind: str, edm: EDMConfig, device: torc
         model = EDMDenoiser(TemporalUNet(unet), edm)
     else:
         model = Critic(unet)
-    model.load_state_dict({k: v.float() for k, v in entry["state"].items()})
+    load_weights(model, {k: v.float() if isinstance(v, torch.Tensor) else v
+                         for k, v in entry["state"].items()}, where)
     return model.to(device).eval().requires_grad_(False)
 
 
@@ -98,23 +125,25 @@ class Planner:
                  device: str | torch.device = "cpu", source: str = "") -> None:
         self.config = config or PlannerConfig()
         self.config.validate()
-        self.device = torch.device(device)
-        self.source = source
+        self.device = resolve_device(str(device))
+        self.source = source = source or "planner"
         self.payload_meta = {k: payload.get(k) for k in
                              ("maze", "dataset_id", "horizon", "stride", "ref_min_score",
                               "ref_max_score")}
-        self.maze = get_maze_spec(payload["maze"])
-        self.horizon, self.stride = int(payload["horizon"]), int(payload["stride"])
-        self.edm = EDMConfig(**payload["edm"])
-        self.normalizer = Normalizer.from_state_dict(payload["normalizer"])
+        self.maze = get_maze_spec(_entry(payload, "maze", source))
+        self.horizon = int(_entry(payload, "horizon", source))
+        self.stride = int(_entry(payload, "stride", source))
+        self.edm = EDMConfig(**_entry(payload, "edm", source))
+        self.normalizer = Normalizer.from_state_dict(_entry(payload, "normalizer", source),
+                                                     source)
         if self.normalizer.dim != 4:
             raise CTPError(f"{source}: state dimension {self.normalizer.dim}, expected 4 (maze)")
         self._low = torch.tensor(self.normalizer.low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(self.normalizer.high, dtype=torch.float32, device=self.device)
-        self.student = _network_from(payload["student"], "student", self.edm, self.device)
-        self.teacher = (_network_from(payload["teacher"], "teacher", self.edm, self.device)
+        self.student = _network_from(payload, "student", self.edm, self.device, source)
+        self.teacher = (_network_from(payload, "teacher", self.edm, self.device, source)
                         if payload.get("teacher") else None)
-        self.critic = (_network_from(payload["critic"], "critic", self.edm, self.device)
+        self.critic = (_network_from(payload, "critic", self.edm, self.device, source)
                        if payload.get("critic") else None)
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
@@ -176,16 +205,13 @@ class Planner:
              ) -> PlanResult:
         """Best plan for each env. observation ``[E, 4]`` or ``[4]``; goal ``[E, 2]``/``[2]``."""
         start = time.perf_counter()
-        state = torch.as_tensor(np.asarray(observation, dtype=np.float32), device=self.device)
-        goal_xy = torch.as_tensor(np.asarray(goal, dtype=np.float32), device=self.device)
-        single = state.dim() == 1
-        if single:
-            state, goal_xy = state[None], goal_xy[None]
-        if state.shape[-1] != 4 or goal_xy.shape[-1] != 2 or len(state) != len(goal_xy):
-            raise CTPError(
-                f"plan: expected observation [E, 4] and goal [E, 2], got {tuple(state.shape)} "
-                f"and {tuple(goal_xy.shape)}"
-            )
+        obs_np, single = self._checked_input(observation, "observation", 4)
+        goal_np, _ = self._checked_input(goal, "goal", 2)
+        if len(obs_np) != len(goal_np):
+            raise CTPError(f"plan: observation holds {len(obs_np)} envs but goal "
+                           f"{len(goal_np)}; expected one goal per observation")
+        state = torch.from_numpy(obs_np).to(self.device)
+        goal_xy = torch.from_numpy(goal_np).to(self.device)
         graphed = self.graph is not None and self.graph.num_envs == len(state)
         step = self.graph if graphed else self.sample_and_score  # other batch sizes: no graph
         candidates, scores = step(state, goal_xy)
@@ -197,11 +223,43 @@ class Planner:
         waypoints = interpolate_plan(trajectory, self.stride)
         action = tracking_action(waypoints[:, min(1, waypoints.shape[1] - 1)],
                                  state.cpu().numpy())
+        if not (np.isfinite(trajectory).all() and np.isfinite(action).all()):
+            raise CTPError(f"{self.source}: the networks produced a non-finite plan (NaN or "
+                           "inf); no action is returned")
         latency = (time.perf_counter() - start) * 1e3
         score = scores_np[np.arange(len(best)), best]
         if single:
             return PlanResult(trajectory[0], score[0], action[0], latency)
         return PlanResult(trajectory, score, action, latency)
+
+    def _checked_input(self, value: Any, name: str, width: int) -> tuple[np.ndarray, bool]:
+        """(``value`` as float32 ``[E, width]``, whether it was one ``[width]`` row), checked:
+        numeric, E >= 1, finite and within ``MAX_RANGES_OUTSIDE`` data ranges of the
+        planner's data."""
+        expected = f"an array of shape [E, {width}] with E >= 1, or [{width}]"
+        if value is None:
+            raise CTPError(f"plan: {name}: expected {expected}, got None")
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        try:
+            arr = np.asarray(value, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise CTPError(f"plan: {name}: expected {expected}, got a ragged or non-numeric "
+                           f"{type(value).__name__}") from None
+        single = arr.ndim == 1
+        arr = arr[None] if single else arr
+        if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:
+            raise CTPError(f"plan: {name}: expected {expected}, got shape {np.shape(value)}")
+        low, high = self.normalizer.low[:width], self.normalizer.high[:width]
+        margin = MAX_RANGES_OUTSIDE * (high - low)
+        bad = ~(np.isfinite(arr) & (arr >= low - margin) & (arr <= high + margin))
+        if bad.any():
+            env, dim = (int(i) for i in np.argwhere(bad)[0])
+            raise CTPError(
+                f"plan: {name}[{env}, {dim}] is {arr[env, dim]:g}, expected a finite number "
+                f"within {MAX_RANGES_OUTSIDE:g} data ranges of the planner's "
+                f"[{low[dim]:.3g}, {high[dim]:.3g}]")
+        return np.ascontiguousarray(arr), single
 
     def enable_cuda_graphs(self, num_envs: int) -> bool:
         """Capture ``plan_step`` for ``num_envs`` envs in a CUDA graph; False without CUDA."""

@@ -1,0 +1,363 @@
+"""Issue 15's bad-input and fault matrix: nothing silent, nothing lost.
+
+Every CLI case runs ``ctp`` in this process on copies of a tiny planner file, its training
+runs and the tiny umaze dataset, and asserts one line ``ctp: error: ...`` naming the option,
+file or field, exit status 2, no traceback (an uncaught exception fails the test) and not a
+byte changed on disk. The ``Planner.plan`` cases assert a ``CTPError`` naming the argument;
+the process cases check exit statuses a shell sees (SIGINT 130, SIGTERM 143, closed pipe).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.cli import main
+from ctp.errors import CTPError
+from ctp.planning import load_planner
+from ctp.planning.planner import MAX_CANDIDATES
+from ctp.train import TrainConfig, train
+
+torch.set_num_threads(1)
+
+PLAN = ("plan", "--checkpoint", "{w}/planner.pt", "--episodes", "1", "--no-progress")
+TINY = ("--horizon", "8", "--stride", "4", "--dim", "16", "--dim-mults", "1,2",
+        "--batch-size", "8", "--steps", "5", "--no-progress")
+TEACHER = ("train", "teacher", *TINY)
+RESUME = (*TEACHER, "--resume", "--out", "{w}/t")
+CTM = ("train", "ctm", "--teacher", "{w}/t/latest.pt", "--steps", "5", "--batch-size", "8",
+       "--no-progress")
+DATA = "minari/ctp/pointmaze/umaze-v1/data/main_data.hdf5"
+
+
+# ------------------------------------------------------------------ broken input files
+
+
+def _edit_planner(w: Path, edit: Callable[[dict], None]) -> None:
+    """``w/bad.pt``: the planner file with ``edit`` applied to its payload."""
+    payload = load_checkpoint(w / "planner.pt", "planner")
+    edit(payload)
+    save_checkpoint(w / "bad.pt", payload)
+
+
+def _first_student_tensor(payload: dict) -> torch.Tensor:
+    return next(iter(payload["student"]["state"].values()))
+
+
+def nan_weight(w: Path) -> None:
+    _edit_planner(w, lambda p: _first_student_tensor(p).view(-1).__setitem__(0, float("nan")))
+
+
+def nan_normalizer(w: Path) -> None:
+    _edit_planner(w, lambda p: p["normalizer"]["high"].__setitem__(1, float("nan")))
+
+
+def no_student(w: Path) -> None:
+    _edit_planner(w, lambda p: p.pop("student"))
+
+
+def wrong_shape(w: Path) -> None:
+    def edit(payload: dict) -> None:
+        state = payload["student"]["state"]
+        name = next(iter(state))
+        state[name] = torch.zeros(3, 5)
+
+    _edit_planner(w, edit)
+
+
+def nan_teacher(w: Path) -> None:
+    payload = load_checkpoint(w / "t" / "latest.pt", "teacher")
+    next(iter(payload["ema"].values())).view(-1)[0] = float("inf")
+    save_checkpoint(w / "inf_teacher.pt", {k: v for k, v in payload.items()
+                                           if k != "schema_version"})
+
+
+def a_file(w: Path) -> None:
+    (w / "file.txt").write_text("not a folder\n")
+
+
+def other_teacher(w: Path) -> None:
+    shutil.copy(w / "t" / "latest.pt", w / "other_teacher.pt")
+
+
+def other_student(w: Path) -> None:
+    shutil.copy(w / "c" / "latest.pt", w / "other_student.pt")
+
+
+def empty_run(w: Path) -> None:
+    (w / "empty").mkdir()
+
+
+def zero_byte_data(w: Path) -> None:
+    (w / DATA).write_bytes(b"")
+
+
+def junk_data(w: Path) -> None:
+    (w / DATA).write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def nan_data(w: Path) -> None:
+    with h5py.File(w / DATA, "r+") as f:
+        obs = f["episode_1/observations/observation"]
+        values = obs[...]
+        values[3:11, 1] = np.nan
+        obs[...] = values
+
+
+# (argv with {w} for the work folder, fragments the error line must hold, setup)
+CLI_CASES = {
+    # NaN / inf / out-of-range float options
+    "plan-dyn-weight-nan": ((*PLAN, "--dyn-weight", "nan"), ["--dyn-weight", "finite"], None),
+    "plan-critic-weight-inf": ((*PLAN, "--critic-weight", "inf"), ["--critic-weight", "finite"],
+                               None),
+    "train-grad-clip-nan": ((*TEACHER, "--grad-clip", "nan", "--out", "{w}/o"),
+                            ["--grad-clip", "> 0", "nan"], None),
+    "train-grad-clip-negative": ((*TEACHER, "--grad-clip", "-1", "--out", "{w}/o"),
+                                 ["--grad-clip", "> 0", "-1"], None),
+    "train-grad-clip-zero": ((*TEACHER, "--grad-clip", "0", "--out", "{w}/o"),
+                             ["--grad-clip", "> 0"], None),
+    "train-lr-nan": ((*TEACHER, "--lr", "nan", "--out", "{w}/o"), ["--lr", "nan"], None),
+    "train-lr-inf": ((*TEACHER, "--lr", "inf", "--out", "{w}/o"), ["--lr", "inf"], None),
+    "train-max-minutes-inf": ((*TEACHER, "--max-minutes", "inf", "--out", "{w}/o"),
+                              ["--max-minutes", "inf"], None),
+    "train-ema-nan": ((*TEACHER, "--ema", "nan", "--out", "{w}/o"), ["--ema", "nan"], None),
+    "train-keep-best-negative": ((*TEACHER, "--keep-best", "-1", "--out", "{w}/o"),
+                                 ["--keep-best", ">= 0"], None),
+    "ctm-lambda-dsm-nan": ((*CTM, "--lambda-dsm", "nan", "--out", "{w}/o"),
+                           ["--lambda-dsm", "nan"], None),
+    "ctm-pair-weight-inf": ((*CTM, "--pair-weight", "inf", "--out", "{w}/o"),
+                            ["--pair-weight", "inf"], None),
+    "bundle-dyn-weight-nan": (("train", "bundle", "--student", "{w}/c/latest.pt", "--out",
+                               "{w}/p.pt", "--dyn-weight", "nan"), ["--dyn-weight", "finite"],
+                              None),
+    "bundle-replan-zero": (("train", "bundle", "--student", "{w}/c/latest.pt", "--out",
+                            "{w}/p.pt", "--replan", "0"), ["--replan", ">= 1"], None),
+    # NaN / broken tensors in files
+    "planner-nan-weight": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                           ["bad.pt", "student", "NaN or inf"], nan_weight),
+    "planner-nan-normalizer": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                               ["bad.pt", "normalizer", "finite"], nan_normalizer),
+    "planner-no-student": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                           ["bad.pt", "no 'student' entry"], no_student),
+    "planner-wrong-shape": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                            ["bad.pt", "student", "has shape (3, 5), expected"], wrong_shape),
+    "ctm-inf-teacher": (("train", "ctm", "--teacher", "{w}/inf_teacher.pt", "--steps", "1",
+                         "--out", "{w}/o", "--no-progress"),
+                        ["inf_teacher.pt", "NaN or inf"], nan_teacher),
+    "dataset-nan": ((*TEACHER, "--out", "{w}/o"),
+                    ["episode 1 observations", "8 NaN or inf", "step 3"], nan_data),
+    "dataset-zero-byte": ((*TEACHER, "--out", "{w}/o"),
+                          ["umaze-v1", "main_data.hdf5"], zero_byte_data),
+    "dataset-junk": ((*TEACHER, "--out", "{w}/o"), ["umaze-v1", "main_data.hdf5"], junk_data),
+    # resume
+    "resume-other-horizon": ((*RESUME, "--horizon", "16"), ["--resume", "horizon 8", "16"],
+                             None),
+    "resume-other-stride": ((*RESUME, "--stride", "2"), ["--resume", "stride 4", "2"], None),
+    "resume-other-dim": ((*RESUME, "--dim", "24"), ["--resume", "dim 16", "24"], None),
+    "resume-other-dim-mults": ((*RESUME, "--dim-mults", "1,2,4"), ["--resume", "dim_mults"],
+                               None),
+    "resume-other-dataset": ((*RESUME, "--dataset", "ctp/pointmaze/medium-v1"),
+                             ["--resume", "dataset_id", "medium-v1"], None),
+    "resume-ctm-other-teacher": (("train", "ctm", "--teacher", "{w}/other_teacher.pt",
+                                  "--resume", "--out", "{w}/c", "--steps", "5"),
+                                 ["--resume", "teacher", "other_teacher.pt"], other_teacher),
+    "resume-critic-other-student": (("train", "critic", "--student", "{w}/other_student.pt",
+                                     "--resume", "--out", "{w}/k", "--steps", "5"),
+                                    ["--resume", "student", "other_student.pt"], other_student),
+    "resume-nothing-there": ((*TEACHER, "--resume", "--out", "{w}/empty"),
+                             ["--resume", "empty/latest.pt not found"], empty_run),
+    "resume-mistyped-folder": ((*TEACHER, "--resume", "--out", "{w}/tt"),
+                               ["--resume", "tt/latest.pt not found"], None),
+    "fresh-run-over-a-run": ((*TEACHER, "--out", "{w}/t"), ["--out", "already holds a run",
+                                                           "--resume"], None),
+    # tracebacks that became one line
+    "plan-device-nonsense": ((*PLAN, "--device", "nonsense"), ["--device", "'nonsense'"], None),
+    "train-device-nonsense": ((*TEACHER, "--device", "nonsense", "--out", "{w}/o"),
+                              ["--device", "'nonsense'"], None),
+    "plan-seed-negative": ((*PLAN, "--seed", "-5"), ["--seed", ">= 0", "-5"], None),
+    "train-seed-negative": ((*TEACHER, "--seed", "-5", "--out", "{w}/o"),
+                            ["--seed", ">= 0", "-5"], None),
+    "pairs-seed-negative": (("train", "pairs", "--teacher", "{w}/t/latest.pt", "--out",
+                             "{w}/pairs.pt", "--seed", "-5"), ["--seed", ">= 0"], None),
+    "train-out-is-a-file": ((*TEACHER, "--out", "{w}/file.txt"), ["--out", "is a file"],
+                            a_file),
+    "train-out-under-a-file": ((*TEACHER, "--out", "{w}/file.txt/run"),
+                               ["--out", "cannot create folder"], a_file),
+    # outputs that are inputs
+    "plan-out-is-checkpoint": ((*PLAN, "--out", "{w}/planner.pt"),
+                               ["--out", "planner.pt is the --checkpoint input"], None),
+    "plan-plot-is-checkpoint": ((*PLAN, "--plot", "{w}/./planner.pt"),
+                                ["--plot", "is the --checkpoint input"], None),
+    "bundle-out-is-student": (("train", "bundle", "--student", "{w}/c/latest.pt", "--out",
+                               "{w}/c/latest.pt"), ["--out", "is the --student input"], None),
+    "bundle-out-is-teacher": (("train", "bundle", "--student", "{w}/c/latest.pt", "--teacher",
+                               "{w}/t/latest.pt", "--out", "{w}/t/../t/latest.pt"),
+                              ["--out", "is the --teacher input"], None),
+    "average-out-is-input": (("train", "average", "{w}/c/latest.pt", "{w}/t/latest.pt",
+                              "--out", "{w}/t/latest.pt"), ["--out", "is the CKPT"], None),
+    "pairs-out-is-teacher": (("train", "pairs", "--teacher", "{w}/t/latest.pt", "--out",
+                              "{w}/t/latest.pt"), ["--out", "is the --teacher input"], None),
+    # bounds
+    "plan-candidates-huge": ((*PLAN, "--candidates", "100000"),
+                             ["--candidates", f"<= {MAX_CANDIDATES}", "100000"], None),
+    "plan-replan-zero": ((*PLAN, "--replan", "0"), ["--replan", ">= 1", "got 0"], None),
+}
+if not torch.cuda.is_available():
+    CLI_CASES["plan-device-cuda"] = ((*PLAN, "--device", "cuda"), ["--device", "no CUDA"], None)
+    CLI_CASES["train-device-cuda"] = ((*TEACHER, "--device", "cuda", "--out", "{w}/o"),
+                                      ["--device", "no CUDA"], None)
+
+
+@pytest.fixture
+def work(planner_file, tmp_path) -> Path:
+    """A copy of the planner file, its teacher/ctm/critic runs and the tiny dataset."""
+    w = tmp_path / "w"
+    shutil.copytree(Path(planner_file["planner"]).parent, w)
+    shutil.copytree(planner_file["root"], w / "minari")
+    return w
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` by relative path, with the SHA-256 of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
+    """(exit status, stderr) of ``ctp argv`` run in this process."""
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", sorted(CLI_CASES))
+def test_cli_bad_input_is_one_line_and_changes_nothing(case, work, capsys, monkeypatch) -> None:
+    argv, fragments, setup = CLI_CASES[case]
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(work / "minari"))
+    if setup is not None:
+        setup(work)
+    before = snapshot(work)
+    status, err = run_cli(capsys, [a.format(w=work) for a in argv])
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("ctp: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert snapshot(work) == before
+
+
+# ----------------------------------------------------------------------- Planner.plan
+
+GOOD_OBS, GOOD_GOAL = np.zeros((2, 4), np.float32), np.zeros((2, 2), np.float32)
+PLAN_CASES = {
+    "observation-none": (None, GOOD_GOAL, "observation: expected an array"),
+    "observation-scalar": (1.0, GOOD_GOAL, "observation: expected an array"),
+    "observation-batch-0": (np.zeros((0, 4)), np.zeros((0, 2)), "got shape (0, 4)"),
+    "observation-ragged": ([[0, 0, 0, 0], [0, 0]], GOOD_GOAL, "ragged or non-numeric list"),
+    "observation-text": (["a", "b", "c", "d"], GOOD_GOAL, "ragged or non-numeric list"),
+    "observation-3d": (np.zeros((2, 1, 4)), GOOD_GOAL, "got shape (2, 1, 4)"),
+    "observation-width-3": (np.zeros((2, 3)), GOOD_GOAL, "got shape (2, 3)"),
+    "observation-nan": (np.array([[0, 0, np.nan, 0]] * 2), GOOD_GOAL,
+                        "observation[0, 2] is nan"),
+    "observation-inf": (np.array([[0, np.inf, 0, 0]] * 2), GOOD_GOAL,
+                        "observation[0, 1] is inf"),
+    "observation-1e30": (np.array([[0, 0, 0, 0], [1e30, 0, 0, 0]]), GOOD_GOAL,
+                         "observation[1, 0] is 1e+30"),
+    "observation-tensor-nan": (torch.full((2, 4), float("nan")), GOOD_GOAL,
+                               "observation[0, 0] is nan"),
+    "goal-none": (GOOD_OBS, None, "goal: expected an array"),
+    "goal-nan": (GOOD_OBS, np.array([[0, 0], [0, np.nan]]), "goal[1, 1] is nan"),
+    "goal-1e30": (GOOD_OBS, np.full((2, 2), -1e30), "goal[0, 0] is -1e+30"),
+    "goal-width-4": (GOOD_OBS, np.zeros((2, 4)), "goal: expected an array of shape [E, 2]"),
+    "goal-count-differs": (GOOD_OBS, np.zeros((3, 2)), "holds 2 envs but goal 3"),
+}
+
+
+@pytest.fixture(scope="module")
+def planner(planner_file):
+    return load_planner(planner_file["planner"])
+
+
+@pytest.mark.parametrize("case", sorted(PLAN_CASES))
+def test_plan_refuses_bad_observations_and_goals(planner, case) -> None:
+    observation, goal, message = PLAN_CASES[case]
+    with pytest.raises(CTPError, match="^plan: ") as info:
+        planner.plan(observation, goal)
+    assert message in str(info.value)
+
+
+def test_plan_accepts_the_shapes_it_documents(planner) -> None:
+    assert planner.plan(np.zeros(4), np.zeros(2)).action.shape == (2,)
+    assert planner.plan(torch.zeros(3, 4), [[0.0, 0.0]] * 3).action.shape == (3, 2)
+
+
+def test_plan_output_is_checked_before_an_action_leaves(planner_file) -> None:
+    planner = load_planner(planner_file["planner"])
+    planner.student.net.final_conv.weight.fill_(float("nan"))
+    with pytest.raises(CTPError, match="non-finite plan"):
+        planner.plan(GOOD_OBS, GOOD_GOAL)
+
+
+# --------------------------------------------------------------- resume and run folder
+
+
+def test_resume_drops_metrics_rows_past_its_checkpoint_and_stale_temp_files(
+        minari_root, tmp_path) -> None:
+    cfg = dict(kind="teacher", horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8,
+               out_dir=str(tmp_path), log_every=1, checkpoint_every=2, keep_best=5,
+               progress=False)
+    train(TrainConfig(steps=4, **cfg))
+    # As if killed (SIGKILL) at step 4 after its step-2 save, mid-way through another save.
+    shutil.copy(next(tmp_path.glob("step-0000002-*.pt")), tmp_path / "latest.pt")
+    (tmp_path / ".latest.pt.x1y2.tmp").write_bytes(b"torn")
+    train(TrainConfig(steps=5, resume=True, **cfg))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ process statuses
+
+
+def spawn_ctp(*args: str, root: Path) -> subprocess.Popen:
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(root), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "ctp", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stopping_training_saves_and_exits_non_zero(tiny_umaze, tmp_path, sig, status) -> None:
+    proc = spawn_ctp(*TEACHER[:-3], "--steps", "1000000", "--no-progress", "--out",
+                     str(tmp_path), root=tiny_umaze)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # into the loop, past the signal handlers' installation
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err and f"stopped by {sig.name}" in err
+    assert load_checkpoint(tmp_path / "latest.pt", "teacher")["step"] > 0
+
+
+def test_closed_pipe_is_quiet(tmp_path) -> None:
+    proc = spawn_ctp("train", "teacher", "--dry-run", "--out", str(tmp_path), root=tmp_path)
+    proc.stdout.close()  # the reader (`| head`) is gone before ctp writes
+    err = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert err == "" and proc.returncode == 128 + signal.SIGPIPE
