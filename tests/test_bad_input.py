@@ -197,6 +197,11 @@ CLI_CASES = {
                             a_file),
     "train-out-under-a-file": ((*TEACHER, "--out", "{w}/file.txt/run"),
                                ["--out", "cannot create folder"], a_file),
+    "plan-training-checkpoint": (("plan", "--checkpoint", "{w}/c/latest.pt"),
+                                 ["kind 'ctm', expected 'planner'", "ctp train bundle"], None),
+    "plan-threads-negative": ((*PLAN, "--threads", "-1"), ["--threads", ">= 0"], None),
+    "train-threads-negative": ((*TEACHER, "--threads", "-1", "--out", "{w}/o"),
+                               ["--threads", ">= 0"], None),
     # outputs that are inputs
     "plan-out-is-checkpoint": ((*PLAN, "--out", "{w}/planner.pt"),
                                ["--out", "planner.pt is the --checkpoint input"], None),
@@ -259,6 +264,15 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(case, work, capsys, monke
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     assert snapshot(work) == before
+
+
+def test_threads_option_sets_torch_threads(tmp_path, capsys) -> None:
+    try:
+        assert main(["train", "teacher", "--threads", "2", "--dry-run", "--out",
+                     str(tmp_path)]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
 
 
 # ----------------------------------------------------------------------- Planner.plan

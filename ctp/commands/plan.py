@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ctp.commands import add_threads_option, apply_threads
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan with a trained CTM and evaluate it in closed loop")
@@ -43,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mazes", type=_maze_list, default=None, metavar="M1,M2",
                    help="with --results-table: only these rows, e.g. umaze,large "
                         "(default: every maze with a shipped planner)")
+    add_threads_option(p)
     p.set_defaults(run=run)
 
 
@@ -72,6 +75,7 @@ def run_results_table(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    apply_threads(args.threads)
     if args.results_table:
         return run_results_table(args)
     from ctp.errors import CTPError

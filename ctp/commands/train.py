@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 
-from ctp.commands import print_help
+from ctp.commands import add_threads_option, apply_threads, print_help
 
 
 def _mults(text: str) -> tuple[int, ...]:
@@ -18,7 +18,8 @@ def _mults(text: str) -> tuple[int, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the EDM teacher, the CTM student or the critic")
+    p = sub.add_parser("train", help="train teacher, ctm student and critic; make teacher pairs; "
+                                     "average, bundle, unbundle checkpoints; plot curves")
     p.set_defaults(run=print_help(p))
     kinds = p.add_subparsers(
         dest="kind", metavar="{teacher,ctm,critic,pairs,average,bundle,unbundle,curves}")
@@ -73,6 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="capture the whole training step in a CUDA graph (CUDA only)")
         k.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         k.add_argument("--dry-run", action="store_true", help="print the resolved config")
+        add_threads_option(k)
         k.set_defaults(run=run)
     q = kinds.add_parser("pairs", help="teacher ODE pairs (noise -> Heun sample) for ctm --pairs")
     q.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
@@ -84,6 +86,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--batch-size", type=int, default=256)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_threads_option(q)
     q.set_defaults(run=run_pairs)
     a = kinds.add_parser("average", help="average the weights of several checkpoints of one run")
     a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoints of one run (.pt)")
@@ -121,6 +124,7 @@ def run_curves(args: argparse.Namespace) -> int:
 def run_pairs(args: argparse.Namespace) -> int:
     from ctp.teacher_pairs import PairsConfig, make_pairs
 
+    apply_threads(args.threads)
     path = make_pairs(PairsConfig(args.teacher, args.out, args.count, args.heun_steps,
                                   args.far_goal_prob, args.batch_size, args.seed,
                                   not args.no_progress))
@@ -184,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     validate(cfg)
+    apply_threads(args.threads)
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0

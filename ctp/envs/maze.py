@@ -69,6 +69,16 @@ class MazeGeometry:
         raise AssertionError("BFS distances are inconsistent")
 
 
+def _drop_robotics_import_notice() -> None:
+    """Keep Gymnasium-Robotics from printing its import-time notice (about the Adroit hand
+    envs' rewards, nothing PointMaze uses) into every command's output and progress bar."""
+    try:
+        from farama_notifications import notifications
+    except ImportError:
+        return
+    notifications.pop("gymnasium_robotics", None)
+
+
 def make_env(
     spec: MazeSpec,
     *,
@@ -83,6 +93,8 @@ def make_env(
     reset_target: re-sample the goal when it is reached (data generation only).
     """
     import gymnasium as gym
+
+    _drop_robotics_import_notice()
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
 from ctp.validation import check_not_input
 
@@ -85,8 +85,17 @@ def export_planner(cfg: ExportConfig) -> Path:
 
 
 def load_planner_file(path: str | Path) -> dict[str, Any]:
-    """A planner file's payload (checked: schema, kind)."""
-    return load_checkpoint(path, "planner")
+    """A planner file's payload (checked: schema, kind); a training checkpoint is refused
+    with the command that bundles it."""
+    payload = load_checkpoint(path)
+    kind = payload.get("kind")
+    if kind in KINDS:
+        raise CTPError(f"{path}: kind {kind!r}, expected 'planner': a training checkpoint; "
+                       "bundle it first: ctp train bundle --student CTM.pt [--teacher "
+                       "TEACHER.pt] [--critic CRITIC.pt] --out PLANNER.pt")
+    if kind != "planner":
+        raise CTPError(f"{path}: kind {kind!r}, expected 'planner'")
+    return payload
 
 
 def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:

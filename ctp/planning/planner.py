@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from ctp import _ranking
-from ctp.checkpoint import load_checkpoint
 from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMStudent, ctm_sample
 from ctp.data.normalizer import Normalizer
@@ -278,12 +277,12 @@ def load_planner(
     env: str = "pointmaze-umaze",
 ) -> Planner:
     """A :class:`Planner` from a planner file (default: the one bundled for ``env``)."""
-    from ctp.planning.bundle import bundled_planner_path
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
 
     path = Path(path) if path is not None else bundled_planner_path(env)
     if not path.exists() and path == bundled_planner_path(env):
         raise CTPError(f"no planner is bundled for {env} in this install: {path}")
-    payload = load_checkpoint(path, "planner")
+    payload = load_planner_file(path)
     if config is None:
         config = defaults_of(payload)
     return Planner(payload, config, device, source=str(path))
