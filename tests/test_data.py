@@ -250,13 +250,52 @@ def test_failed_final_rename_restores_the_old_dataset(tiny_umaze, own_root, monk
         real_replace(src, dst)
 
     monkeypatch.setattr(minari_io.os, "replace", replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CTPError, match="writing ctp/pointmaze/umaze-v1 failed .disk full"):
         generate_dataset(
             GenerateConfig(get_maze_spec("umaze"), steps=300, force=True, progress=False)
         )
     monkeypatch.setattr(minari_io.os, "replace", real_replace)
     assert minari.load_dataset(UMAZE).total_steps == STEPS
     assert not [p for p in own_root.iterdir() if p.name.startswith(".ctp-staging-")]
+    assert not (own_root / (UMAZE + ".ctp-replaced")).exists()
+
+
+def test_concurrent_generation_is_refused_not_replaced(tiny_umaze, own_root, monkeypatch) -> None:
+    real = minari.create_dataset_from_buffers
+
+    def other_finishes_first(*args, **kwargs):
+        dataset = real(*args, **kwargs)
+        copy_tiny(tiny_umaze, own_root)  # another `ctp data generate` moved its copy in
+        return dataset
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", other_finishes_first)
+    with pytest.raises(CTPError, match="appeared while this dataset was generated"):
+        generate_dataset(GenerateConfig(get_maze_spec("umaze"), steps=300, progress=False))
+    assert minari.load_dataset(UMAZE).total_steps == STEPS  # the other one is intact
+
+
+def test_leftovers_of_killed_generations_are_cleaned(tiny_umaze, own_root) -> None:
+    from ctp.data.minari_io import staged_dataset
+
+    dead = own_root / ".ctp-staging-999999999-abc"  # no such process
+    live = own_root / f".ctp-staging-{os.getpid()}-xyz"  # a generation still running
+    dead.mkdir(parents=True)
+    live.mkdir()
+    # A --force killed between its two renames: the old dataset sits next to its id.
+    copy_tiny(tiny_umaze, own_root)
+    os.replace(own_root / UMAZE, own_root / (UMAZE + ".ctp-replaced"))
+    with pytest.raises(RuntimeError, match="stop"), staged_dataset(UMAZE):
+        raise RuntimeError("stop")
+    assert not dead.exists() and live.exists()
+    assert minari.load_dataset(UMAZE).total_steps == STEPS
+
+
+def test_unwritable_data_folder_is_one_line(tmp_path, monkeypatch) -> None:
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(not_a_folder))
+    with pytest.raises(CTPError, match="cannot write datasets here"):
+        generate_dataset(GenerateConfig(get_maze_spec("umaze"), steps=300, progress=False))
 
 
 def test_failed_forced_write_keeps_the_old_dataset(tiny_umaze, own_root, monkeypatch) -> None:

@@ -133,7 +133,7 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
     ref_min, ref_max = reference_scores(cfg.maze)
     env = make_env(cfg.maze, eval_goal=False, reset_target=True)
     eval_env = make_env(cfg.maze, eval_goal=True)
-    with staged_dataset(dataset_id), warnings.catch_warnings():
+    with staged_dataset(dataset_id, cfg.force), warnings.catch_warnings():
         # No code permalink or author e-mail on purpose: the dataset is made locally.
         warnings.simplefilter("ignore", UserWarning)
         dataset = minari.create_dataset_from_buffers(

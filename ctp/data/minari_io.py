@@ -57,34 +57,77 @@ def _minari_root(path: Path) -> Iterator[None]:
             os.environ["MINARI_DATASETS_PATH"] = previous
 
 
+STAGING_PREFIX = ".ctp-staging-"
+REPLACED_SUFFIX = ".ctp-replaced"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        pass
+    return True
+
+
+def _clean_leftovers(root: Path, final: Path) -> None:
+    """Remove staging folders of dead generations; restore a dataset a crash left aside."""
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        pid = folder.name[len(STAGING_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+    aside = final.with_name(final.name + REPLACED_SUFFIX)
+    if aside.exists() and not final.exists():  # killed between --force's two renames
+        os.replace(aside, final)
+
+
+def _move_in(staged: Path, final: Path, force: bool) -> None:
+    """Rename ``staged`` to ``final``; with ``force`` the old one is set aside, then dropped."""
+    if final.exists() and not force:
+        raise CTPError(f"{final}: appeared while this dataset was generated (another "
+                       "`ctp data generate`?); pass --force to replace it")
+    aside = final.with_name(final.name + REPLACED_SUFFIX)
+    if final.exists():  # --force: set the old dataset aside next to it (one rename) ...
+        os.replace(final, aside)
+    try:
+        os.replace(staged, final)
+    except BaseException:
+        if aside.exists():  # ... and put it back if the new one cannot take its place
+            os.replace(aside, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 @contextlib.contextmanager
-def staged_dataset(dataset_id: str) -> Iterator[None]:
+def staged_dataset(dataset_id: str, force: bool = False) -> Iterator[None]:
     """Write a dataset in a staging folder, then move it under its final id.
 
     Inside the block Minari writes into a temporary data folder next to the real one; on
     success the dataset folder (and its namespace metadata, when missing) moves into place
-    with one rename, so an interrupted generation never leaves a half-written dataset.
+    with one rename, so an interrupted generation never leaves a half-written dataset. The
+    final id is checked again at that moment (a concurrent generation is refused unless
+    ``force``); staging folders of killed generations are removed on the next run, and a
+    dataset set aside by a killed ``--force`` is put back.
     """
     root = datasets_root()
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ctp-staging-", dir=root))
+    final = root / dataset_id
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(root, final)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=root))
+    except OSError as exc:
+        raise CTPError(f"{root}: cannot write datasets here ({exc.strerror or exc})") from None
     try:
         with _minari_root(staging):
             yield
-        final = root / dataset_id
         final.parent.mkdir(parents=True, exist_ok=True)
         namespace = dataset_id.split("/")[0]
         ns_meta = staging / namespace / "namespace_metadata.json"
         if ns_meta.exists() and not (root / namespace / "namespace_metadata.json").exists():
             shutil.move(str(ns_meta), root / namespace / "namespace_metadata.json")
-        old = staging / "replaced"
-        if final.exists():  # --force: move the old dataset aside (one rename) ...
-            os.replace(final, old)
-        try:
-            os.replace(staging / dataset_id, final)
-        except BaseException:
-            if old.exists():  # ... and put it back if the new one cannot take its place
-                os.replace(old, final)
-            raise
+        _move_in(staging / dataset_id, final, force)
+    except OSError as exc:  # a full disk or a folder made read-only under us
+        raise CTPError(f"{root}: writing {dataset_id} failed ({exc.strerror or exc})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)

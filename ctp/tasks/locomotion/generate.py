@@ -199,7 +199,7 @@ def generate_locomotion(cfg: LocomotionGenerateConfig) -> LocomotionGenerateResu
         how = "every transition of the SAC run's replay buffer up to the medium checkpoint"
     returns = np.array([float(np.sum(b.rewards)) for b in buffers])
     random_return = random_policy_return(spec)
-    with staged_dataset(dataset_id), warnings.catch_warnings():
+    with staged_dataset(dataset_id, cfg.force), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no code permalink or e-mail: the data is made locally
         dataset = minari.create_dataset_from_buffers(
             dataset_id=dataset_id, buffer=buffers, env=spec.env_id,
