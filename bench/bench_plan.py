@@ -10,7 +10,7 @@ import torch
 
 from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMStudent, ctm_sample
-from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
+from ctp.edm import EDMConfig, EDMDenoiser, heun_sample, heun_step, karras_grid
 from ctp.nn import TemporalUNet, UNetConfig
 
 H = 32
@@ -31,15 +31,10 @@ def _batch(k: int):
 
 
 def _euler(teacher, x, mask, value, steps):
-    from ctp.conditioning import apply_condition
-    from ctp.edm import karras_grid
-
     grid = karras_grid(steps, EDMConfig())
     ones = x.new_ones(x.shape[0])
     for i in range(steps):
-        t, t_next = grid[i], grid[i + 1]
-        d = (x - teacher(x, t * ones, mask, value)) / t
-        x = apply_condition(x + (t_next - t) * d, mask, value)
+        x = heun_step(teacher, x, grid[i] * ones, grid[i + 1] * ones, mask, value, correct=False)
     return x
 
 

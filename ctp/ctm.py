@@ -14,7 +14,15 @@ import torch
 from torch import nn
 
 from ctp.conditioning import apply_condition
-from ctp.edm import EDMConfig, EDMDenoiser, edm_loss, karras_grid, masked_mse, precondition
+from ctp.edm import (
+    EDMConfig,
+    EDMDenoiser,
+    edm_loss,
+    heun_step,
+    karras_grid,
+    masked_mse,
+    precondition,
+)
 
 
 @dataclass
@@ -99,11 +107,7 @@ def _teacher_heun(
 ) -> torch.Tensor:
     """k Heun steps along ``grid`` from index ``start`` ``[B]`` (per item; all levels > 0)."""
     for j in range(k):
-        t, t_next = grid[start + j], grid[start + j + 1]
-        d = (x - teacher(x, t, mask, value)) / _per_item(t)
-        x_next = x + _per_item(t_next - t) * d
-        d_next = (x_next - teacher(x_next, t_next, mask, value)) / _per_item(t_next)
-        x = apply_condition(x + _per_item(t_next - t) * (d + d_next) / 2, mask, value)
+        x = heun_step(teacher, x, grid[start + j], grid[start + j + 1], mask, value)
     return x
 
 

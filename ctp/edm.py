@@ -112,6 +112,27 @@ def edm_loss(
     return (loss_weight(sigma, cfg.sigma_data) * masked_mse(denoised, x0, mask)).mean()
 
 
+def heun_step(
+    denoiser: nn.Module,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    t_next: torch.Tensor,
+    mask: torch.Tensor,
+    value: torch.Tensor,
+    correct: bool = True,
+) -> torch.Tensor:
+    """One step of EDM's probability-flow ODE from noise level ``t`` to ``t_next`` (both
+    ``[B]``, ``t > 0``): an Euler step, plus Heun's 2nd-order correction when ``correct``
+    (``t_next`` > 0 then); the condition re-applied. NFE 2 with the correction, else 1.
+    """
+    d = (x - denoiser(x, t, mask, value)) / _per_item(t)
+    x_next = x + _per_item(t_next - t) * d
+    if correct:
+        d_next = (x_next - denoiser(x_next, t_next, mask, value)) / _per_item(t_next)
+        x_next = x + _per_item(t_next - t) * (d + d_next) / 2
+    return apply_condition(x_next, mask, value)
+
+
 def heun_sample(
     denoiser: nn.Module,
     noise: torch.Tensor,
@@ -129,11 +150,7 @@ def heun_sample(
     ones = noise.new_ones(noise.shape[0])
     x = apply_condition(noise, mask, value)
     for i in range(steps):
-        t, t_next = grid[i] * ones, grid[i + 1] * ones
-        d = (x - denoiser(x, t, mask, value)) / _per_item(t)
-        x_next = x + _per_item(t_next - t) * d
-        if i < steps - 1:  # 2nd-order correction except on the final step to sigma = 0
-            d_next = (x_next - denoiser(x_next, t_next, mask, value)) / _per_item(t_next)
-            x_next = x + _per_item(t_next - t) * (d + d_next) / 2
-        x = apply_condition(x_next, mask, value)
+        # 2nd-order correction except on the final step to sigma = 0
+        x = heun_step(denoiser, x, grid[i] * ones, grid[i + 1] * ones, mask, value,
+                      correct=i < steps - 1)
     return x
