@@ -18,7 +18,7 @@ import warnings
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ from ctp.nn import Critic, UNetConfig
 from ctp.teacher_pairs import load_pairs
 from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
 
+LR_SCHEDULES = ("constant", "cosine")
+
 
 @dataclass
 class TrainConfig:
@@ -52,17 +54,20 @@ class TrainConfig:
     dim: int = 32
     dim_mults: tuple[int, ...] = (1, 2, 4)
     batch_size: int = 64
-    lr: float = 2e-4
+    lr: float | None = None  # None: the objective's (Objective.defaults)
+    lr_schedule: str = "constant"  # after the warm-up: constant | cosine (to lr_min at steps)
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps to lr
+    lr_min: float = 0.0  # the cosine schedule's floor
     weight_decay: float = 0.0
     steps: int = 10_000
     max_minutes: float | None = None
     seed: int = 0
-    out_dir: str = "runs/teacher"
+    out_dir: str | None = None  # None: runs/<kind>
     resume: bool = False
     compile: bool = False
     cuda_graphs: bool = False
     device: str = "cpu"
-    ema_decay: float = 0.999
+    ema_decay: float | None = None  # None: the objective's (Objective.defaults)
     grad_clip: float = 1.0
     checkpoint_every: int = 1000
     keep_best: int = 2
@@ -78,6 +83,13 @@ class TrainConfig:
         self.dim_mults = tuple(self.dim_mults)
         if isinstance(self.ctm, dict):
             self.ctm = CTMConfig(**self.ctm)
+        if self.kind not in OBJECTIVES:
+            raise CTPError(f"kind: expected {' or '.join(OBJECTIVES)}, got {self.kind!r}")
+        for name, value in OBJECTIVES[self.kind].defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+        if self.out_dir is None:
+            self.out_dir = f"runs/{self.kind}"
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -88,7 +100,7 @@ class TrainConfig:
 def validate(cfg: TrainConfig) -> None:
     """Range checks with one-line errors naming the option."""
     check_options([
-        (cfg.kind in ("teacher", "ctm", "critic"), "kind", "teacher, ctm or critic", cfg.kind),
+        (cfg.kind in OBJECTIVES, "kind", " or ".join(OBJECTIVES), cfg.kind),
         (cfg.horizon >= 2, "--horizon", ">= 2", cfg.horizon),
         (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
@@ -97,6 +109,11 @@ def validate(cfg: TrainConfig) -> None:
         (min(cfg.dim_mults, default=0) >= 1, "--dim-mults", "positive ints", cfg.dim_mults),
         (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size),
         (finite(cfg.lr) and cfg.lr > 0, "--lr", "a finite number > 0", cfg.lr),
+        (cfg.lr_schedule in LR_SCHEDULES, "--lr-schedule", " or ".join(LR_SCHEDULES),
+         cfg.lr_schedule),
+        (cfg.warmup_steps >= 0, "--warmup-steps", ">= 0", cfg.warmup_steps),
+        (finite(cfg.lr_min) and 0 <= cfg.lr_min <= cfg.lr, "--lr-min",
+         "a finite number in [0, --lr]", cfg.lr_min),
         (finite(cfg.weight_decay) and cfg.weight_decay >= 0, "weight_decay",
          "a finite number >= 0", cfg.weight_decay),
         (cfg.steps >= 1, "--steps", ">= 1", cfg.steps),
@@ -120,6 +137,9 @@ def validate(cfg: TrainConfig) -> None:
          ">= 0", cfg.ctm.pair_weight),
     ])
     resolve_device(cfg.device)
+    if cfg.cuda_graphs and (cfg.lr_schedule != "constant" or cfg.warmup_steps):
+        raise CTPError("--cuda-graphs: the captured step holds a fixed learning rate; drop "
+                       "--cuda-graphs or train with --lr-schedule constant and no --warmup-steps")
     if cfg.kind == "ctm" and not cfg.teacher:
         raise CTPError("--teacher: ctm training needs the teacher checkpoint")
     if cfg.kind == "critic" and not cfg.student:
@@ -136,8 +156,13 @@ def validate(cfg: TrainConfig) -> None:
 
 
 class Objective:
-    """A trainable ``module``, its ``ema`` copy and ``loss(batch) -> (loss, parts)``."""
+    """A trainable ``module``, its ``ema`` copy and ``loss(batch) -> (loss, parts)``.
 
+    Built as ``Objective(cfg, device, obs_dim)`` with ``obs_dim`` the dataset's state width;
+    ``defaults`` are the objective's values of the ``TrainConfig`` fields left at None.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"lr": 2e-4, "ema_decay": 0.999}
     module: nn.Module
     ema: nn.Module
     unet: UNetConfig
@@ -148,9 +173,9 @@ class Objective:
 
 
 class TeacherObjective(Objective):
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
-        self.unet = UNetConfig(horizon=cfg.horizon, dim=cfg.dim, dim_mults=cfg.dim_mults,
-                               backend="auto")
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
+        self.unet = UNetConfig(obs_dim=obs_dim, horizon=cfg.horizon, dim=cfg.dim,
+                               dim_mults=cfg.dim_mults, backend="auto")
         self.edm = EDMConfig()
         self.module = build_teacher(self.unet, self.edm).to(device)
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
@@ -164,8 +189,13 @@ class CTMObjective(Objective):
     """CTM + DSM, plus with ``pairs`` the one-jump regression on teacher ODE pairs (a batch
     of pairs drawn with the default generator each step: graph-safe)."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    # The CTM target network is the EMA: 0.95 lets the one-jump map follow within a few
+    # hundred steps (0.999 needed thousands; docs/results.md section 6).
+    defaults: ClassVar[dict[str, Any]] = {"lr": 1e-4, "ema_decay": 0.95}
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
         self.teacher, payload = load_model(cfg.teacher, "teacher", str(device))
+        _check_obs_dim(self.teacher.net.cfg, obs_dim, "--teacher")
         self.edm = self.teacher.cfg
         self.ctm = cfg.ctm
         self.module = CTMStudent.from_teacher(self.teacher, cfg.student_dim)
@@ -193,9 +223,10 @@ class CTMObjective(Objective):
 class CriticObjective(Objective):
     """Real dataset windows (label 1) vs. one-jump student samples with the same condition."""
 
-    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
         self.student, payload = load_model(cfg.student, "ctm", str(device))
         self.unet = unet_config(payload, s_embedding=False)
+        _check_obs_dim(self.unet, obs_dim, "--student")
         self.edm = self.student.edm
         self.module = Critic(self.unet).to(device)
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
@@ -211,6 +242,18 @@ class CriticObjective(Objective):
         loss = F.binary_cross_entropy_with_logits(logits, labels)
         accuracy = ((logits > 0).float() == labels).float().mean()
         return loss, {"accuracy": accuracy.detach()}
+
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective,
+}
+
+
+def _check_obs_dim(unet: UNetConfig, obs_dim: int, option: str) -> None:
+    """Refuse a parent network whose state width is not the dataset's."""
+    if unet.obs_dim != obs_dim:
+        raise CTPError(f"{option}: its network plans {unet.obs_dim}-dim states, the dataset "
+                       f"has {obs_dim}-dim observations")
 
 
 def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
@@ -341,6 +384,36 @@ class WindowSampler:
         return out
 
 
+def lr_factor(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of the update after ``step`` done ones, over ``cfg.lr``: a linear
+    warm-up 1/W, 2/W, ..., 1 over the first ``warmup_steps`` = W updates, then 1 (constant)
+    or a cosine from 1 down to ``lr_min / lr`` at the last of ``cfg.steps`` (and after it)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    floor = cfg.lr_min / cfg.lr
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - 1 - cfg.warmup_steps))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer,
+                 payload: dict[str, Any] | None) -> torch.optim.lr_scheduler.LambdaLR:
+    """``cfg.lr * lr_factor(cfg, step)`` as a LambdaLR. Resumed from ``payload``: at its
+    saved position (its ``scheduler`` state dict; a checkpoint without one, made before
+    schedules or by unbundle, at its step), on this run's ``--lr`` and schedule options."""
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(cfg, step))
+    if payload is None:
+        return scheduler
+    scheduler.load_state_dict(payload.get("scheduler")
+                              or {"last_epoch": int(payload["step"]), "lr_lambdas": [None]})
+    scheduler.base_lrs = [cfg.lr for _ in opt.param_groups]
+    for group in opt.param_groups:
+        group["initial_lr"] = cfg.lr
+        group["lr"] = cfg.lr * lr_factor(cfg, scheduler.last_epoch)
+    return scheduler
+
+
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters(), strict=False):
@@ -357,7 +430,7 @@ def _average_gradients(module: nn.Module, info: DistInfo) -> None:
             p.grad /= info.world
 
 
-def _checkpoint_payload(cfg, obj, opt, normalizer, step, loss) -> dict[str, Any]:
+def _checkpoint_payload(cfg, obj, opt, scheduler, normalizer, step, loss) -> dict[str, Any]:
     return {
         "kind": cfg.kind,
         "config": cfg.to_dict(),
@@ -367,6 +440,7 @@ def _checkpoint_payload(cfg, obj, opt, normalizer, step, loss) -> dict[str, Any]
         "model": obj.module.state_dict(),
         "ema": obj.ema.state_dict(),
         "optimizer": opt.state_dict(),
+        "scheduler": scheduler.state_dict(),
         "normalizer": normalizer.state_dict(),
         "dataset_id": cfg.dataset_id,
         "horizon": cfg.horizon,
@@ -409,9 +483,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         prepare_out_dir(out, step)
     data = load_maze_dataset(cfg.dataset_id)
     windows = TrajectoryWindows(data, WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
-    objective = {"teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective}[
-        cfg.kind
-    ](cfg, device)
+    objective = OBJECTIVES[cfg.kind](cfg, device, windows.obs_dim)
     module = objective.module
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             capturable=cfg.cuda_graphs)
@@ -420,7 +492,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         load_weights(objective.ema, payload["ema"], f"{out / 'latest.pt'}: ema")
         opt.load_state_dict(payload["optimizer"])
         for group in opt.param_groups:  # the options of this run, not the saved ones
-            group["lr"], group["weight_decay"] = cfg.lr, cfg.weight_decay
+            group["weight_decay"] = cfg.weight_decay
+    scheduler = lr_scheduler(cfg, opt, payload)
     if info.world > 1:
         for p in module.parameters():
             dist.broadcast(p.data, 0)
@@ -445,7 +518,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         if not info.main:
             return
         loss = float(np.mean(recent)) if recent else math.nan
-        payload = _checkpoint_payload(cfg, objective, opt, windows.normalizer, step, loss)
+        payload = _checkpoint_payload(cfg, objective, opt, scheduler, windows.normalizer, step,
+                                      loss)
         save_checkpoint(out / "latest.pt", payload)
         if not final and math.isfinite(loss):
             save_checkpoint(out / f"step-{step:07d}-loss-{loss:.6f}.pt", payload)
@@ -460,13 +534,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             batch = {k: v.to(device) for k, v in windows.batch(sampler.next()).items()}
             k = host_rng.randint(1, cfg.ctm.max_teacher_steps)
             loss, parts = step_fn(batch, k, info)
+            lr = opt.param_groups[0]["lr"]  # this step's
+            scheduler.step()
             ema_update(objective.ema, module, cfg.ema_decay)
             step += 1
             recent.append(float(loss))
             if step % cfg.log_every == 0 or step == cfg.steps:
                 elapsed = time.monotonic() - start_time
                 rate = (step - start_step) * cfg.batch_size * info.world / max(elapsed, 1e-9)
-                row = {"step": step, "loss": float(np.mean(recent)), "lr": cfg.lr,
+                row = {"step": step, "loss": float(np.mean(recent)), "lr": lr,
                        "windows_per_s": rate, "elapsed_s": elapsed,
                        **{k2: float(v) for k2, v in parts.items()}}
                 if metrics:

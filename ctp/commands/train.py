@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
 
 from ctp.commands import add_threads_option, apply_threads, print_help
+
+# CLI option (argparse dest) -> the TrainConfig field it sets ("ctm." for CTMConfig's); ctm's
+# --dim is student_dim (see _field). Their CLI defaults are None: the library's apply.
+OPTION_FIELDS = {
+    "dataset": "dataset_id", "horizon": "horizon", "stride": "stride", "dim": "dim",
+    "dim_mults": "dim_mults", "batch_size": "batch_size", "lr": "lr",
+    "lr_schedule": "lr_schedule", "warmup_steps": "warmup_steps", "lr_min": "lr_min",
+    "steps": "steps", "max_minutes": "max_minutes", "seed": "seed", "out": "out_dir",
+    "ema": "ema_decay", "grad_clip": "grad_clip", "checkpoint_every": "checkpoint_every",
+    "keep_best": "keep_best", "device": "device", "teacher": "teacher", "pairs": "pairs",
+    "student": "student", "grid_size": "ctm.grid_size", "teacher_steps": "ctm.max_teacher_steps",
+    "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
+    "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight",
+}
 
 
 def _mults(text: str) -> tuple[int, ...]:
@@ -28,47 +43,51 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
         ("critic", "real-vs-generated critic for a student checkpoint (--student)"),
     ):
-        k = kinds.add_parser(kind, help=text)
+        # Options left unset (None) take the library's defaults, shown by --help.
+        k = kinds.add_parser(kind, help=text,
+                             formatter_class=functools.partial(LibraryDefaultsHelp, kind=kind))
         if kind == "teacher":
-            k.add_argument("--dataset", default="ctp/pointmaze/umaze-v1", help="Minari dataset id")
-            k.add_argument("--horizon", type=int, default=32, help="planned states per window")
-            k.add_argument("--stride", type=int, default=4, help="env steps between states")
-            k.add_argument("--dim", type=int, default=32, help="U-Net base width")
-            k.add_argument("--dim-mults", type=_mults, default=(1, 2, 4), help="e.g. 1,2,4")
+            k.add_argument("--dataset", help="Minari dataset id")
+            k.add_argument("--horizon", type=int, help="planned states per window")
+            k.add_argument("--stride", type=int, help="env steps between states")
+            k.add_argument("--dim", type=int, help="U-Net base width")
+            k.add_argument("--dim-mults", type=_mults, help="e.g. 1,2,4")
         elif kind == "ctm":
             k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
-            k.add_argument("--grid-size", type=int, default=18, help="Karras grid levels N")
-            k.add_argument("--teacher-steps", type=int, default=4,
+            k.add_argument("--grid-size", type=int, help="Karras grid levels N")
+            k.add_argument("--teacher-steps", type=int,
                            help="max teacher Heun steps K from t to u")
-            k.add_argument("--lambda-dsm", type=float, default=0.02, help="DSM loss weight")
-            k.add_argument("--s-zero-prob", type=float, default=0.25,
+            k.add_argument("--lambda-dsm", type=float, help="DSM loss weight")
+            k.add_argument("--s-zero-prob", type=float,
                            help="share of items whose target time s is 0")
-            k.add_argument("--top-jump-prob", type=float, default=0.0,
+            k.add_argument("--top-jump-prob", type=float,
                            help="share of items trained on the one-jump map sigma_max -> 0")
             k.add_argument("--dim", type=int, default=None,
                            help="student base width below the teacher's (cheaper plans): "
                                 "starts from a subset of the teacher's channels")
             k.add_argument("--pairs", default=None,
                            help="teacher ODE pairs (ctp train pairs) to regress one jump on")
-            k.add_argument("--pair-weight", type=float, default=1.0,
+            k.add_argument("--pair-weight", type=float,
                            help="weight of that regression in the loss")
         else:
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
-        k.add_argument("--batch-size", type=int, default=64)
-        k.add_argument("--lr", type=float, default=2e-4 if kind != "ctm" else 1e-4)
-        k.add_argument("--steps", type=int, default=10_000)
-        k.add_argument("--max-minutes", type=float, default=None, help="time budget")
-        k.add_argument("--seed", type=int, default=0)
-        k.add_argument("--out", default=f"runs/{kind}", help="output folder")
+        k.add_argument("--batch-size", type=int, help="windows per step (per process)")
+        k.add_argument("--lr", type=float, help="peak learning rate")
+        k.add_argument("--lr-schedule", metavar="{constant,cosine}",
+                       help="after the warm-up: constant, or cosine decay to --lr-min at --steps")
+        k.add_argument("--warmup-steps", type=int,
+                       help="linear learning-rate warm-up from --lr / N to --lr")
+        k.add_argument("--lr-min", type=float, help="the cosine schedule's final learning rate")
+        k.add_argument("--steps", type=int, help="training steps (the schedule's length)")
+        k.add_argument("--max-minutes", type=float, help="time budget")
+        k.add_argument("--seed", type=int, help="random seed")
+        k.add_argument("--out", help="output folder")
         k.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
-        # The CTM target network is the EMA: 0.95 lets the one-jump map follow within a few
-        # hundred steps (0.999 needed thousands; docs/results.md section 6).
-        k.add_argument("--ema", type=float, default=0.999 if kind != "ctm" else 0.95,
-                       help="EMA decay (for ctm also the target network's)")
-        k.add_argument("--grad-clip", type=float, default=1.0)
-        k.add_argument("--checkpoint-every", type=int, default=1000)
-        k.add_argument("--keep-best", type=int, default=2, help="lowest-loss checkpoints kept")
-        k.add_argument("--device", default="cpu", help="cpu or cuda")
+        k.add_argument("--ema", type=float, help="EMA decay (for ctm also the target network's)")
+        k.add_argument("--grad-clip", type=float, help="gradient norm clip")
+        k.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+        k.add_argument("--keep-best", type=int, help="lowest-loss checkpoints kept")
+        k.add_argument("--device", help="cpu or cuda")
         k.add_argument("--compile", action="store_true", help="torch.compile the network")
         k.add_argument("--cuda-graphs", action="store_true",
                        help="capture the whole training step in a CUDA graph (CUDA only)")
@@ -159,28 +178,51 @@ def run_unbundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _field(kind: str, dest: str) -> str | None:
+    """The ``TrainConfig`` field (``ctm.<name>`` for a ``CTMConfig`` one) an option sets."""
+    if dest == "dim" and kind == "ctm":
+        return "student_dim"
+    return OPTION_FIELDS.get(dest)
+
+
+class LibraryDefaultsHelp(argparse.HelpFormatter):
+    """Help that shows, for options whose CLI default is None, the library's default for
+    ``kind`` (imported only when help is printed)."""
+
+    def __init__(self, prog: str, kind: str) -> None:
+        super().__init__(prog)
+        self.kind = kind
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        from ctp.train import TrainConfig
+
+        help_text = action.help or ""
+        name = _field(self.kind, action.dest) if action.default is None else None
+        if name is None:
+            return help_text
+        owner = TrainConfig(kind=self.kind)
+        if name.startswith("ctm."):
+            owner, name = owner.ctm, name.removeprefix("ctm.")
+        value = getattr(owner, name)
+        if value is None:
+            return help_text
+        shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        return f"{help_text} (default: {shown})".lstrip()
+
+
 def config_from_args(args: argparse.Namespace):
+    """The ``TrainConfig`` of a ``ctp train KIND`` command line: the options given, the
+    library's defaults for the rest."""
     from ctp.ctm import CTMConfig
     from ctp.train import TrainConfig
 
-    cfg = TrainConfig(
-        kind=args.kind, batch_size=args.batch_size, lr=args.lr, steps=args.steps,
-        max_minutes=args.max_minutes, seed=args.seed, out_dir=args.out, resume=args.resume,
-        ema_decay=args.ema, grad_clip=args.grad_clip, checkpoint_every=args.checkpoint_every,
-        keep_best=args.keep_best, device=args.device, compile=args.compile,
-        cuda_graphs=args.cuda_graphs, progress=not args.no_progress,
-    )
-    if args.kind == "teacher":
-        cfg.dataset_id, cfg.horizon, cfg.stride = args.dataset, args.horizon, args.stride
-        cfg.dim, cfg.dim_mults = args.dim, args.dim_mults
-    elif args.kind == "ctm":
-        cfg.teacher, cfg.student_dim, cfg.pairs = args.teacher, args.dim, args.pairs
-        cfg.ctm = CTMConfig(grid_size=args.grid_size, max_teacher_steps=args.teacher_steps,
-                            lambda_dsm=args.lambda_dsm, s_zero_prob=args.s_zero_prob,
-                            top_jump_prob=args.top_jump_prob, pair_weight=args.pair_weight)
-    else:
-        cfg.student = args.student
-    return cfg
+    given = {name: value for dest, value in vars(args).items()
+             if value is not None and (name := _field(args.kind, dest)) is not None}
+    ctm = {name.removeprefix("ctm."): given.pop(name) for name in list(given)
+           if name.startswith("ctm.")}
+    return TrainConfig(kind=args.kind, ctm=CTMConfig(**ctm), resume=args.resume,
+                       compile=args.compile, cuda_graphs=args.cuda_graphs,
+                       progress=not args.no_progress, **given)
 
 
 def run(args: argparse.Namespace) -> int:

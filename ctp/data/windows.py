@@ -3,9 +3,11 @@
 A window holds H planned states, one every ``stride`` env steps, so it spans
 ``(H - 1) * stride + 1`` env steps. Its own last position is its goal (goal-conditioned
 relabelling): the condition pins the start state at index 0 and the goal position with zero
-velocity at index H - 1 (docs/design.md section 2). Windows of a continuous dataset may
-cross episode boundaries; those of any other dataset never do. Windows are indexed lazily from a
-few integers per segment, so memory stays at the size of the stream itself.
+velocity at index H - 1 (docs/design.md section 2). D is the dataset's observation width and
+the goal position its first G dims, G the width of the dataset's goals (mazes: D 4, G 2).
+Windows of a continuous dataset may cross episode boundaries; those of any other dataset never
+do. Windows are indexed lazily from a few integers per segment, so memory stays at the size of
+the stream itself.
 """
 
 from __future__ import annotations
@@ -35,15 +37,9 @@ class WindowConfig:
         return (self.horizon - 1) * self.stride + 1
 
 
-def goal_state(goal_xy: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """A goal position ``[..., 2]`` as a raw state ``[..., 4]`` with zero velocity."""
-    if isinstance(goal_xy, torch.Tensor):
-        return torch.cat([goal_xy, torch.zeros_like(goal_xy)], dim=-1)
-    return np.concatenate([goal_xy, np.zeros_like(goal_xy)], axis=-1)
-
-
 class TrajectoryWindows(Dataset):
-    """Every valid window of a dataset; item -> dict(x, mask, value), each float32 ``[H, 4]``.
+    """Every valid window of a dataset; item -> dict(x, mask, value), each float32 ``[H, D]``
+    with D = ``obs_dim``, the dataset's observation width.
 
     ``x`` is the normalised window, ``mask``/``value`` its start/goal condition (normalised).
     """
@@ -58,7 +54,15 @@ class TrajectoryWindows(Dataset):
             )
         self.data = data
         self.config = config
+        self.obs_dim = int(data.observations.shape[1])
+        self.goal_dims = int(data.goals.shape[1])  # the goal position: the first G dims
+        if not 1 <= self.goal_dims <= self.obs_dim:
+            raise CTPError(f"{data.dataset_id}: goals have {self.goal_dims} dims, expected "
+                           f"1 to {self.obs_dim} (the observation's)")
         self.normalizer = normalizer or Normalizer.fit(data.observations)
+        if self.normalizer.dim != self.obs_dim:
+            raise CTPError(f"{data.dataset_id}: {self.obs_dim}-dim observations, but the "
+                           f"normaliser is {self.normalizer.dim}-dim (made for other data)")
         bounds = (
             np.array([[0, data.num_steps]], dtype=np.int64)
             if data.continuous
@@ -74,7 +78,8 @@ class TrajectoryWindows(Dataset):
                 f"{config.horizon}, stride {config.stride}) fits in any episode"
             )
         self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
-        self._zero_velocity = self.normalizer.normalize(np.zeros(4))[2:].astype(np.float32)
+        self._zero_rest = (self.normalizer.normalize(np.zeros(self.obs_dim))[self.goal_dims:]
+                           .astype(np.float32))  # the goal state's dims past its position
 
     def __len__(self) -> int:
         return int(self._cum[-1])
@@ -88,14 +93,14 @@ class TrajectoryWindows(Dataset):
         return self._seg_starts[seg] + (idx - self._cum[seg])
 
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
-        """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, 4]``."""
+        """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, D]``."""
         rows = self.start_indices(idx)[:, None] + self._offsets[None, :]
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
         )
         goal = x[:, -1].clone()
-        goal[:, 2:] = torch.from_numpy(self._zero_velocity)
-        mask, value = start_goal_condition(x[:, 0], goal, self.config.horizon, 4)
+        goal[:, self.goal_dims:] = torch.from_numpy(self._zero_rest)
+        mask, value = start_goal_condition(x[:, 0], goal, self.config.horizon, self.obs_dim)
         return {"x": x, "mask": mask, "value": value}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
