@@ -181,7 +181,9 @@ def one_jump_loss(
     return masked_mse(jump, target, mask).mean()
 
 
-def jump_times(jumps: int, cfg: EDMConfig, grid_size: int = 18) -> torch.Tensor:
+def jump_times(
+    jumps: int, cfg: EDMConfig, grid_size: int = CTMConfig.grid_size
+) -> torch.Tensor:
     """``[jumps + 1]`` times sigma_max = t_0 > ... > t_jumps = 0, evenly spaced along the
     training Karras grid, so every jump lands on a level the student was trained on."""
     grid = karras_grid(grid_size, cfg)
@@ -197,7 +199,7 @@ def ctm_sample(
     jumps: int = 1,
     gamma: float = 0.0,
     generator: torch.Generator | None = None,
-    grid_size: int = 18,
+    grid_size: int = CTMConfig.grid_size,
 ) -> torch.Tensor:
     """The gamma sampler from ``noise`` ``[B, H, D]`` ~ N(0, sigma_max^2); NFE = ``jumps``.
 

@@ -23,7 +23,7 @@ from ctp.envs.maze import make_vector_env
 from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
 from ctp.planning.controller import PlanFollower
-from ctp.planning.planner import Planner, PlannerConfig
+from ctp.planning.planner import GOAL_DIMS, Planner, PlannerConfig
 from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
 WARMUP_PLANS = 2
@@ -230,7 +230,8 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
             warnings.warn("--cuda-graphs needs a CUDA device; planning eagerly", stacklevel=2)
     warm = min(cfg.num_envs, cfg.episodes)
     for _ in range(WARMUP_PLANS):
-        planner.plan(np.zeros((warm, 4), np.float32), np.zeros((warm, 2), np.float32))
+        planner.plan(np.zeros((warm, planner.obs_dim), np.float32),
+                     np.zeros((warm, GOAL_DIMS), np.float32))
     episodes = run_episodes(planner, cfg)
     result = summarize(planner, cfg, episodes, graphs)
     if cfg.out:

@@ -72,7 +72,8 @@ def teacher_fingerprint(teacher: EDMDenoiser) -> str:
 def draw_conditions(
     windows: TrajectoryWindows, count: int, far_goal_prob: float, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(start ``[count, 4]``, goal ``[count, 4]``), normalised; goals have zero velocity."""
+    """(start ``[count, D]``, goal ``[count, D]``), normalised; the goal is a window's last
+    position with the other dims at zero (``TrajectoryWindows``), D the windows' width."""
     own = windows.batch(rng.integers(0, len(windows), count))
     other = windows.batch(rng.integers(0, len(windows), count))
     far = torch.from_numpy(rng.random(count) < far_goal_prob)[:, None]
@@ -80,10 +81,28 @@ def draw_conditions(
     return own["value"][:, 0].clone(), goal
 
 
-def make_pairs(cfg: PairsConfig) -> Path:
-    """Sample ``cfg.count`` teacher pairs and write them atomically to ``cfg.out``."""
+@torch.no_grad()
+def teacher_targets(teacher: EDMDenoiser, noise: torch.Tensor, start: torch.Tensor,
+                    goal: torch.Tensor, heun_steps: int, batch_size: int,
+                    progress: bool = False) -> torch.Tensor:
+    """The teacher's Heun samples ``[N, H, D]`` from unit noise ``[N, H, D]`` (scaled by
+    sigma_max) under the start/goal conditions ``[N, D]`` (the goal's every dim pinned), in
+    batches of ``batch_size``."""
     from tqdm import tqdm
 
+    count, horizon, dim = noise.shape
+    target = torch.empty_like(noise)
+    for lo in tqdm(range(0, count, batch_size), desc="teacher pairs", unit="batch",
+                   disable=not progress):
+        hi = min(lo + batch_size, count)
+        mask, value = start_goal_condition(start[lo:hi], goal[lo:hi], horizon, dim)
+        target[lo:hi] = heun_sample(teacher, noise[lo:hi] * teacher.cfg.sigma_max, mask,
+                                    value, heun_steps, teacher.cfg)
+    return target
+
+
+def make_pairs(cfg: PairsConfig) -> Path:
+    """Sample ``cfg.count`` teacher pairs and write them atomically to ``cfg.out``."""
     cfg.validate()
     check_not_input("--out", cfg.out, {"--teacher": cfg.teacher})
     teacher, payload = load_model(cfg.teacher, "teacher")
@@ -95,14 +114,8 @@ def make_pairs(cfg: PairsConfig) -> Path:
     generator = torch.Generator().manual_seed(cfg.seed)
     start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)
     noise = torch.randn(cfg.count, horizon, start.shape[1], generator=generator)
-    target = torch.empty_like(noise)
-    with torch.no_grad():
-        for lo in tqdm(range(0, cfg.count, cfg.batch_size), desc="teacher pairs", unit="batch",
-                       disable=not cfg.progress):
-            hi = min(lo + cfg.batch_size, cfg.count)
-            mask, value = start_goal_condition(start[lo:hi], goal[lo:hi], horizon, 4)
-            target[lo:hi] = heun_sample(teacher, noise[lo:hi] * teacher.cfg.sigma_max, mask,
-                                        value, cfg.heun_steps, teacher.cfg)
+    target = teacher_targets(teacher, noise, start, goal, cfg.heun_steps, cfg.batch_size,
+                             cfg.progress)
     return save_checkpoint(cfg.out, {
         "kind": KIND, "config": asdict(cfg), "dataset_id": payload["dataset_id"],
         "horizon": horizon, "stride": payload["stride"],

@@ -79,6 +79,18 @@ def wrong_shape(w: Path) -> None:
     _edit_planner(w, edit)
 
 
+def grid_size_one(w: Path) -> None:
+    _edit_planner(w, lambda p: p["ctm"].__setitem__("grid_size", 1))
+
+
+def nan_sigma_max(w: Path) -> None:
+    _edit_planner(w, lambda p: p["edm"].__setitem__("sigma_max", float("nan")))
+
+
+def unknown_edm_field(w: Path) -> None:
+    _edit_planner(w, lambda p: p["edm"].__setitem__("sigma_maximum", 80.0))
+
+
 def nan_teacher(w: Path) -> None:
     payload = load_checkpoint(w / "t" / "latest.pt", "teacher")
     next(iter(payload["ema"].values())).view(-1)[0] = float("inf")
@@ -168,6 +180,13 @@ CLI_CASES = {
                            ["bad.pt", "no 'student' entry"], no_student),
     "planner-wrong-shape": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
                             ["bad.pt", "student", "has shape (3, 5), expected"], wrong_shape),
+    "planner-grid-size-one": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                              ["bad.pt: ctm.grid_size", "an int >= 2", "got 1"], grid_size_one),
+    "planner-nan-sigma-max": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                              ["bad.pt: edm.sigma_max", "finite", "nan"], nan_sigma_max),
+    "planner-unknown-edm-field": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
+                                  ["bad.pt: edm: expected a dict of sigma_min"],
+                                  unknown_edm_field),
     "ctm-inf-teacher": (("train", "ctm", "--teacher", "{w}/inf_teacher.pt", "--steps", "1",
                          "--out", "{w}/o", "--no-progress"),
                         ["inf_teacher.pt", "NaN or inf"], nan_teacher),

@@ -644,6 +644,61 @@ def test_window_config_is_checked(data, horizon: int, stride: int) -> None:
         TrajectoryWindows(data, WindowConfig(horizon, stride))
 
 
+def synthetic_data(obs_dim: int, steps: int = 120) -> MazeData:
+    """Random ``obs_dim``-wide observations with 2-D goals in two episodes (no env behind)."""
+    rng = np.random.default_rng(0)
+    return MazeData(
+        dataset_id="synthetic", maze=get_maze_spec("umaze"),
+        observations=rng.normal(size=(steps, obs_dim)).astype(np.float32),
+        actions=np.zeros((steps, 2), np.float32), rewards=np.zeros(steps, np.float32),
+        goals=np.zeros((steps, 2), np.float32), episode_starts=np.array([0, 50]),
+        continuous=False, ref_min_score=None, ref_max_score=None,
+    )
+
+
+def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
+    from ctp.edm import EDMConfig
+    from ctp.models import build_teacher
+    from ctp.nn import UNetConfig
+    from ctp.teacher_pairs import draw_conditions, teacher_targets
+    from ctp.train import TeacherObjective, TrainConfig
+
+    data = synthetic_data(obs_dim=7)
+    windows = TrajectoryWindows(data, WindowConfig(8, 3))
+    assert (windows.obs_dim, windows.goal_dims) == (7, 2)
+    batch = windows.batch(np.arange(5))
+    assert {k: tuple(v.shape) for k, v in batch.items()} == {
+        k: (5, 8, 7) for k in ("x", "mask", "value")}
+    rows = windows.start_indices(np.arange(5))[:, None] + np.arange(8) * 3
+    np.testing.assert_allclose(batch["x"].numpy(),
+                               windows.normalizer.normalize(data.observations[rows]), atol=1e-6)
+    value, mask = batch["value"], batch["mask"]
+    torch.testing.assert_close(value[:, 0], batch["x"][:, 0], rtol=0, atol=0)
+    torch.testing.assert_close(value[:, -1, :2], batch["x"][:, -1, :2], rtol=0, atol=0)
+    rest = windows.normalizer.normalize(np.zeros(7))[2:]  # the goal's other 5 dims at zero
+    np.testing.assert_allclose(value[:, -1, 2:].numpy(), np.tile(rest, (5, 1)), atol=1e-6)
+    assert mask[:, [0, -1]].all() and not mask[:, 1:-1].any()
+
+    start, goal = draw_conditions(windows, 6, 0.5, np.random.default_rng(1))
+    assert start.shape == goal.shape == (6, 7)
+    teacher = build_teacher(UNetConfig(obs_dim=7, horizon=8, dim=16, dim_mults=(1, 2)),
+                            EDMConfig()).eval()
+    target = teacher_targets(teacher, torch.randn(6, 8, 7), start, goal, heun_steps=2,
+                             batch_size=4)
+    assert target.shape == (6, 8, 7)
+    torch.testing.assert_close(target[:, 0], start)
+    torch.testing.assert_close(target[:, -1], goal)
+
+    objective = TeacherObjective(TrainConfig(horizon=8, dim=16, dim_mults=(1, 2)),
+                                 torch.device("cpu"), windows.obs_dim)
+    loss, _ = objective.loss(batch, k=1)
+    assert objective.module.net.cfg.obs_dim == 7 and torch.isfinite(loss)
+    loss.backward()
+
+    with pytest.raises(CTPError, match="7-dim observations, but the normaliser is 4-dim"):
+        TrajectoryWindows(data, WindowConfig(8, 3), Normalizer(np.zeros(4), np.ones(4)))
+
+
 # --- ctp data (CLI) ---------------------------------------------------------------------------
 
 

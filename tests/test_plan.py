@@ -303,3 +303,40 @@ def test_results_table_from_shipped_planners(tmp_path) -> None:
     from ctp.results_table import expert_score
 
     assert table["rows"][0]["expert"] == expert_score(spec_of("umaze"), 2, 0, False)
+
+
+def test_planner_takes_the_ctm_grid_and_sigmas_from_the_file(planner_file, tmp_path,
+                                                             monkeypatch) -> None:
+    from ctp import ctm
+    from ctp.planning import planner as planner_module
+    from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(planner_file["root"]))
+    student = train(TrainConfig(kind="ctm", teacher=str(planner_file["teacher"]), steps=1,
+                                batch_size=8, out_dir=str(tmp_path / "c"), progress=False,
+                                ctm=ctm.CTMConfig(grid_size=7))).latest
+    path = export_planner(ExportConfig(str(student), str(tmp_path / "p.pt")))
+    grids = []
+
+    def spy(*args, grid_size, **kwargs):
+        grids.append(grid_size)
+        return ctm.ctm_sample(*args, grid_size=grid_size, **kwargs)
+
+    monkeypatch.setattr(planner_module, "ctm_sample", spy)
+    config = PlannerConfig(candidates=3, jumps=2)
+    obs, goal = np.zeros((2, 4), np.float32), np.ones((2, 2), np.float32)
+    planner = load_planner(path, config=config)
+    assert planner.grid_size == 7
+    torch.manual_seed(0)
+    on_seven = planner.plan(obs, goal).trajectory
+    assert grids == [7]
+    # A file that records no grid or EDM constants plans as every file did before: N = 18.
+    payload = load_planner_file(path)
+    del payload["ctm"], payload["edm"]
+    old = planner_module.Planner(payload, config)
+    assert old.grid_size == 18 and old.edm == planner.edm
+    torch.manual_seed(0)
+    assert not np.allclose(old.plan(obs, goal).trajectory, on_seven) and grids == [7, 18]
+    payload = load_planner_file(path)
+    payload["edm"]["sigma_max"] = 40.0
+    assert planner_module.Planner(payload, config).edm.sigma_max == 40.0

@@ -20,13 +20,13 @@ def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
 def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:
     """Replace every plan state from the first one within ``radius`` of the goal by the goal
     at rest: the task rewards staying there, so the executed plan ends at the goal instead of
-    wandering on. plans ``[E, H, 4]``, goal_xy ``[E, 2]`` -> ``[E, H, 4]``."""
+    wandering on. plans ``[E, H, D]`` (x, y first), goal_xy ``[E, 2]`` -> ``[E, H, D]``."""
     arrived = np.linalg.norm(plans[..., :2] - goal_xy[:, None, :], axis=-1) <= radius
     first = np.where(arrived.any(axis=1), arrived.argmax(axis=1), plans.shape[1])
     after = np.arange(plans.shape[1])[None, :] >= first[:, None]
     held = plans.copy()
     held[after] = np.concatenate([np.broadcast_to(goal_xy[:, None], plans[..., :2].shape),
-                                  np.zeros_like(plans[..., 2:4])], axis=-1)[after]
+                                  np.zeros_like(plans[..., 2:])], axis=-1)[after]
     return held
 
 

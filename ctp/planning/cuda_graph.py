@@ -13,13 +13,15 @@ import torch
 
 
 class GraphedPlanStep:
-    """Callable like ``plan_step(state [E, 4], goal_xy [E, 2])`` for a fixed E."""
+    """Callable like ``plan_step(state [E, D], goal_xy [E, G])`` for the E, D and G of the
+    example inputs ``state`` and ``goal_xy`` it is captured with (copied to static buffers)."""
 
-    def __init__(self, step: Callable[..., tuple[torch.Tensor, torch.Tensor]], num_envs: int,
-                 device: torch.device, warmup: int = 3) -> None:
-        self.num_envs = num_envs
-        self.static_state = torch.zeros(num_envs, 4, device=device)
-        self.static_goal = torch.zeros(num_envs, 2, device=device)
+    def __init__(self, step: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+                 state: torch.Tensor, goal_xy: torch.Tensor, warmup: int = 3) -> None:
+        self.num_envs = state.shape[0]
+        self.static_state = state.clone()
+        self.static_goal = goal_xy.clone()
+        device = state.device
         side = torch.cuda.Stream(device)
         side.wait_stream(torch.cuda.current_stream(device))
         with torch.cuda.stream(side), torch.no_grad():

@@ -16,7 +16,7 @@ import torch
 
 from ctp import _ranking
 from ctp.conditioning import start_goal_condition
-from ctp.ctm import CTMStudent, ctm_sample
+from ctp.ctm import CTMConfig, CTMStudent, ctm_sample
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
 from ctp.envs.specs import GOAL_RADIUS, get_maze_spec
@@ -28,6 +28,8 @@ from ctp.planning.controller import hold_after_arrival, interpolate_plan, tracki
 from ctp.validation import check_options, finite, load_weights, resolve_device
 
 ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
+GOAL_DIMS = 2  # the goal is a position (x, y): what score_candidates reads
+STATE_DIMS = 4  # the scorer and controller read x, y, vx, vy first in every state
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
 MAX_CANDIDATES = 4096
 # Observations and goals may lie at most this many data ranges outside the planner's data
@@ -117,6 +119,30 @@ def _network_from(payload: dict[str, Any], kind: str, edm: EDMConfig, device: to
     return model.to(device).eval().requires_grad_(False)
 
 
+def _sampler_constants(payload: dict[str, Any], source: str) -> tuple[EDMConfig, int]:
+    """(EDM constants, CTM grid size N) a planner file's student was trained with; a file
+    that does not record one takes the value every planner used before they were read
+    (``EDMConfig``'s and ``CTMConfig``'s defaults)."""
+    recorded = {"edm": payload.get("edm") or {}, "ctm": payload.get("ctm") or {}}
+    for key, fields in (("edm", EDMConfig.__dataclass_fields__),
+                        ("ctm", CTMConfig.__dataclass_fields__)):
+        if not isinstance(recorded[key], dict) or recorded[key].keys() - fields.keys():
+            raise CTPError(f"{source}: {key}: expected a dict of {', '.join(fields)}")
+    edm = EDMConfig(**recorded["edm"])
+    grid_size = recorded["ctm"].get("grid_size", CTMConfig.grid_size)
+    sampling = {name: getattr(edm, name)
+                for name in ("sigma_min", "sigma_max", "sigma_data", "rho")}
+    check_options([(finite(v) and v > 0, f"{source}: edm.{name}", "a finite number > 0", v)
+                   for name, v in sampling.items()])
+    check_options([
+        (edm.sigma_min < edm.sigma_max, f"{source}: edm.sigma_min",
+         f"below sigma_max {edm.sigma_max:g}", edm.sigma_min),
+        (isinstance(grid_size, int) and grid_size >= 2, f"{source}: ctm.grid_size", "an int >= 2",
+         grid_size),
+    ])
+    return edm, grid_size
+
+
 class Planner:
     """Plans for E environments at once from a planner file's networks."""
 
@@ -132,14 +158,19 @@ class Planner:
         self.maze = get_maze_spec(_entry(payload, "maze", source))
         self.horizon = int(_entry(payload, "horizon", source))
         self.stride = int(_entry(payload, "stride", source))
-        self.edm = EDMConfig(**_entry(payload, "edm", source))
+        self.edm, self.grid_size = _sampler_constants(payload, source)
         self.normalizer = Normalizer.from_state_dict(_entry(payload, "normalizer", source),
                                                      source)
-        if self.normalizer.dim != 4:
-            raise CTPError(f"{source}: state dimension {self.normalizer.dim}, expected 4 (maze)")
+        self.obs_dim = self.normalizer.dim  # the planned states' width D
+        if self.obs_dim < STATE_DIMS:
+            raise CTPError(f"{source}: state dimension {self.obs_dim}, expected >= "
+                           f"{STATE_DIMS} (x, y, vx, vy first: the scorer reads them)")
         self._low = torch.tensor(self.normalizer.low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(self.normalizer.high, dtype=torch.float32, device=self.device)
         self.student = _network_from(payload, "student", self.edm, self.device, source)
+        if self.student.net.cfg.obs_dim != self.obs_dim:
+            raise CTPError(f"{source}: student plans {self.student.net.cfg.obs_dim}-dim "
+                           f"states, the normaliser is {self.obs_dim}-dim")
         self.teacher = (_network_from(payload, "teacher", self.edm, self.device, source)
                         if payload.get("teacher") else None)
         self.critic = (_network_from(payload, "critic", self.edm, self.device, source)
@@ -172,20 +203,20 @@ class Planner:
     def plan_step(self, state: torch.Tensor, goal_xy: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Sample and score K candidates for each of E envs; no host syncs.
 
-        state ``[E, 4]`` and goal_xy ``[E, 2]`` (raw env units) -> (candidates raw
-        ``[E, K, H, 4]``, scores ``[E, K]``).
+        state ``[E, D]`` and goal_xy ``[E, 2]`` (raw env units) -> (candidates raw
+        ``[E, K, H, D]``, scores ``[E, K]``); D = ``obs_dim``.
         """
-        cfg, k = self.config, self.config.candidates
-        e = state.shape[0]
-        goal = torch.cat([goal_xy, torch.zeros_like(goal_xy)], dim=-1)
+        cfg, k, d = self.config, self.config.candidates, self.obs_dim
+        e, g = goal_xy.shape
+        goal = torch.cat([goal_xy, goal_xy.new_zeros(e, d - g)], dim=-1)
         start_n = self._normalize(state).repeat_interleave(k, dim=0)
         goal_n = self._normalize(goal).repeat_interleave(k, dim=0)
-        goal_n[:, 2:] = self._normalize(torch.zeros_like(goal))[:1, 2:].expand(e * k, 2)
-        mask, value = start_goal_condition(start_n, goal_n, self.horizon, 4)
-        noise = torch.randn(e * k, self.horizon, 4, device=state.device) * self.edm.sigma_max
+        goal_n[:, g:] = self._normalize(torch.zeros_like(goal))[:1, g:].expand(e * k, d - g)
+        mask, value = start_goal_condition(start_n, goal_n, self.horizon, d)
+        noise = torch.randn(e * k, self.horizon, d, device=state.device) * self.edm.sigma_max
         if cfg.sampler == "ctm":
             x = ctm_sample(self.student, noise, mask, value, cfg.jumps, cfg.gamma,
-                           grid_size=18)
+                           grid_size=self.grid_size)
         else:
             x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
         raw = self._unnormalize(x)
@@ -195,22 +226,23 @@ class Planner:
         )
         if self.critic is not None and cfg.critic_weight:
             scores = scores + cfg.critic_weight * self.critic(x, mask, value)
-        return raw.view(e, k, self.horizon, 4), scores.view(e, k)
+        return raw.view(e, k, self.horizon, d), scores.view(e, k)
 
     # ----------------------------------------------------------------------- host API
 
     @torch.no_grad()
     def plan(self, observation: np.ndarray | torch.Tensor, goal: np.ndarray | torch.Tensor
              ) -> PlanResult:
-        """Best plan for each env. observation ``[E, 4]`` or ``[4]``; goal ``[E, 2]``/``[2]``.
+        """Best plan for each env. observation ``[E, D]`` or ``[D]`` (D = ``obs_dim``); goal
+        ``[E, 2]`` or ``[2]``.
 
         Inputs must be finite and near the planner's data range, and the plan it returns is
         checked finite (else a CTPError). The first call (and with ``compile`` the first per
         batch size) pays a one-off warm-up, about 0.7 s eagerly on CPU: time later calls.
         """
         start = time.perf_counter()
-        obs_np, single = self._checked_input(observation, "observation", 4)
-        goal_np, _ = self._checked_input(goal, "goal", 2)
+        obs_np, single = self._checked_input(observation, "observation", self.obs_dim)
+        goal_np, _ = self._checked_input(goal, "goal", GOAL_DIMS)
         if len(obs_np) != len(goal_np):
             raise CTPError(f"plan: observation holds {len(obs_np)} envs but goal "
                            f"{len(goal_np)}; expected one goal per observation")
@@ -271,7 +303,9 @@ class Planner:
 
         if self.device.type != "cuda":
             return False
-        self.graph = GraphedPlanStep(self.plan_step, num_envs, self.device)
+        self.graph = GraphedPlanStep(self.plan_step,
+                                     torch.zeros(num_envs, self.obs_dim, device=self.device),
+                                     torch.zeros(num_envs, GOAL_DIMS, device=self.device))
         return True
 
 
