@@ -1,8 +1,9 @@
 """The ``ctp`` command: parses arguments and hands them to the library.
 
-Every subcommand lives in ``ctp.commands.<name>`` with ``add_parser(subparsers)`` and
-``run(args) -> int``; heavy imports (torch, minari, mujoco) happen inside ``run`` so that
-``ctp --version`` and argument errors stay instant. A :class:`~ctp.errors.CTPError` becomes one
+Every subcommand lives in ``ctp.commands.<name>`` (the small file tools together in
+``ctp.commands.tools``) with ``add_parser(subparsers)`` and ``run(args) -> int``; heavy
+imports (torch, minari, mujoco) happen inside ``run`` so that ``ctp --version`` and argument
+errors stay instant. A :class:`~ctp.errors.CTPError` becomes one
 line on stderr and exit status 2.
 """
 
@@ -15,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from ctp import __version__
-from ctp.commands import baseline, data, info, plan, train
+from ctp.commands import baseline, data, info, plan, tools, train
 from ctp.errors import CTPError
 
-COMMANDS = (data, train, plan, baseline, info)
+COMMANDS = (data, train, tools, plan, baseline, info)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -36,7 +37,9 @@ def build_parser() -> OneLineParser:
     )
     parser.add_argument("--version", action="version", version=f"ctp {__version__}")
     sub = parser.add_subparsers(
-        dest="command", metavar="{data,train,plan,baseline,info}", parser_class=OneLineParser
+        dest="command",
+        metavar="{data,train,pairs,average,bundle,unbundle,curves,plan,baseline,info}",
+        parser_class=OneLineParser,
     )
     for command in COMMANDS:
         command.add_parser(sub)

@@ -38,7 +38,7 @@ KIND = "pairs"
 
 @dataclass
 class PairsConfig:
-    """What ``ctp train pairs`` makes: ``count`` pairs from ``teacher`` in batches."""
+    """What ``ctp pairs`` makes: ``count`` pairs from ``teacher`` in batches."""
 
     teacher: str
     out: str

@@ -75,7 +75,7 @@ class TrainConfig:
     progress: bool = True
     teacher: str | None = None  # ctm: the teacher checkpoint
     student_dim: int | None = None  # ctm: a narrower student (channel subset of the teacher)
-    pairs: str | None = None  # ctm: teacher ODE pairs (ctp train pairs) to regress one jump on
+    pairs: str | None = None  # ctm: teacher ODE pairs (ctp pairs) to regress one jump on
     student: str | None = None  # critic: the CTM student checkpoint
     ctm: CTMConfig = field(default_factory=CTMConfig)
 

@@ -184,7 +184,7 @@ def test_plan_cli_edm_sampler(planner_file, tmp_path) -> None:
         (("--checkpoint", "missing.pt"), "missing.pt: checkpoint not found"),
         (("--env", "pointmaze-foo"), "unknown maze 'pointmaze-foo'"),
         (("--candidates", "0"), "--candidates: expected >= 1 and <= 4096, got 0"),
-        (("--steps", "0"), "--steps: expected >= 1, got 0"),
+        (("--jumps", "0"), "--jumps: expected >= 1, got 0"),
         (("--env", "pointmaze-medium"), "not pointmaze-medium"),
         (("--out", "/nonexistent-dir/x.json"), "--out: folder /nonexistent-dir does not exist"),
     ],
@@ -228,7 +228,7 @@ def test_unbundle_then_resume_distillation(planner_file, tmp_path) -> None:
                                     out_dir=str(written["ctm"].parent), steps=student["step"] + 2,
                                     batch_size=8, progress=False))
         again = tmp_path / "again.pt"
-        assert main(["train", "bundle", "--student", str(resumed.latest), "--teacher",
+        assert main(["bundle", "--student", str(resumed.latest), "--teacher",
                      str(written["teacher"]), "--out", str(again)]) == 0
     assert resumed.step == student["step"] + 2
     payload = load_planner_file(again)

@@ -50,10 +50,10 @@ def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
     x = torch.zeros(2, 8, 4)
     assert model(x, x, x).shape == (2,)
     png = tmp_path / "curves.png"
-    proc = run_ctp("train", "curves", str(tmp_path / "t"), str(tmp_path / "c"), "--out", str(png))
+    proc = run_ctp("curves", str(tmp_path / "t"), str(tmp_path / "c"), "--out", str(png))
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
-    proc = run_ctp("train", "curves", str(tmp_path / "nowhere"), "--out", str(png))
+    proc = run_ctp("curves", str(tmp_path / "nowhere"), "--out", str(png))
     assert proc.returncode == 2 and "metrics.jsonl: not found" in proc.stderr
 
 
@@ -91,7 +91,7 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path)
     assert len(steps) == 2
     a, b = (load_checkpoint(p, "ctm") for p in steps)
     out = tmp_path / "avg.pt"
-    proc = run_ctp("train", "average", *map(str, steps), "--out", str(out))
+    proc = run_ctp("average", *map(str, steps), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     avg = load_checkpoint(out, "ctm")
     assert avg["step"] == 4 and [s["step"] for s in avg["averaged_from"]] == [2, 4]
@@ -110,7 +110,7 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path)
         ((steps[0], narrow), "unet differs from"),
         ((steps[0],), "expected at least 2 checkpoints, got 1"),
     ):
-        proc = run_ctp("train", "average", *map(str, args), "--out", str(tmp_path / "x.pt"))
+        proc = run_ctp("average", *map(str, args), "--out", str(tmp_path / "x.pt"))
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
@@ -271,8 +271,8 @@ def run_ctp(*args, env=None):
          "--dim: expected a positive multiple of 8, got 20"),
         (("train", "ctm", "--teacher", "t.pt", "--pair-weight", "-1"),
          "--pair-weight: expected >= 0, got -1.0"),
-        (("train", "pairs", "--teacher", "t.pt", "--count", "0"), "--count: expected >= 1, got 0"),
-        (("train", "pairs", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
+        (("pairs", "--teacher", "t.pt", "--count", "0"), "--count: expected >= 1, got 0"),
+        (("pairs", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
     ],
 )
 def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:

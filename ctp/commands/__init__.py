@@ -1,11 +1,44 @@
-"""The ``ctp`` subcommands, one module each: ``add_parser(subparsers)`` and ``run(args)``."""
+"""The ``ctp`` subcommands, one module each (the file tools share ``tools``):
+``add_parser(subparsers)`` and ``run(args)``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 
 from ctp.errors import CTPError
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """The one-line notice on stderr for a spelling that goes in the next release."""
+    print(f"ctp: warning: '{old}' is deprecated and will be removed in the next release; "
+          f"use '{new}'", file=sys.stderr)
+
+
+def deprecated(
+    run: Callable[[argparse.Namespace], int], old: str, new: str
+) -> Callable[[argparse.Namespace], int]:
+    """``run`` for a deprecated command spelling ``old``: the notice, then the command."""
+
+    def run_deprecated(args: argparse.Namespace) -> int:
+        warn_deprecated(old, new)
+        return run(args)
+
+    return run_deprecated
+
+
+def add_deprecated_option(parser: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+    """``old`` as a hidden alias of the option ``new``: it sets the same value (``kwargs`` as
+    ``new``'s, e.g. ``type``) and prints the notice when used."""
+
+    class Alias(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None) -> None:
+            warn_deprecated(old, new)
+            setattr(namespace, self.dest, values)
+
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=Alias,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
 def print_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ctp.commands import add_threads_option, apply_threads
+from ctp.commands import add_deprecated_option, add_threads_option, apply_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
     p.add_argument("--candidates", type=int, default=None, help="K plans per env")
-    p.add_argument("--steps", type=int, default=None, help="CTM jumps per plan (NFE)")
+    p.add_argument("--jumps", type=int, default=None, help="CTM jumps per plan (NFE)")
+    add_deprecated_option(p, "--steps", "--jumps", type=int)
     p.add_argument("--sampler", choices=("ctm", "edm"), default=None,
                    help="ctm student (default) or the EDM teacher with Heun")
     p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
@@ -95,10 +96,8 @@ def run(args: argparse.Namespace) -> int:
     path = args.checkpoint or str(bundled_planner_path(spec.env_name))
     payload = load_planner_file(path)
     planner_cfg = defaults_of(payload)
-    for option, name in (("candidates", "candidates"), ("steps", "jumps"),
-                         ("sampler", "sampler"), ("edm_steps", "edm_steps"),
-                         ("dyn_weight", "dyn_weight"), ("critic_weight", "critic_weight")):
-        value = getattr(args, option)
+    for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight"):
+        value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)
     planner_cfg.compile = planner_cfg.compile or args.compile

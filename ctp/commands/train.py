@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 
-from ctp.commands import add_threads_option, apply_threads, print_help
+from ctp.commands import add_threads_option, apply_threads, print_help, tools
 
 # CLI option (argparse dest) -> the TrainConfig field it sets ("ctm." for CTMConfig's); ctm's
 # --dim is student_dim (see _field). Their CLI defaults are None: the library's apply.
@@ -33,11 +33,9 @@ def _mults(text: str) -> tuple[int, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train teacher, ctm student and critic; make teacher pairs; "
-                                     "average, bundle, unbundle checkpoints; plot curves")
+    p = sub.add_parser("train", help="train the EDM teacher, the CTM student and the critic")
     p.set_defaults(run=print_help(p))
-    kinds = p.add_subparsers(
-        dest="kind", metavar="{teacher,ctm,critic,pairs,average,bundle,unbundle,curves}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
@@ -66,7 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            help="student base width below the teacher's (cheaper plans): "
                                 "starts from a subset of the teacher's channels")
             k.add_argument("--pairs", default=None,
-                           help="teacher ODE pairs (ctp train pairs) to regress one jump on")
+                           help="teacher ODE pairs (ctp pairs) to regress one jump on")
             k.add_argument("--pair-weight", type=float,
                            help="weight of that regression in the loss")
         else:
@@ -95,87 +93,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         k.add_argument("--dry-run", action="store_true", help="print the resolved config")
         add_threads_option(k)
         k.set_defaults(run=run)
-    q = kinds.add_parser("pairs", help="teacher ODE pairs (noise -> Heun sample) for ctm --pairs")
-    q.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
-    q.add_argument("--out", required=True, help="pairs file to write (.pt)")
-    q.add_argument("--count", type=int, default=32_768, help="number of pairs")
-    q.add_argument("--heun-steps", type=int, default=18, help="teacher Karras levels N")
-    q.add_argument("--far-goal-prob", type=float, default=0.5,
-                   help="share of goals taken from another random window")
-    q.add_argument("--batch-size", type=int, default=256)
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_threads_option(q)
-    q.set_defaults(run=run_pairs)
-    a = kinds.add_parser("average", help="average the weights of several checkpoints of one run")
-    a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoints of one run (.pt)")
-    a.add_argument("--out", required=True, help="checkpoint to write (.pt)")
-    a.set_defaults(run=run_average)
-    b = kinds.add_parser("bundle", help="bundle student (+ teacher, critic) into a planner file")
-    b.add_argument("--student", required=True, help="CTM student checkpoint")
-    b.add_argument("--teacher", help="teacher checkpoint (enables --sampler edm)")
-    b.add_argument("--critic", help="critic checkpoint")
-    b.add_argument("--out", required=True, help="planner file to write (.pt)")
-    b.add_argument("--half", action="store_true", help="store weights as float16")
-    b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
-    b.add_argument("--replan", type=int, default=None, help="default replan interval R")
-    b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
-    b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
-    b.set_defaults(run=run_bundle)
-    u = kinds.add_parser("unbundle", help="planner file -> training checkpoints, to go on training")
-    u.add_argument("planner", help="planner file (.pt), e.g. ctp/assets/pointmaze-medium.pt")
-    u.add_argument("--out", required=True, help="folder for teacher/, ctm/ and critic/")
-    u.set_defaults(run=run_unbundle)
-    c = kinds.add_parser("curves", help="plot the loss curves of training runs (PNG)")
-    c.add_argument("runs", nargs="+", metavar="RUN", help="ctp train output folders")
-    c.add_argument("--out", required=True, help="PNG file to write")
-    c.set_defaults(run=run_curves)
-
-
-def run_curves(args: argparse.Namespace) -> int:
-    from ctp.plotting import plot_training_curves
-
-    plot_training_curves(args.runs, args.out)
-    print(f"wrote {args.out}")
-    return 0
-
-
-def run_pairs(args: argparse.Namespace) -> int:
-    from ctp.teacher_pairs import PairsConfig, make_pairs
-
-    apply_threads(args.threads)
-    path = make_pairs(PairsConfig(args.teacher, args.out, args.count, args.heun_steps,
-                                  args.far_goal_prob, args.batch_size, args.seed,
-                                  not args.no_progress))
-    print(f"wrote {args.count} teacher pairs to {path} ({path.stat().st_size / 2**20:.1f} MB)")
-    return 0
-
-
-def run_average(args: argparse.Namespace) -> int:
-    from ctp.averaging import write_average
-
-    path = write_average(args.checkpoints, args.out)
-    print(f"wrote the average of {len(args.checkpoints)} checkpoints: {path}")
-    return 0
-
-
-def run_bundle(args: argparse.Namespace) -> int:
-    from ctp.planning.bundle import ExportConfig, export_planner
-
-    defaults = {"candidates": args.candidates, "replan": args.replan,
-                "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
-    path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
-                                       args.half, defaults))
-    print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
-    return 0
-
-
-def run_unbundle(args: argparse.Namespace) -> int:
-    from ctp.planning.bundle import unbundle_planner
-
-    for kind, path in unbundle_planner(args.planner, args.out).items():
-        print(f"wrote {kind} checkpoint {path}")
-    return 0
+    tools.add_deprecated_aliases(kinds)
 
 
 def _field(kind: str, dest: str) -> str | None:

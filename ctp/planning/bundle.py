@@ -91,7 +91,7 @@ def load_planner_file(path: str | Path) -> dict[str, Any]:
     kind = payload.get("kind")
     if kind in KINDS:
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner': a training checkpoint; "
-                       "bundle it first: ctp train bundle --student CTM.pt [--teacher "
+                       "bundle it first: ctp bundle --student CTM.pt [--teacher "
                        "TEACHER.pt] [--critic CRITIC.pt] --out PLANNER.pt")
     if kind != "planner":
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner'")

@@ -55,7 +55,7 @@ class PlannerConfig:
         check_options([
             (1 <= self.candidates <= MAX_CANDIDATES, "--candidates",
              f">= 1 and <= {MAX_CANDIDATES}", self.candidates),
-            (self.jumps >= 1, "--steps", ">= 1", self.jumps),
+            (self.jumps >= 1, "--jumps", ">= 1", self.jumps),
             (self.edm_steps >= 1, "--edm-steps", ">= 1", self.edm_steps),
             (self.sampler in ("ctm", "edm"), "--sampler", "ctm or edm", self.sampler),
             (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
@@ -92,7 +92,7 @@ def _entry(payload: dict[str, Any], key: str, source: str) -> Any:
     """``payload[key]`` of a planner file, or a CTPError naming the missing entry."""
     if payload.get(key) is None:
         raise CTPError(f"{source}: planner file has no {key!r} entry (re-bundle it with "
-                       "ctp train bundle)")
+                       "ctp bundle)")
     return payload[key]
 
 

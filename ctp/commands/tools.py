@@ -1,0 +1,133 @@
+"""``ctp pairs|average|bundle|unbundle|curves``: the tools around training that do not train.
+
+Each makes or reads files of the training pipeline (data -> teacher -> pairs -> student ->
+critic -> bundle): teacher pairs for ``ctp train ctm --pairs``, the average of checkpoints, a
+planner file and back, loss curves. They used to be ``ctp train <tool>``; those spellings
+still work for one release and print a deprecation notice (:func:`add_deprecated_aliases`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from ctp.commands import add_threads_option, apply_threads, deprecated
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def _pairs(q: argparse.ArgumentParser) -> Run:
+    q.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
+    q.add_argument("--out", required=True, help="pairs file to write (.pt)")
+    q.add_argument("--count", type=int, default=32_768, help="number of pairs")
+    q.add_argument("--heun-steps", type=int, default=18, help="teacher Karras levels N")
+    q.add_argument("--far-goal-prob", type=float, default=0.5,
+                   help="share of goals taken from another random window")
+    q.add_argument("--batch-size", type=int, default=256)
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_threads_option(q)
+    return run_pairs
+
+
+def _average(a: argparse.ArgumentParser) -> Run:
+    a.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoints of one run (.pt)")
+    a.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    return run_average
+
+
+def _bundle(b: argparse.ArgumentParser) -> Run:
+    b.add_argument("--student", required=True, help="CTM student checkpoint")
+    b.add_argument("--teacher", help="teacher checkpoint (enables --sampler edm)")
+    b.add_argument("--critic", help="critic checkpoint")
+    b.add_argument("--out", required=True, help="planner file to write (.pt)")
+    b.add_argument("--half", action="store_true", help="store weights as float16")
+    b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
+    b.add_argument("--replan", type=int, default=None, help="default replan interval R")
+    b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
+    b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
+    return run_bundle
+
+
+def _unbundle(u: argparse.ArgumentParser) -> Run:
+    u.add_argument("planner", help="planner file (.pt), e.g. ctp/assets/pointmaze-medium.pt")
+    u.add_argument("--out", required=True, help="folder for teacher/, ctm/ and critic/")
+    return run_unbundle
+
+
+def _curves(c: argparse.ArgumentParser) -> Run:
+    c.add_argument("runs", nargs="+", metavar="RUN", help="ctp train output folders")
+    c.add_argument("--out", required=True, help="PNG file to write")
+    return run_curves
+
+
+# name: (help, adds the options and returns the command's run)
+TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Run]]] = {
+    "pairs": ("teacher ODE pairs (noise -> Heun sample) for ctp train ctm --pairs", _pairs),
+    "average": ("average the weights of several checkpoints of one run", _average),
+    "bundle": ("bundle student (+ teacher, critic) into a planner file", _bundle),
+    "unbundle": ("planner file -> training checkpoints, to go on training", _unbundle),
+    "curves": ("plot the loss curves of training runs (PNG)", _curves),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    for name, (text, add_options) in TOOLS.items():
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(run=add_options(p))
+
+
+def add_deprecated_aliases(kinds: argparse._SubParsersAction) -> None:
+    """``ctp train <tool>``, the old spelling: the same options, a notice on stderr.
+
+    Registered without ``help`` so that ``ctp train --help`` does not list them.
+    """
+    for name, (text, add_options) in TOOLS.items():
+        p = kinds.add_parser(name, description=f"deprecated: use 'ctp {name}'. {text}")
+        p.set_defaults(run=deprecated(add_options(p), f"ctp train {name}", f"ctp {name}"))
+
+
+def run_curves(args: argparse.Namespace) -> int:
+    from ctp.plotting import plot_training_curves
+
+    plot_training_curves(args.runs, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_pairs(args: argparse.Namespace) -> int:
+    from ctp.teacher_pairs import PairsConfig, make_pairs
+
+    apply_threads(args.threads)
+    path = make_pairs(PairsConfig(args.teacher, args.out, args.count, args.heun_steps,
+                                  args.far_goal_prob, args.batch_size, args.seed,
+                                  not args.no_progress))
+    print(f"wrote {args.count} teacher pairs to {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from ctp.averaging import write_average
+
+    path = write_average(args.checkpoints, args.out)
+    print(f"wrote the average of {len(args.checkpoints)} checkpoints: {path}")
+    return 0
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    from ctp.planning.bundle import ExportConfig, export_planner
+
+    defaults = {"candidates": args.candidates, "replan": args.replan,
+                "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
+    path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
+                                       args.half, defaults))
+    print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def run_unbundle(args: argparse.Namespace) -> int:
+    from ctp.planning.bundle import unbundle_planner
+
+    for kind, path in unbundle_planner(args.planner, args.out).items():
+        print(f"wrote {kind} checkpoint {path}")
+    return 0
