@@ -36,6 +36,13 @@ def minari_root(tiny_umaze, monkeypatch):
     return tiny_umaze
 
 
+@pytest.fixture
+def own_root(tmp_path, monkeypatch):
+    """MINARI_DATASETS_PATH pointed at an empty folder of this test's own."""
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def planner_file(tiny_umaze, tmp_path_factory):
     """Teacher, student and critic trained for a few steps, bundled into a planner file."""

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +21,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_main, spawn_ctp
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.cli import main
@@ -274,15 +272,6 @@ def snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def run_cli(capsys, argv: list[str]) -> tuple[int, str]:
-    """(exit status, stderr) of ``ctp argv`` run in this process."""
-    try:
-        status = main(argv)
-    except SystemExit as exc:  # argparse usage errors
-        status = exc.code
-    return status, capsys.readouterr().err
-
-
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
 def test_cli_bad_input_is_one_line_and_changes_nothing(case, work, capsys, monkeypatch) -> None:
     argv, fragments, setup = CLI_CASES[case]
@@ -290,11 +279,7 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(case, work, capsys, monke
     if setup is not None:
         setup(work)
     before = snapshot(work)
-    status, err = run_cli(capsys, [a.format(w=work) for a in argv])
-    lines = err.strip().splitlines()
-    assert status == 2 and len(lines) == 1 and lines[0].startswith("ctp: error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    assert_one_line_error(run_main(capsys, *[a.format(w=work) for a in argv]), *fragments)
     assert snapshot(work) == before
 
 
@@ -380,12 +365,7 @@ def test_resume_drops_metrics_rows_past_its_checkpoint_and_stale_temp_files(
 # ------------------------------------------------------------------ process statuses
 
 
-def spawn_ctp(*args: str, root: Path) -> subprocess.Popen:
-    env = {**os.environ, "MINARI_DATASETS_PATH": str(root), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "ctp", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_stopping_training_saves_and_exits_non_zero(tiny_umaze, tmp_path, sig, status) -> None:
     proc = spawn_ctp(*TEACHER[:-3], "--steps", "1000000", "--no-progress", "--out",

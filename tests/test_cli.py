@@ -1,18 +1,14 @@
-"""The installed `ctp` command: version, info, and one-line errors with exit status 2."""
+"""The installed `ctp` command: version, info, one-line errors with exit status 2, and the
+old spellings that still work for one release."""
 
 import json
 import subprocess
 import sys
 
 import pytest
+from helpers import assert_one_line_error, run_ctp, run_main
 
 from ctp import __version__
-
-
-def run_ctp(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ctp", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
 
 
 def test_version() -> None:
@@ -22,7 +18,7 @@ def test_version() -> None:
 
 
 def test_info_json_reports_extension_and_backend(tmp_path) -> None:
-    proc = run_ctp("info", "--json", cwd=str(tmp_path))
+    proc = run_ctp("info", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["ranking_extension"] == "built"
@@ -43,10 +39,7 @@ def test_info_table() -> None:
 )
 def test_bad_usage_is_one_line_exit_2(args: tuple[str, ...]) -> None:
     proc = run_ctp(*args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ctp"), proc.stderr
-    assert "error:" in lines[0] and "Traceback" not in proc.stderr
+    assert_one_line_error(proc, "(see 'ctp --help')")
 
 
 def test_kernels_installed_only_as_subpackage(tmp_path) -> None:
@@ -59,3 +52,45 @@ def test_kernels_installed_only_as_subpackage(tmp_path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "ctp.kernels"]
+
+
+# ---------------------------------------------------- deprecated spellings (one release)
+
+TOOLS = ("pairs", "average", "bundle", "unbundle", "curves")
+
+
+def options_of(help_text: str, prog: str) -> str:
+    """The options in a ``--help`` text's usage lines for ``prog``, whitespace collapsed."""
+    usage = help_text.split("\n\n")[0]
+    assert usage.startswith(f"usage: {prog} "), usage
+    return " ".join(usage.removeprefix(f"usage: {prog} ").split())
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_train_tool_alias_takes_the_tools_options(tool, capsys) -> None:
+    new = run_main(capsys, tool, "--help")
+    old = run_main(capsys, "train", tool, "--help")
+    assert new.returncode == old.returncode == 0
+    assert options_of(old.stdout, f"ctp train {tool}") == options_of(new.stdout, f"ctp {tool}")
+    assert f"deprecated: use 'ctp {tool}'" in old.stdout
+
+
+def test_train_help_lists_only_what_trains(capsys) -> None:
+    proc = run_main(capsys, "train", "--help")
+    assert "{teacher,ctm,critic}" in proc.stdout
+    assert not any(tool in proc.stdout for tool in TOOLS)
+    assert all(tool in run_main(capsys, "--help").stdout for tool in TOOLS)
+
+
+def test_train_tool_alias_runs_the_tool_with_a_one_line_notice(tmp_path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n')
+    proc = run_main(capsys, "train", "curves", run, "--out", tmp_path / "old.png")
+    assert proc.returncode == 0 and (tmp_path / "old.png").read_bytes()[:4] == b"\x89PNG"
+    assert proc.stderr.splitlines() == [
+        "ctp: warning: 'ctp train curves' is deprecated and will be removed in the next "
+        "release; use 'ctp curves'"]
+    proc = run_main(capsys, "curves", run, "--out", tmp_path / "new.png")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert (tmp_path / "new.png").read_bytes()[:4] == b"\x89PNG"

@@ -9,14 +9,13 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import gymnasium as gym
 import minari
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_ctp
 from minari.data_collector import EpisodeBuffer
 
 from ctp.data.catalog import dataset_info, list_datasets
@@ -34,22 +33,8 @@ KEYS = {"observation", "achieved_goal", "desired_goal"}
 
 
 @pytest.fixture
-def root(tiny_umaze, monkeypatch):
-    """The Minari folder holding the tiny umaze dataset (read-only for the tests)."""
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
-    return tiny_umaze
-
-
-@pytest.fixture
-def data(root) -> MazeData:
+def data(minari_root) -> MazeData:
     return load_maze_dataset(UMAZE)
-
-
-@pytest.fixture
-def own_root(tmp_path, monkeypatch):
-    """An empty Minari folder of this test's own."""
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
-    return tmp_path
 
 
 def copy_tiny(tiny_umaze, dest) -> None:
@@ -99,7 +84,7 @@ def write_dataset(dataset_id: str, buffers, observation_space, action_space=None
 # --- generation -------------------------------------------------------------------------------
 
 
-def test_round_trip_through_minari(root) -> None:
+def test_round_trip_through_minari(minari_root) -> None:
     dataset = minari.load_dataset(UMAZE)
     assert dataset.total_steps == STEPS
     episodes = list(dataset.iterate_episodes())
@@ -124,7 +109,7 @@ def test_round_trip_through_minari(root) -> None:
         assert np.all(np.abs(ep.actions) <= 1.0)
 
 
-def test_episodes_are_goal_reaching_segments_of_one_run(root) -> None:
+def test_episodes_are_goal_reaching_segments_of_one_run(minari_root) -> None:
     episodes = list(minari.load_dataset(UMAZE).iterate_episodes())
     for i, ep in enumerate(episodes):
         assert ep.truncations[-1] and not ep.truncations[:-1].any()
@@ -156,11 +141,12 @@ def test_noise_is_added_before_clipping(data) -> None:
     assert np.all(np.abs(data.actions) <= 1.0)
 
 
-def test_metadata_marks_the_run_continuous(root) -> None:
+def test_metadata_marks_the_run_continuous(minari_root) -> None:
     meta = minari.load_dataset(UMAZE).storage.metadata
     assert meta[CONTINUOUS_KEY] is True
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_other_seed_differs(tiny_umaze, tmp_path, monkeypatch) -> None:
     spec = get_maze_spec("umaze")
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
@@ -702,24 +688,12 @@ def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
 # --- ctp data (CLI) ---------------------------------------------------------------------------
 
 
-def run_ctp(root, *args) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ctp", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "MINARI_DATASETS_PATH": str(root), "OMP_NUM_THREADS": "1"},
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
-
-
-def test_cli_list_and_info(root) -> None:
-    proc = run_ctp(root, "data", "list", "--json")
+def test_cli_list_and_info(minari_root) -> None:
+    proc = run_ctp("data", "list", "--json", root=minari_root)
     assert proc.returncode == 0, proc.stderr
     listed = json.loads(proc.stdout)
-    assert listed == {"root": str(root), "datasets": [UMAZE], "unusable": {}}
-    proc = run_ctp(root, "data", "info", UMAZE, "--json")
+    assert listed == {"root": str(minari_root), "datasets": [UMAZE], "unusable": {}}
+    proc = run_ctp("data", "info", UMAZE, "--json", root=minari_root)
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     dataset = minari.load_dataset(UMAZE)
@@ -733,7 +707,7 @@ def test_cli_list_and_info(root) -> None:
 
 
 def test_cli_list_empty_folder(tmp_path) -> None:
-    proc = run_ctp(tmp_path, "data", "list")
+    proc = run_ctp("data", "list", root=tmp_path)
     assert proc.returncode == 0
     assert "no usable datasets" in proc.stdout
     assert "ctp data generate pointmaze-umaze" in proc.stdout
@@ -759,10 +733,7 @@ def test_cli_list_empty_folder(tmp_path) -> None:
 )
 def test_cli_bad_input(tmp_path, args, prefix, message) -> None:
     root = "" if "MINARI_DATASETS_PATH" in message else tmp_path
-    proc = run_ctp(root, *args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith(prefix) and message in lines[0], lines[0]
+    proc = run_ctp(*args, root=root)
+    assert_one_line_error(proc, message, prefix=prefix)
     assert proc.stdout == ""
     assert not (tmp_path / UMAZE).exists()

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_main
 
 from ctp.cli import main
 from ctp.errors import CTPError
@@ -104,6 +105,4 @@ def test_bc_baseline_end_to_end(hopper_data, monkeypatch, tmp_path) -> None:
 )
 def test_cli_bad_input(args, message, hopper_data, monkeypatch, capsys) -> None:
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(hopper_data[0]))
-    assert main(["baseline", *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ctp: error:") and message in err[0], err
+    assert_one_line_error(run_main(capsys, "baseline", *args), message)

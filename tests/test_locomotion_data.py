@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_main
 
 from ctp.commands.data import LOCOMOTION_CHOICES
 from ctp.data.catalog import dataset_info, list_datasets
@@ -43,12 +44,6 @@ def finished_run(tmp_path_factory):
     torch.set_num_threads(1)
     run_dir = tmp_path_factory.mktemp("sac")
     return run_dir, train_behaviour(tiny_run(run_dir))
-
-
-@pytest.fixture
-def own_root(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
-    return tmp_path / "minari"
 
 
 def test_cli_choices_are_the_tasks() -> None:
@@ -181,11 +176,7 @@ def test_medium_replay_without_a_run_says_what_it_costs(tmp_path, own_root) -> N
          "negative-policy-seed", "missing-dataset", "unknown-task-id"],
 )
 def test_cli_bad_input(args, message, own_root, capsys) -> None:
-    from ctp.cli import main
-
-    assert main(["data", *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ctp: error:") and message in err[0], err
+    assert_one_line_error(run_main(capsys, "data", *args), message)
     assert not (own_root / HOPPER_MEDIUM).exists()
 
 

@@ -204,6 +204,7 @@ def toy_batch(n: int, g: torch.Generator) -> torch.Tensor:
     return a + b * t
 
 
+@pytest.mark.slow
 def test_one_step_student_matches_toy_moments() -> None:
     """Teacher then student trained on a toy line distribution; the one-jump student's
     samples match the data's per-time mean within 0.1 and std within 30%."""

@@ -1,13 +1,11 @@
 """Planner, plan following, scoring, evaluation and the plan CLI on a tiny trained planner."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import assert_one_line_error, run_ctp, run_main
 
 from ctp.envs.maze import MazeGeometry, make_env
 from ctp.envs.specs import get_maze_spec
@@ -110,6 +108,7 @@ def test_plan_shapes_inpainting_and_best_choice(planner_file) -> None:
     assert single.trajectory.shape == (8, 4) and single.action.shape == (2,)
 
 
+@pytest.mark.slow
 def test_plan_step_has_no_graph_breaks(planner_file) -> None:
     """Dynamo traces sampling + scoring as one graph: no .item(), no host-dependent branches,
     which is what CUDA-graph capture needs too."""
@@ -122,6 +121,7 @@ def test_plan_step_has_no_graph_breaks(planner_file) -> None:
         assert cands.shape[:2] == scores.shape == (2, config.candidates)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["ctm", "edm"])
 def test_compiled_planner_plans_like_the_eager_one(planner_file, sampler) -> None:
     obs = np.array([[1.0, 1.0, 0.0, 0.0], [3.0, 1.0, 0.5, 0.0]], np.float32)
@@ -138,12 +138,6 @@ def test_compiled_planner_plans_like_the_eager_one(planner_file, sampler) -> Non
     tol = 1e-4 if sampler == "ctm" else 1e-3  # Heun's three network calls add rounding
     np.testing.assert_allclose(plans[1].trajectory, plans[0].trajectory, rtol=tol, atol=tol)
     np.testing.assert_allclose(plans[1].score, plans[0].score, rtol=tol, atol=tol)
-
-
-def run_ctp(*args, root=None):
-    env = {**os.environ, **({"MINARI_DATASETS_PATH": str(root)} if root else {})}
-    return subprocess.run([sys.executable, "-m", "ctp", *args], capture_output=True, text=True,
-                          timeout=300, env=env)
 
 
 def test_plan_cli_end_to_end(planner_file, tmp_path) -> None:
@@ -189,20 +183,24 @@ def test_plan_cli_edm_sampler(planner_file, tmp_path) -> None:
         (("--out", "/nonexistent-dir/x.json"), "--out: folder /nonexistent-dir does not exist"),
     ],
 )
-def test_plan_cli_bad_input(planner_file, args, message) -> None:
-    base = ["--checkpoint", str(planner_file["planner"])] if "--checkpoint" not in args else []
-    proc = run_ctp("plan", *base, *args, "--episodes", "1", "--no-progress")
-    assert proc.returncode == 2, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ctp: error:") and message in lines[0], (
-        proc.stderr
-    )
+def test_plan_cli_bad_input(planner_file, capsys, args, message) -> None:
+    base = ["--checkpoint", planner_file["planner"]] if "--checkpoint" not in args else []
+    proc = run_main(capsys, "plan", *base, *args, "--episodes", "1", "--no-progress")
+    assert_one_line_error(proc, message)
 
 
-def test_plan_cli_rejects_foreign_checkpoint(planner_file) -> None:
-    proc = run_ctp("plan", "--checkpoint", str(planner_file["teacher"]), "--episodes", "1")
-    assert proc.returncode == 2
-    assert "kind 'teacher', expected 'planner'" in proc.stderr
+def test_plan_cli_rejects_foreign_checkpoint(planner_file, capsys) -> None:
+    proc = run_main(capsys, "plan", "--checkpoint", planner_file["teacher"], "--episodes", "1")
+    assert_one_line_error(proc, "kind 'teacher', expected 'planner'")
+
+
+def test_plan_steps_is_a_deprecated_alias_of_jumps(planner_file, capsys) -> None:
+    proc = run_main(capsys, "plan", "--checkpoint", planner_file["planner"], "--steps", "0",
+                    "--episodes", "1", "--no-progress")
+    warning, error = proc.stderr.strip().splitlines()
+    assert warning == ("ctp: warning: '--steps' is deprecated and will be removed in the next "
+                       "release; use '--jumps'")
+    assert proc.returncode == 2 and error == "ctp: error: --jumps: expected >= 1, got 0"
 
 
 def test_load_planner_errors(planner_file) -> None:
@@ -236,7 +234,9 @@ def test_unbundle_then_resume_distillation(planner_file, tmp_path) -> None:
     torch.testing.assert_close(payload["teacher"]["state"], bundled["teacher"]["state"])
 
 
-@pytest.mark.parametrize("env", ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"])
+@pytest.mark.parametrize("env", ["pointmaze-umaze",
+                                 pytest.param("pointmaze-medium", marks=pytest.mark.slow),
+                                 pytest.param("pointmaze-large", marks=pytest.mark.slow)])
 def test_bundled_planners(tmp_path, env: str) -> None:
     """Every maze's planner ships inside the package; `ctp plan --env` runs it as shipped."""
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
@@ -265,17 +265,17 @@ def test_bundled_planners(tmp_path, env: str) -> None:
 
 def test_missing_bundled_planner_is_a_one_line_error(tmp_path, monkeypatch, capsys) -> None:
     import ctp.planning.bundle as bundle
-    from ctp.cli import main
 
     monkeypatch.setattr(bundle, "BUNDLED_DIR", tmp_path)
-    assert main(["plan", "--env", "pointmaze-large"]) == 2
-    assert "ctp: error: no planner is bundled for pointmaze-large" in capsys.readouterr().err
+    assert_one_line_error(run_main(capsys, "plan", "--env", "pointmaze-large"),
+                          "no planner is bundled for pointmaze-large")
     with pytest.raises(CTPError, match="no planner is bundled for pointmaze-medium in this"):
         load_planner(env="pointmaze-medium")
-    assert main(["plan", "--results-table", str(tmp_path / "t.md"), "--mazes", "large"]) == 2
-    assert "--mazes: no planner is bundled for pointmaze-large" in capsys.readouterr().err
+    proc = run_main(capsys, "plan", "--results-table", tmp_path / "t.md", "--mazes", "large")
+    assert_one_line_error(proc, "--mazes: no planner is bundled for pointmaze-large")
 
 
+@pytest.mark.slow
 def test_results_table_from_shipped_planners(tmp_path) -> None:
     out = tmp_path / "table.md"
     proc = run_ctp("plan", "--results-table", str(out), "--episodes", "2", "--mazes", "umaze",

@@ -1,14 +1,13 @@
 """Training loop, checkpoints, resume, time budget, data parallelism and the train CLI."""
 
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from helpers import assert_one_line_error, run_main
 
 from ctp.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from ctp.conditioning import start_goal_condition
@@ -31,7 +30,7 @@ def tiny_config(out, kind="teacher", **kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
+def test_teacher_ctm_critic_chain(minari_root, tmp_path, capsys) -> None:
     teacher = train(tiny_config(tmp_path / "t"))
     assert teacher.step == 6
     payload = load_checkpoint(teacher.latest, "teacher")
@@ -50,11 +49,11 @@ def test_teacher_ctm_critic_chain(minari_root, tmp_path) -> None:
     x = torch.zeros(2, 8, 4)
     assert model(x, x, x).shape == (2,)
     png = tmp_path / "curves.png"
-    proc = run_ctp("curves", str(tmp_path / "t"), str(tmp_path / "c"), "--out", str(png))
+    proc = run_main(capsys, "curves", tmp_path / "t", tmp_path / "c", "--out", png)
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:4] == b"\x89PNG"
-    proc = run_ctp("curves", str(tmp_path / "nowhere"), "--out", str(png))
-    assert proc.returncode == 2 and "metrics.jsonl: not found" in proc.stderr
+    proc = run_main(capsys, "curves", tmp_path / "nowhere", "--out", png)
+    assert_one_line_error(proc, "metrics.jsonl: not found")
 
 
 def test_narrow_student_trains_resumes_and_gets_a_critic(minari_root, tmp_path) -> None:
@@ -82,7 +81,7 @@ def test_narrow_student_trains_resumes_and_gets_a_critic(minari_root, tmp_path) 
         8, 4)
 
 
-def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path) -> None:
+def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path, capsys) -> None:
     teacher = train(tiny_config(tmp_path / "t", steps=2)).latest
     run = tmp_path / "c"
     train(tiny_config(run, kind="ctm", teacher=str(teacher), steps=4, checkpoint_every=2,
@@ -91,7 +90,7 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path)
     assert len(steps) == 2
     a, b = (load_checkpoint(p, "ctm") for p in steps)
     out = tmp_path / "avg.pt"
-    proc = run_ctp("average", *map(str, steps), "--out", str(out))
+    proc = run_main(capsys, "average", *steps, "--out", out)
     assert proc.returncode == 0, proc.stderr
     avg = load_checkpoint(out, "ctm")
     assert avg["step"] == 4 and [s["step"] for s in avg["averaged_from"]] == [2, 4]
@@ -110,12 +109,12 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path)
         ((steps[0], narrow), "unet differs from"),
         ((steps[0],), "expected at least 2 checkpoints, got 1"),
     ):
-        proc = run_ctp("average", *map(str, args), "--out", str(tmp_path / "x.pt"))
-        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+        assert_one_line_error(run_main(capsys, "average", *args, "--out", tmp_path / "x.pt"),
+                              message)
     assert not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.slow
 def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tmp_path) -> None:
     teacher_path = train(tiny_config(tmp_path / "t", steps=2)).latest
     pairs_path = make_pairs(PairsConfig(str(teacher_path), str(tmp_path / "pairs.pt"), count=10,
@@ -236,6 +235,7 @@ def _ddp_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_data_parallel_gives_identical_parameters(minari_root, tmp_path) -> None:
     import socket
 
@@ -249,11 +249,6 @@ def test_two_process_data_parallel_gives_identical_parameters(minari_root, tmp_p
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     # ... and training moved them away from a fresh initialisation.
     assert load_checkpoint(tmp_path / "latest.pt")["step"] == 4
-
-
-def run_ctp(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "ctp", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize(
@@ -275,22 +270,17 @@ def run_ctp(*args, env=None):
         (("pairs", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
     ],
 )
-def test_train_cli_bad_input(minari_root, tmp_path, args, message) -> None:
-    proc = run_ctp(*args, "--out", str(tmp_path / "o"), "--no-progress",
-                   env={"MINARI_DATASETS_PATH": str(minari_root)})
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ctp: error:") and message in lines[0], (
-        proc.stderr
-    )
+def test_train_cli_bad_input(minari_root, tmp_path, capsys, args, message) -> None:
+    proc = run_main(capsys, *args, "--out", tmp_path / "o", "--no-progress")
+    assert_one_line_error(proc, message)
 
 
-def test_train_cli_dry_run_prints_config(tmp_path) -> None:
-    proc = run_ctp("train", "teacher", "--horizon", "64", "--dry-run", "--out", str(tmp_path))
+def test_train_cli_dry_run_prints_config(tmp_path, capsys) -> None:
+    proc = run_main(capsys, "train", "teacher", "--horizon", "64", "--dry-run", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert '"horizon": 64' in proc.stdout and '"kind": "teacher"' in proc.stdout
     assert '"ema_decay": 0.999' in proc.stdout and '"lr": 0.0002' in proc.stdout
     # A CTM run's EMA is its target network: a faster one by default.
-    proc = run_ctp("train", "ctm", "--teacher", "t.pt", "--dry-run", "--out", str(tmp_path))
+    proc = run_main(capsys, "train", "ctm", "--teacher", "t.pt", "--dry-run", "--out", tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert '"ema_decay": 0.95' in proc.stdout and '"lr": 0.0001' in proc.stdout
