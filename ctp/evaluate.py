@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from ctp.atomic import write_json
-from ctp.envs.maze import make_vector_env
-from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
-from ctp.planning.controller import PlanFollower
 from ctp.planning.planner import GOAL_DIMS, Planner, PlannerConfig
+from ctp.tasks.pointmaze.controller import PlanFollower
+from ctp.tasks.pointmaze.maze import make_vector_env
+from ctp.tasks.pointmaze.spec import get_maze_spec
 from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
 WARMUP_PLANS = 2
@@ -237,7 +237,7 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
     if cfg.out:
         write_json(cfg.out, result)
     if cfg.plot:
-        from ctp.plotting import plot_episodes
+        from ctp.tasks.pointmaze.plot import plot_episodes
 
         plot_episodes(spec, episodes[: cfg.plot_episodes], cfg.plot,
                       title=f"{spec.env_name}: {result['sampler']} NFE {result['nfe']}, "

@@ -26,11 +26,11 @@ import torch
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.conditioning import start_goal_condition
-from ctp.data.loader import load_maze_dataset
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMDenoiser, heun_sample
 from ctp.errors import CTPError
 from ctp.models import load_model, normalizer_of
+from ctp.tasks.pointmaze.loader import load_maze_dataset
 from ctp.validation import check_not_input, check_options
 
 KIND = "pairs"

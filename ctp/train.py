@@ -30,13 +30,13 @@ from ctp.atomic import atomic_write, write_json
 from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
 from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
-from ctp.data.loader import load_maze_dataset
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMConfig, edm_loss
 from ctp.errors import CTPError
 from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
+from ctp.tasks.pointmaze.loader import load_maze_dataset
 from ctp.teacher_pairs import load_pairs
 from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
 

@@ -22,8 +22,8 @@ def tiny_umaze(tmp_path_factory):
     root = tmp_path_factory.mktemp("minari")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINARI_DATASETS_PATH", str(root))
-        from ctp.data.generate import GenerateConfig, generate_dataset
-        from ctp.envs.specs import get_maze_spec
+        from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
+        from ctp.tasks.pointmaze.spec import get_maze_spec
 
         generate_dataset(GenerateConfig(get_maze_spec("umaze"), steps=3000, progress=False))
     return root

@@ -19,13 +19,13 @@ from helpers import assert_one_line_error, run_ctp
 from minari.data_collector import EpisodeBuffer
 
 from ctp.data.catalog import dataset_info, list_datasets
-from ctp.data.generate import GenerateConfig, generate_dataset
-from ctp.data.loader import MazeData, load_maze_dataset
 from ctp.data.minari_io import CONTINUOUS_KEY, datasets_root
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
-from ctp.envs.specs import GOAL_RADIUS, get_maze_spec
 from ctp.errors import CTPError
+from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
+from ctp.tasks.pointmaze.loader import MazeData, load_maze_dataset
+from ctp.tasks.pointmaze.spec import GOAL_RADIUS, get_maze_spec
 
 UMAZE = "ctp/pointmaze/umaze-v1"
 STEPS = 3000  # conftest.tiny_umaze
@@ -168,7 +168,7 @@ def test_same_seed_same_data_other_seed_differs(tiny_umaze, tmp_path, monkeypatc
 
 
 def test_same_seed_same_random_reference_score(tiny_umaze, tmp_path, monkeypatch) -> None:
-    from ctp.data.generate import reference_scores
+    from ctp.tasks.pointmaze.generate import reference_scores
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(tiny_umaze))
     first = load_maze_dataset(UMAZE)

@@ -7,17 +7,17 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_ctp, run_main
 
-from ctp.envs.maze import MazeGeometry, make_env
-from ctp.envs.specs import get_maze_spec
 from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
-from ctp.planning.controller import (
+from ctp.tasks.pointmaze.controller import (
     PlanFollower,
     hold_after_arrival,
     interpolate_plan,
     tracking_action,
 )
+from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
+from ctp.tasks.pointmaze.spec import get_maze_spec
 from ctp.train import TrainConfig, train
 
 torch.set_num_threads(1)
@@ -299,8 +299,8 @@ def test_results_table_from_shipped_planners(tmp_path) -> None:
     assert "ms compiled)" in rows[0]
     # Worker processes score the same episodes as this process would: the expert is
     # deterministic per seed.
-    from ctp.envs.specs import get_maze_spec as spec_of
-    from ctp.results_table import expert_score
+    from ctp.tasks.pointmaze.results_table import expert_score
+    from ctp.tasks.pointmaze.spec import get_maze_spec as spec_of
 
     assert table["rows"][0]["expert"] == expert_score(spec_of("umaze"), 2, 0, False)
 

@@ -62,9 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     if args.name in LOCOMOTION_CHOICES:
         return _generate_locomotion(args)
-    from ctp.data.generate import GenerateConfig, generate_dataset
-    from ctp.envs.specs import get_maze_spec
     from ctp.errors import CTPError
+    from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
+    from ctp.tasks.pointmaze.spec import get_maze_spec
 
     try:
         maze = get_maze_spec(args.name)

@@ -61,7 +61,7 @@ def run_results_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ctp.atomic import atomic_write, write_json
-    from ctp.results_table import TableConfig, build_table, to_markdown
+    from ctp.tasks.pointmaze.results_table import TableConfig, build_table, to_markdown
     from ctp.validation import check_writable
 
     out = Path(args.results_table)
@@ -84,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if args.mazes is not None or args.workers != 1:
         option = "--mazes" if args.mazes is not None else "--workers"
         raise CTPError(f"{option}: only applies with --results-table")
-    from ctp.envs.specs import get_maze_spec
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
     from ctp.planning.planner import Planner, defaults_of
+    from ctp.tasks.pointmaze.spec import get_maze_spec
 
     spec = get_maze_spec(args.env)
     if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():

@@ -1,1 +1,1 @@
-"""Offline data: PointMaze dataset generation (Minari format), loading, normalising, windows."""
+"""Offline data shared by every task: the Minari folder, the catalog, normalising, windows."""

@@ -1,6 +1,6 @@
 """What is in the Minari data folder: the datasets ctp can train on, and their details.
 
-Two families are known: PointMaze (``ctp.data.loader``) and Gym-MuJoCo locomotion
+Two families are known: PointMaze (``ctp.tasks.pointmaze.loader``) and Gym-MuJoCo locomotion
 (``ctp.tasks.locomotion.loader``). Listing opens each dataset's HDF5 file and checks its spaces;
 ``dataset_info`` reads every step, so a torn or foreign dataset is reported, never passed off
 as healthy.
@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.loader import check_maze_spaces, load_maze_dataset, missing_dataset_error
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root, open_dataset
-from ctp.envs.specs import maze_for_dataset
 from ctp.errors import CTPError
 from ctp.tasks.locomotion.loader import (
     check_spaces,
@@ -23,6 +21,8 @@ from ctp.tasks.locomotion.loader import (
     missing_locomotion_error,
 )
 from ctp.tasks.locomotion.spec import RANDOM_RETURN_KEY, REF_SOURCE_KEY, task_for_dataset
+from ctp.tasks.pointmaze.loader import check_maze_spaces, load_maze_dataset, missing_dataset_error
+from ctp.tasks.pointmaze.spec import maze_for_dataset
 
 V5_NOTE = ("collected on {env} (v5 dynamics, another behaviour policy): not D4RL's data; "
            "compare its scores only with other v5 results")

@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ctp.conditioning import start_goal_condition
-from ctp.data.loader import MazeData
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
+from ctp.tasks.pointmaze.loader import MazeData
 
 
 @dataclass

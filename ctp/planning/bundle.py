@@ -43,8 +43,8 @@ def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
 def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
     from ctp.data.catalog import dataset_info
-    from ctp.envs.specs import maze_for_dataset
     from ctp.planning.planner import PlannerConfig
+    from ctp.tasks.pointmaze.spec import maze_for_dataset
 
     check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
                                        "--critic": cfg.critic})

@@ -19,12 +19,12 @@ from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMConfig, CTMStudent, ctm_sample
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
-from ctp.envs.specs import GOAL_RADIUS, get_maze_spec
 from ctp.errors import CTPError
 from ctp.kernels import score_candidates
 from ctp.models import unet_config
 from ctp.nn import Critic, TemporalUNet
-from ctp.planning.controller import hold_after_arrival, interpolate_plan, tracking_action
+from ctp.tasks.pointmaze.controller import hold_after_arrival, interpolate_plan, tracking_action
+from ctp.tasks.pointmaze.spec import GOAL_RADIUS, get_maze_spec
 from ctp.validation import check_options, finite, load_weights, resolve_device
 
 ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)

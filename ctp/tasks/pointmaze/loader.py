@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root
-from ctp.envs.specs import MazeSpec, get_maze_spec, maze_for_dataset
 from ctp.errors import CTPError
+from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec, maze_for_dataset
 
 
 @dataclass

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.envs.expert import WaypointExpert
-from ctp.envs.maze import MazeGeometry, make_env
-from ctp.envs.specs import MAZES, MazeSpec, get_maze_spec
 from ctp.errors import CTPError
 from ctp.evaluate import EvalConfig, evaluate, mean_se, normalized
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.planner import Planner, defaults_of
+from ctp.tasks.pointmaze.expert import WaypointExpert
+from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
+from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec
 
 # Published on D4RL's maze2d-v1 data (docs/design.md section 7).
 PUBLISHED = {

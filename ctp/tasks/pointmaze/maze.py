@@ -10,8 +10,8 @@ from collections import deque
 
 import numpy as np
 
-from ctp.envs.specs import MazeSpec
 from ctp.errors import CTPError
+from ctp.tasks.pointmaze.spec import MazeSpec
 
 
 class MazeGeometry:

@@ -1,1 +1,0 @@
-"""PointMaze environment specs, construction, maze geometry and the waypoint expert."""
