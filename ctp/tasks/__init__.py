@@ -1,1 +1,70 @@
-"""Environment families ctp knows, one subpackage each: ``pointmaze`` and ``locomotion``."""
+"""Environment families ctp knows, one subpackage each, and their registry by name.
+
+``get_task("pointmaze")``, ``task_for_dataset(dataset_id)`` and ``task_for_env(env)`` return
+the ``ctp.tasks.base.Task`` the method trains, plans and evaluates with; ``planning_task``
+narrows one to a ``PlanningTask``. Tasks are imported on first use, so importing ``ctp.tasks``
+stays cheap and task modules may import ``ctp.tasks.base``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from ctp.errors import CTPError
+
+if TYPE_CHECKING:
+    from ctp.tasks.base import PlanningTask, Task
+
+DEFAULT_TASK = "pointmaze"  # planner files that record no task were made for it
+DEFAULT_ENV = "pointmaze-umaze"  # ctp plan and load_planner() without --env
+DEFAULT_DATASET = "ctp/pointmaze/umaze-v1"  # ctp train without --dataset
+
+
+@cache
+def _registry() -> dict[str, Task]:
+    from ctp.tasks.locomotion_task import LOCOMOTION
+    from ctp.tasks.pointmaze.task import POINTMAZE
+
+    return {task.name: task for task in (POINTMAZE, LOCOMOTION)}
+
+
+def task_names() -> tuple[str, ...]:
+    """The registered task names."""
+    return tuple(_registry())
+
+
+def get_task(name: str) -> Task:
+    """The task registered as ``name``."""
+    tasks = _registry()
+    if name not in tasks:
+        raise CTPError(f"unknown task {name!r}: expected one of {', '.join(tasks)}")
+    return tasks[name]
+
+
+def task_for_dataset(dataset_id: str) -> Task:
+    """The task whose datasets include ``dataset_id``."""
+    for task in _registry().values():
+        if task.owns_dataset(dataset_id):
+            return task
+    raise CTPError(f"{dataset_id}: not a dataset id of any task ctp knows "
+                   f"({', '.join(_registry())})")
+
+
+def planning_task(task: Task) -> PlanningTask:
+    """``task`` if it can plan, else a CTPError naming it."""
+    from ctp.tasks.base import PlanningTask
+
+    if not isinstance(task, PlanningTask):
+        raise CTPError(f"task {task.name!r} cannot plan yet (data and training only)")
+    return task
+
+
+def task_for_env(env: str) -> PlanningTask:
+    """The planning task that ``env`` (a ``ctp plan --env`` name) belongs to."""
+    from ctp.tasks.base import PlanningTask
+
+    for task in _registry().values():
+        if isinstance(task, PlanningTask) and task.owns_env(env):
+            return task
+    raise CTPError(f"unknown env {env!r}: expected a task's env, e.g. {DEFAULT_ENV}")

@@ -17,32 +17,19 @@ import numpy as np
 
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root
 from ctp.errors import CTPError
+from ctp.tasks.base import StepStream
 from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec, maze_for_dataset
 
 
 @dataclass
-class MazeData:
-    """One PointMaze dataset as a flat step stream of N steps in E episodes."""
+class MazeData(StepStream):
+    """One PointMaze dataset as a flat step stream of N steps in E episodes; observations
+    float32 ``[N, 4]``: x, y, vx, vy before each action."""
 
-    dataset_id: str
     maze: MazeSpec
-    observations: np.ndarray  # float32 [N, 4]: x, y, vx, vy before each action
     actions: np.ndarray  # float32 [N, 2]
     rewards: np.ndarray  # float32 [N]
     goals: np.ndarray  # float32 [N, 2]: desired goal at each step
-    episode_starts: np.ndarray  # int64 [E]: index of each episode's first step
-    continuous: bool  # episodes are consecutive segments of one run
-    ref_min_score: float | None
-    ref_max_score: float | None
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.observations.shape[0])
-
-    def episode_bounds(self) -> np.ndarray:
-        """int64 ``[E, 2]``: [start, end) of each episode in the stream."""
-        ends = np.append(self.episode_starts[1:], self.num_steps)
-        return np.stack([self.episode_starts, ends], axis=1)
 
 
 def check_maze_spaces(dataset_id: str, dataset) -> None:

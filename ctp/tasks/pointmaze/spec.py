@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from ctp.errors import CTPError
 
 GOAL_RADIUS = 0.45  # Gymnasium-Robotics' success radius (D4RL used 0.5)
+GOAL_DIMS = 2  # the goal is a position (x, y)
+ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
 
 U_MAZE = (
     (1, 1, 1, 1, 1),

@@ -1,0 +1,137 @@
+"""What the method needs from an environment family: the ``Task`` interface.
+
+The diffusion maths, networks, trainer, planner and evaluator are written once; each family
+(``ctp.tasks.pointmaze``, ...) supplies one object with these members. ``Task`` is what
+training needs (datasets and the window condition); ``PlanningTask`` adds what planning and
+closed-loop evaluation need (plan conditions, scorers, a controller, envs, reference scores
+and a plot). A family whose planning parts do not exist yet registers a ``Task`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ctp.data.normalizer import Normalizer
+
+Condition = tuple[torch.Tensor, torch.Tensor]  # (mask, value), both [B, H, D]
+
+
+@dataclass
+class StepStream:
+    """A dataset as the method sees it: a flat stream of N states in E episodes.
+
+    D, the state width, is the data's (``observations.shape[1]``), never a constant.
+    """
+
+    dataset_id: str
+    observations: np.ndarray  # float32 [N, D]: the state before each action
+    episode_starts: np.ndarray  # int64 [E]: index of each episode's first step
+    continuous: bool  # episodes are consecutive segments of one run (windows may cross them)
+    ref_min_score: float | None
+    ref_max_score: float | None
+
+    @property
+    def num_steps(self) -> int:
+        """N, the number of steps in the stream."""
+        return int(self.observations.shape[0])
+
+    def episode_bounds(self) -> np.ndarray:
+        """int64 ``[E, 2]``: [start, end) of each episode in the stream."""
+        ends = np.append(self.episode_starts[1:], self.num_steps)
+        return np.stack([self.episode_starts, ends], axis=1)
+
+
+class Observation(NamedTuple):
+    """One batched env observation, split the way the method reads it."""
+
+    state: np.ndarray  # [E, D]: what plans start from
+    goal: np.ndarray  # [E, G]: what plans are conditioned on and scored against
+    position: np.ndarray  # [E, P]: what the episode plot draws as the executed path
+
+
+class Controller(Protocol):
+    """Turns the current plans of E envs into one action per env step."""
+
+    def set_plans(self, plans: np.ndarray) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+
+    def act(self, state: np.ndarray) -> np.ndarray:
+        """Actions ``[E, A]`` for the current states ``[E, D]``; advances one env step."""
+
+
+@runtime_checkable
+class Task(Protocol):
+    """An environment family's datasets and how the method trains on them."""
+
+    name: str
+
+    def dataset_ids(self) -> tuple[str, ...]:
+        """The ids ``ctp data generate`` writes for this family."""
+
+    def owns_dataset(self, dataset_id: str) -> bool:
+        """Whether ``dataset_id`` is one of this family's datasets (ctp's or a public copy)."""
+
+    def load(self, dataset_id: str) -> StepStream:
+        """The local Minari dataset ``dataset_id``, checked (a CTPError names what is wrong)."""
+
+    def window_condition(self, x: torch.Tensor, normalizer: Normalizer) -> Condition:
+        """The inpainting condition of normalised training windows ``x`` ``[B, H, D]``."""
+
+
+@runtime_checkable
+class PlanningTask(Task, Protocol):
+    """A ``Task`` that also plans and is evaluated in closed loop."""
+
+    goal_dims: int  # G: width of the goal a plan is conditioned on
+    goal_radius: float  # default success radius of the goal scorer
+    scorer_weights: Mapping[str, float]  # the scorers offered and their default weights
+
+    def env_names(self) -> tuple[str, ...]:
+        """The env names of ``ctp plan --env``."""
+
+    def owns_env(self, env: str) -> bool:
+        """Whether ``env`` names one of this family's envs (it may still be unknown)."""
+
+    def env_name(self, env: str) -> str:
+        """The canonical name of ``env`` (a CTPError if it is no env of this family)."""
+
+    def env_for_dataset(self, dataset_id: str) -> str:
+        """The env a planner trained on ``dataset_id`` plans for."""
+
+    def plan_condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int,
+                       normalize: Callable[[torch.Tensor], torch.Tensor]) -> Condition:
+        """The condition of B plans: normalised start ``[B, D]``, raw goal ``[B, G]`` ->
+        (mask, value) ``[B, H, D]``; graph-safe (no host syncs)."""
+
+    def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
+              weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
+        """Scores ``[N]`` of raw plans ``[N, H, D]`` (one state every ``stride`` env steps)
+        for raw goals ``[N, G]``, higher is better; graph-safe."""
+
+    def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
+                     ) -> np.ndarray:
+        """The chosen raw plans ``[E, H, D]`` as they are followed, for goals ``[E, G]``."""
+
+    def controller(self, stride: int) -> Controller:
+        """A fresh controller for plans with one state every ``stride`` env steps."""
+
+    def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
+        """``num_envs`` copies of ``env`` in one Gymnasium vector env (evaluation goals,
+        or a random goal per episode with ``multi_goal``)."""
+
+    def episode_steps(self, env: str) -> int:
+        """Env steps of one evaluation episode of ``env``."""
+
+    def observe(self, obs: Any) -> Observation:
+        """A batched observation of :meth:`make_vector_env`'s env, split."""
+
+    def reference_scores(self, env: str) -> tuple[float, float]:
+        """``env``'s published (D4RL) random and expert returns, for normalised scores."""
+
+    def plot(self, env: str, episodes: Sequence[Any], path: str, title: str) -> None:
+        """A picture of evaluated episodes (``ctp.evaluate.Episode``) written to ``path``."""

@@ -1,0 +1,135 @@
+"""PointMaze as a planning task: start + goal inpainting, the goal-reach scorer, the tracking
+controller, vectorised Gymnasium-Robotics envs, D4RL maze2d constants and the maze plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp.conditioning import start_goal_condition
+from ctp.data.normalizer import Normalizer
+from ctp.errors import CTPError
+from ctp.kernels import score_candidates
+from ctp.tasks.base import Condition, Observation
+from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
+from ctp.tasks.pointmaze.loader import MazeData, load_maze_dataset
+from ctp.tasks.pointmaze.spec import (
+    ENV_DT,
+    GOAL_DIMS,
+    GOAL_RADIUS,
+    MAZES,
+    get_maze_spec,
+    maze_for_dataset,
+)
+
+
+class PointMazeTask:
+    """The three Gymnasium-Robotics PointMaze mazes (states x, y, vx, vy; goal x, y).
+
+    Conditions pin the start state at index 0 and the goal state, the goal position at
+    rest (zero velocity), at index H - 1. Scorers: goal reach (the reward the plan collects,
+    weight 1) minus ``dynamics`` times the plan's dynamics inconsistency (``ctp.kernels``).
+    """
+
+    name = "pointmaze"
+    goal_dims = GOAL_DIMS
+    goal_radius = GOAL_RADIUS
+    scorer_weights: Mapping[str, float] = {"dynamics": 10.0}
+
+    def dataset_ids(self) -> tuple[str, ...]:
+        """``ctp/pointmaze/<maze>-v1`` for each maze."""
+        return tuple(spec.dataset_id for spec in MAZES.values())
+
+    def owns_dataset(self, dataset_id: str) -> bool:
+        """Whether ``dataset_id`` names a PointMaze U-Maze/Medium/Large dataset."""
+        try:
+            maze_for_dataset(dataset_id)
+        except CTPError:
+            return False
+        return True
+
+    def load(self, dataset_id: str) -> MazeData:
+        """The local PointMaze dataset ``dataset_id`` (observations ``[N, 4]``)."""
+        return load_maze_dataset(dataset_id)
+
+    def window_condition(self, x: torch.Tensor, normalizer: Normalizer) -> Condition:
+        """Start and goal of normalised windows ``x`` ``[B, H, D]``: the first state, and the
+        last state's position with the other dims at the normalised 0 -> ``[B, H, D]`` each."""
+        _, horizon, dim = x.shape
+        goal = x[:, -1].clone()
+        rest = normalizer.normalize(np.zeros(dim))[self.goal_dims:].astype(np.float32)
+        goal[:, self.goal_dims:] = torch.from_numpy(rest)
+        return start_goal_condition(x[:, 0], goal, horizon, dim)
+
+    def env_names(self) -> tuple[str, ...]:
+        """``pointmaze-<maze>`` for each maze."""
+        return tuple(spec.env_name for spec in MAZES.values())
+
+    def owns_env(self, env: str) -> bool:
+        """``pointmaze-*`` names and the bare maze names (``umaze``)."""
+        return env.startswith("pointmaze") or env in MAZES
+
+    def env_name(self, env: str) -> str:
+        """``umaze`` or ``pointmaze-umaze`` -> ``pointmaze-umaze``."""
+        return get_maze_spec(env).env_name
+
+    def env_for_dataset(self, dataset_id: str) -> str:
+        """The maze a dataset was collected in, e.g. ``pointmaze-umaze``."""
+        return maze_for_dataset(dataset_id).env_name
+
+    def plan_condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int,
+                       normalize: Callable[[torch.Tensor], torch.Tensor]) -> Condition:
+        """Normalised start ``[B, D]`` and raw goal positions ``[B, 2]`` -> (mask, value)
+        ``[B, H, D]``: the goal pinned at rest at index H - 1."""
+        batch, dim = start.shape
+        goal_state = torch.cat([goal, goal.new_zeros(batch, dim - goal.shape[1])], dim=-1)
+        return start_goal_condition(start, normalize(goal_state), horizon, dim)
+
+    def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
+              weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
+        """Raw plans ``[N, H, D]`` and goal positions ``[N, 2]`` -> ``[N]``: steps spent
+        within ``goal_radius`` minus ``weights['dynamics']`` times the dynamics error."""
+        return score_candidates(plans, goal, goal_radius=goal_radius,
+                                step_dt=ENV_DT * stride, dyn_weight=weights["dynamics"])
+
+    def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
+                     ) -> np.ndarray:
+        """Plans ``[E, H, D]`` held at the goal ``[E, 2]`` from the first state within
+        ``goal_radius`` on."""
+        return hold_after_arrival(plans, goal, goal_radius)
+
+    def controller(self, stride: int) -> PlanFollower:
+        """Diffuser's tracking controller over the plans' interpolated waypoints."""
+        return PlanFollower(stride)
+
+    def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
+        """``num_envs`` PointMaze envs: the single-task goal, or Multi2D random goals."""
+        from ctp.tasks.pointmaze.maze import make_vector_env
+
+        return make_vector_env(get_maze_spec(env), num_envs, eval_goal=not multi_goal)
+
+    def episode_steps(self, env: str) -> int:
+        """300 (umaze), 600 (medium) or 800 (large)."""
+        return get_maze_spec(env).episode_steps
+
+    def observe(self, obs: Any) -> Observation:
+        """Gymnasium-Robotics observation dicts -> state ``[E, 4]``, goal and position
+        ``[E, 2]``."""
+        return Observation(obs["observation"], obs["desired_goal"], obs["achieved_goal"])
+
+    def reference_scores(self, env: str) -> tuple[float, float]:
+        """D4RL's maze2d-v1 random and expert returns (docs/design.md section 6)."""
+        spec = get_maze_spec(env)
+        return spec.d4rl_ref_min, spec.d4rl_ref_max
+
+    def plot(self, env: str, episodes: Sequence[Any], path: str, title: str) -> None:
+        """Walls, chosen plans and executed paths, one panel per episode."""
+        from ctp.tasks.pointmaze.plot import plot_episodes
+
+        plot_episodes(get_maze_spec(env), episodes, path, title)
+
+
+POINTMAZE = PointMazeTask()

@@ -1,0 +1,77 @@
+"""The task layer: the registry, the PointMaze task's conditions and scorer, the data-only
+locomotion task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ctp.data.normalizer import Normalizer
+from ctp.errors import CTPError
+from ctp.tasks import get_task, planning_task, task_for_dataset, task_for_env, task_names
+from ctp.tasks.base import PlanningTask, Task
+
+
+def test_registry_finds_tasks_by_name_dataset_and_env() -> None:
+    assert task_names() == ("pointmaze", "locomotion")
+    for name in task_names():
+        assert isinstance(get_task(name), Task)
+    assert task_for_dataset("ctp/pointmaze/medium-v1").name == "pointmaze"
+    assert task_for_dataset("D4RL/pointmaze/large-dense-v2").name == "pointmaze"
+    assert task_for_dataset("ctp/mujoco/hopper/medium-replay-v1").name == "locomotion"
+    assert task_for_env("pointmaze-large").env_name("large") == "pointmaze-large"
+    for ids in (get_task("pointmaze").dataset_ids(), get_task("locomotion").dataset_ids()):
+        assert all(task_for_dataset(i).owns_dataset(i) for i in ids)
+
+
+def test_registry_refuses_unknown_names() -> None:
+    with pytest.raises(CTPError, match="unknown task 'antmaze'"):
+        get_task("antmaze")
+    with pytest.raises(CTPError, match="not a dataset id of any task"):
+        task_for_dataset("D4RL/antmaze/umaze-v1")
+    with pytest.raises(CTPError, match="unknown env 'hopper'"):
+        task_for_env("hopper")
+    with pytest.raises(CTPError, match="unknown maze 'pointmaze-foo'"):
+        task_for_env("pointmaze-foo").env_name("pointmaze-foo")
+
+
+def test_locomotion_is_a_data_only_task() -> None:
+    locomotion = get_task("locomotion")
+    assert not isinstance(locomotion, PlanningTask)
+    with pytest.raises(CTPError, match="'locomotion' cannot plan yet"):
+        planning_task(locomotion)
+    x = torch.randn(3, 5, 11)
+    mask, value = locomotion.window_condition(x, Normalizer.fit(np.zeros((2, 11))))
+    assert mask[:, 0].eq(1).all() and mask[:, 1:].eq(0).all()
+    assert torch.equal(value[:, 0], x[:, 0]) and value[:, 1:].eq(0).all()
+
+
+def test_pointmaze_conditions_pin_start_and_goal_at_rest() -> None:
+    maze = planning_task(get_task("pointmaze"))
+    normalizer = Normalizer(np.array([-2.0, -1.0, -3.0, -4.0]), np.array([2.0, 3.0, 5.0, 4.0]))
+    x = torch.randn(3, 6, 4)
+    mask, value = maze.window_condition(x, normalizer)
+    rest = torch.from_numpy(normalizer.normalize(np.zeros(4))[2:].astype(np.float32))
+    assert mask[:, [0, -1]].eq(1).all() and mask[:, 1:-1].eq(0).all()
+    assert torch.equal(value[:, 0], x[:, 0]) and torch.equal(value[:, -1, :2], x[:, -1, :2])
+    assert torch.equal(value[:, -1, 2:], rest.expand(3, 2))
+
+    def normalize(t: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(normalizer.normalize(t.double().numpy()).astype(np.float32))
+
+    goal = torch.tensor([[1.0, 2.0], [-1.0, 0.5], [0.0, 0.0]])
+    mask, value = maze.plan_condition(x[:, 0], goal, 6, normalize)
+    assert mask[:, [0, -1]].eq(1).all() and mask[:, 1:-1].eq(0).all()
+    goal_state = normalize(torch.cat([goal, torch.zeros(3, 2)], dim=-1))
+    assert torch.equal(value[:, -1], goal_state) and torch.equal(value[:, 0], x[:, 0])
+
+
+def test_pointmaze_scorer_rewards_reaching_the_goal() -> None:
+    maze = planning_task(get_task("pointmaze"))
+    still = torch.zeros(2, 8, 4)  # at rest at the origin: dynamics-consistent
+    goal = torch.tensor([[0.0, 0.0], [3.0, 3.0]])
+    scores = maze.score(still, goal, 4, maze.scorer_weights, maze.goal_radius)
+    assert scores.tolist() == [8.0, 0.0]
+    held = maze.finish_plans(np.ones((1, 4, 4)), np.ones((1, 2)), maze.goal_radius)
+    np.testing.assert_array_equal(held[0, :, 2:], 0.0)
