@@ -22,7 +22,7 @@ def start_goal_condition(
 
     start: ``[B, D]`` full (normalised) state at index 0.
     goal: ``[B, D]`` (normalised) goal state; its first ``goal_dims`` entries are pinned at
-    the last index (mazes: position and, when ``goal_dims == D``, velocity too).
+    the last index (e.g. a goal position, or with ``goal_dims == D`` the whole state).
     Returns ``(mask, value)``, both ``[B, horizon, D]`` float tensors on start's device.
     """
     if start.shape != goal.shape or start.dim() != 2:

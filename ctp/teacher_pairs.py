@@ -2,7 +2,7 @@
 one-jump map to regress on.
 
 A one-jump plan maps noise at sigma_max straight to a trajectory. CTM learns that map by
-bootstrapping down its grid, and on the medium and large mazes the one-jump student stays
+bootstrapping down its grid, and on the larger datasets the one-jump student stays
 well behind its teacher (docs/results.md section 9). A pairs file holds,
 for N conditions drawn from the teacher's own dataset, the unit noise z and the teacher's
 deterministic Heun sample from sigma_max * z under that condition: the exact point the one
@@ -30,7 +30,7 @@ from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMDenoiser, heun_sample
 from ctp.errors import CTPError
 from ctp.models import load_model, normalizer_of
-from ctp.tasks.pointmaze.loader import load_maze_dataset
+from ctp.tasks import task_for_dataset
 from ctp.validation import check_not_input, check_options
 
 KIND = "pairs"
@@ -107,7 +107,8 @@ def make_pairs(cfg: PairsConfig) -> Path:
     check_not_input("--out", cfg.out, {"--teacher": cfg.teacher})
     teacher, payload = load_model(cfg.teacher, "teacher")
     horizon = payload["horizon"]
-    windows = TrajectoryWindows(load_maze_dataset(payload["dataset_id"]),
+    task = task_for_dataset(payload["dataset_id"])
+    windows = TrajectoryWindows(task, task.load(payload["dataset_id"]),
                                 WindowConfig(horizon, payload["stride"]),
                                 normalizer_of(payload, cfg.teacher))
     rng = np.random.default_rng(cfg.seed)

@@ -36,7 +36,7 @@ from ctp.edm import EDMConfig, edm_loss
 from ctp.errors import CTPError
 from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
-from ctp.tasks.pointmaze.loader import load_maze_dataset
+from ctp.tasks import DEFAULT_DATASET, task_for_dataset
 from ctp.teacher_pairs import load_pairs
 from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
 
@@ -48,7 +48,7 @@ class TrainConfig:
     """Everything one ``ctp train`` run needs; saved in every checkpoint."""
 
     kind: str = "teacher"  # teacher | ctm | critic
-    dataset_id: str = "ctp/pointmaze/umaze-v1"
+    dataset_id: str = DEFAULT_DATASET
     horizon: int = 32  # planned states per window
     stride: int = 4  # env steps between planned states
     dim: int = 32
@@ -481,8 +481,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     step = int(payload["step"]) if payload is not None else 0
     if info.main:
         prepare_out_dir(out, step)
-    data = load_maze_dataset(cfg.dataset_id)
-    windows = TrajectoryWindows(data, WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
+    task = task_for_dataset(cfg.dataset_id)
+    windows = TrajectoryWindows(task, task.load(cfg.dataset_id),
+                                WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
     objective = OBJECTIVES[cfg.kind](cfg, device, windows.obs_dim)
     module = objective.module
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,

@@ -26,6 +26,7 @@ from ctp.errors import CTPError
 from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
 from ctp.tasks.pointmaze.loader import MazeData, load_maze_dataset
 from ctp.tasks.pointmaze.spec import GOAL_RADIUS, get_maze_spec
+from ctp.tasks.pointmaze.task import POINTMAZE as MAZE
 
 UMAZE = "ctp/pointmaze/umaze-v1"
 STEPS = 3000  # conftest.tiny_umaze
@@ -538,7 +539,7 @@ def test_continuous_windows(data, horizon: int, stride: int) -> None:
     cfg = WindowConfig(horizon, stride)
     span = (horizon - 1) * stride + 1
     assert cfg.span == span
-    windows = TrajectoryWindows(data, cfg)
+    windows = TrajectoryWindows(MAZE, data, cfg)
     n = data.num_steps
     assert len(windows) == n - span + 1
     np.testing.assert_array_equal(windows.start_indices(np.arange(len(windows))),
@@ -572,7 +573,7 @@ def test_continuous_windows(data, horizon: int, stride: int) -> None:
 
 def test_windows_use_a_given_normalizer(data) -> None:
     norm = Normalizer(np.full(4, -10.0), np.full(4, 10.0))
-    windows = TrajectoryWindows(data, WindowConfig(4, 2), norm)
+    windows = TrajectoryWindows(MAZE, data, WindowConfig(4, 2), norm)
     assert windows.normalizer is norm
     np.testing.assert_allclose(windows[3]["x"].numpy(), data.observations[3:10:2] / 10.0,
                                atol=1e-6)
@@ -580,7 +581,7 @@ def test_windows_use_a_given_normalizer(data) -> None:
 
 
 def test_batch_equals_stacked_items(data) -> None:
-    windows = TrajectoryWindows(data, WindowConfig(6, 3))
+    windows = TrajectoryWindows(MAZE, data, WindowConfig(6, 3))
     idx = np.array([0, 17, 17, 999, len(windows) - 1])
     batch = windows.batch(idx)
     for key in ("x", "mask", "value"):
@@ -595,7 +596,7 @@ def test_batch_equals_stacked_items(data) -> None:
 def test_non_continuous_windows_stay_inside_episodes(data, horizon: int, stride: int) -> None:
     data = dataclasses.replace(data, continuous=False)
     cfg = WindowConfig(horizon, stride)
-    windows = TrajectoryWindows(data, cfg)
+    windows = TrajectoryWindows(MAZE, data, cfg)
     starts = windows.start_indices(np.arange(len(windows)))
     bounds = data.episode_bounds()
     episode = np.searchsorted(bounds[:, 0], starts, side="right") - 1
@@ -614,20 +615,20 @@ def test_non_continuous_windows_stay_inside_episodes(data, horizon: int, stride:
 def test_window_longer_than_every_episode(data) -> None:
     longest = int(np.diff(data.episode_bounds(), axis=1).max())
     separate = dataclasses.replace(data, continuous=False)
-    TrajectoryWindows(separate, WindowConfig(longest, 1))  # fits in the longest episode
+    TrajectoryWindows(MAZE, separate, WindowConfig(longest, 1))  # fits in the longest episode
     with pytest.raises(CTPError, match="no window of"):
-        TrajectoryWindows(separate, WindowConfig(longest + 1, 1))
+        TrajectoryWindows(MAZE, separate, WindowConfig(longest + 1, 1))
     # The continuous stream holds longer windows, up to its full length.
-    assert len(TrajectoryWindows(data, WindowConfig(longest + 1, 1))) == STEPS - longest
-    assert len(TrajectoryWindows(data, WindowConfig(STEPS, 1))) == 1
+    assert len(TrajectoryWindows(MAZE, data, WindowConfig(longest + 1, 1))) == STEPS - longest
+    assert len(TrajectoryWindows(MAZE, data, WindowConfig(STEPS, 1))) == 1
     with pytest.raises(CTPError, match="no window of"):
-        TrajectoryWindows(data, WindowConfig(STEPS + 1, 1))
+        TrajectoryWindows(MAZE, data, WindowConfig(STEPS + 1, 1))
 
 
 @pytest.mark.parametrize(("horizon", "stride"), [(1, 1), (0, 1), (4, 0)])
 def test_window_config_is_checked(data, horizon: int, stride: int) -> None:
     with pytest.raises(CTPError, match="horizon >= 2 and stride >= 1"):
-        TrajectoryWindows(data, WindowConfig(horizon, stride))
+        TrajectoryWindows(MAZE, data, WindowConfig(horizon, stride))
 
 
 def synthetic_data(obs_dim: int, steps: int = 120) -> MazeData:
@@ -650,8 +651,8 @@ def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
     from ctp.train import TeacherObjective, TrainConfig
 
     data = synthetic_data(obs_dim=7)
-    windows = TrajectoryWindows(data, WindowConfig(8, 3))
-    assert (windows.obs_dim, windows.goal_dims) == (7, 2)
+    windows = TrajectoryWindows(MAZE, data, WindowConfig(8, 3))
+    assert windows.obs_dim == 7
     batch = windows.batch(np.arange(5))
     assert {k: tuple(v.shape) for k, v in batch.items()} == {
         k: (5, 8, 7) for k in ("x", "mask", "value")}
@@ -682,7 +683,7 @@ def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
     loss.backward()
 
     with pytest.raises(CTPError, match="7-dim observations, but the normaliser is 4-dim"):
-        TrajectoryWindows(data, WindowConfig(8, 3), Normalizer(np.zeros(4), np.ones(4)))
+        TrajectoryWindows(MAZE, data, WindowConfig(8, 3), Normalizer(np.zeros(4), np.ones(4)))
 
 
 # --- ctp data (CLI) ---------------------------------------------------------------------------

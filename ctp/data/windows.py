@@ -1,13 +1,11 @@
-"""Goal-conditioned trajectory windows ``[H, D]`` over a PointMaze step stream.
+"""Trajectory windows ``[H, D]`` over a task's step stream, with the task's condition.
 
 A window holds H planned states, one every ``stride`` env steps, so it spans
-``(H - 1) * stride + 1`` env steps. Its own last position is its goal (goal-conditioned
-relabelling): the condition pins the start state at index 0 and the goal position with zero
-velocity at index H - 1 (docs/design.md section 2). D is the dataset's observation width and
-the goal position its first G dims, G the width of the dataset's goals (mazes: D 4, G 2).
-Windows of a continuous dataset may cross episode boundaries; those of any other dataset never
-do. Windows are indexed lazily from a few integers per segment, so memory stays at the size of
-the stream itself.
+``(H - 1) * stride + 1`` env steps. The task makes its inpainting condition from the window
+itself (``Task.window_condition``, e.g. the start state and the window's own end as the goal;
+docs/design.md section 2). D is the dataset's observation width. Windows of a continuous
+dataset may cross episode boundaries; those of any other dataset never do. Windows are indexed
+lazily from a few integers per segment, so memory stays at the size of the stream itself.
 """
 
 from __future__ import annotations
@@ -18,10 +16,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ctp.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
-from ctp.tasks.pointmaze.loader import MazeData
+from ctp.tasks.base import StepStream, Task
 
 
 @dataclass
@@ -41,24 +38,22 @@ class TrajectoryWindows(Dataset):
     """Every valid window of a dataset; item -> dict(x, mask, value), each float32 ``[H, D]``
     with D = ``obs_dim``, the dataset's observation width.
 
-    ``x`` is the normalised window, ``mask``/``value`` its start/goal condition (normalised).
+    ``x`` is the normalised window, ``mask``/``value`` the task's condition (normalised).
     """
 
     def __init__(
-        self, data: MazeData, config: WindowConfig, normalizer: Normalizer | None = None
+        self, task: Task, data: StepStream, config: WindowConfig,
+        normalizer: Normalizer | None = None,
     ) -> None:
         if config.horizon < 2 or config.stride < 1:
             raise CTPError(
                 f"windows: expected horizon >= 2 and stride >= 1, got horizon={config.horizon}, "
                 f"stride={config.stride}"
             )
+        self.task = task
         self.data = data
         self.config = config
         self.obs_dim = int(data.observations.shape[1])
-        self.goal_dims = int(data.goals.shape[1])  # the goal position: the first G dims
-        if not 1 <= self.goal_dims <= self.obs_dim:
-            raise CTPError(f"{data.dataset_id}: goals have {self.goal_dims} dims, expected "
-                           f"1 to {self.obs_dim} (the observation's)")
         self.normalizer = normalizer or Normalizer.fit(data.observations)
         if self.normalizer.dim != self.obs_dim:
             raise CTPError(f"{data.dataset_id}: {self.obs_dim}-dim observations, but the "
@@ -78,8 +73,6 @@ class TrajectoryWindows(Dataset):
                 f"{config.horizon}, stride {config.stride}) fits in any episode"
             )
         self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
-        self._zero_rest = (self.normalizer.normalize(np.zeros(self.obs_dim))[self.goal_dims:]
-                           .astype(np.float32))  # the goal state's dims past its position
 
     def __len__(self) -> int:
         return int(self._cum[-1])
@@ -98,9 +91,7 @@ class TrajectoryWindows(Dataset):
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
         )
-        goal = x[:, -1].clone()
-        goal[:, self.goal_dims:] = torch.from_numpy(self._zero_rest)
-        mask, value = start_goal_condition(x[:, 0], goal, self.config.horizon, self.obs_dim)
+        mask, value = self.task.window_condition(x, self.normalizer)
         return {"x": x, "mask": mask, "value": value}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
