@@ -1,8 +1,8 @@
-"""Closed-loop evaluation of a planner in vectorised Gymnasium-Robotics PointMaze envs.
+"""Closed-loop evaluation of a planner in its task's vectorised envs.
 
 Episodes use seeds seed .. seed + N - 1, E at a time. Scores: raw return, the normalised
-score with the dataset's Minari reference constants, and ``d4rl_normalized`` with D4RL's
-maze2d-v1 constants (docs/design.md section 6); mean +- standard error over episodes. Plan
+score with the dataset's Minari reference constants, and ``d4rl_normalized`` with the task's
+published D4RL constants (docs/design.md section 6); mean +- standard error over episodes. Plan
 latency is the wall-clock time of ``Planner.plan`` (sample + score + rank + first action),
 median and p95 after warm-up.
 """
@@ -20,10 +20,8 @@ import torch
 
 from ctp.atomic import write_json
 from ctp.errors import CTPError
-from ctp.planning.planner import GOAL_DIMS, Planner, PlannerConfig
-from ctp.tasks.pointmaze.controller import PlanFollower
-from ctp.tasks.pointmaze.maze import make_vector_env
-from ctp.tasks.pointmaze.spec import get_maze_spec
+from ctp.planning.planner import Planner, PlannerConfig
+from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
 WARMUP_PLANS = 2
@@ -31,7 +29,7 @@ WARMUP_PLANS = 2
 
 @dataclass
 class EvalConfig:
-    env: str = "pointmaze-umaze"
+    env: str = DEFAULT_ENV
     checkpoint: str | None = None  # planner file; None = the bundled one for env
     episodes: int = 20
     seed: int = 0
@@ -68,9 +66,9 @@ class Episode:
     ret: float
     success: bool
     plan_latencies_ms: list[float]
-    path: np.ndarray  # [T + 1, 2] executed positions
-    plans: list[np.ndarray]  # chosen plans [H, 4]
-    goal: np.ndarray  # [2]
+    path: np.ndarray  # [T + 1, P] executed positions (the task's Observation.position)
+    plans: list[np.ndarray]  # chosen plans [H, D]
+    goal: np.ndarray  # [G]
 
 
 def mean_se(values: list[float]) -> dict[str, float]:
@@ -88,34 +86,37 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
     """Roll out ``cfg.episodes`` episodes, ``cfg.num_envs`` at a time."""
     from tqdm import tqdm
 
-    spec = get_maze_spec(cfg.env)
+    task = planner.task
+    env = task.env_name(cfg.env)
     seeds = list(range(cfg.seed, cfg.seed + cfg.episodes))
     episodes: list[Episode] = []
     bar = tqdm(total=cfg.episodes, desc=f"plan {cfg.env}", unit="episode",
                disable=not cfg.progress)
     for first in range(0, len(seeds), cfg.num_envs):
         batch = seeds[first : first + cfg.num_envs]
-        envs = make_vector_env(spec, len(batch), eval_goal=not cfg.multi_goal)
+        envs = task.make_vector_env(env, len(batch), cfg.multi_goal)
         obs, _ = envs.reset(seed=batch)
-        follower = PlanFollower(planner.stride)
+        seen = task.observe(obs)
+        follower = task.controller(planner.stride)
         returns = np.zeros(len(batch))
         success = np.zeros(len(batch), dtype=bool)
         latencies: list[float] = []
-        paths = [obs["achieved_goal"].copy()]
+        paths = [seen.position.copy()]
         plans: list[np.ndarray] = []
-        goals = obs["desired_goal"].copy()
-        for t in range(spec.episode_steps):
+        goals = seen.goal.copy()
+        for t in range(task.episode_steps(env)):
             if t == 0 or (cfg.replan and t % cfg.replan == 0):
-                result = planner.plan(obs["observation"], obs["desired_goal"])
+                result = planner.plan(seen.state, seen.goal)
                 follower.set_plans(result.trajectory)
                 latencies.append(result.latency_ms)
                 plans.append(result.trajectory)
-            obs, reward, _, _, info = envs.step(follower.act(obs["observation"]))
+            obs, reward, _, _, info = envs.step(follower.act(seen.state))
+            seen = task.observe(obs)
             returns += reward
             success |= np.asarray(info.get("success", np.zeros(len(batch), bool)), dtype=bool)
-            paths.append(obs["achieved_goal"].copy())
+            paths.append(seen.position.copy())
         envs.close()
-        path_arr = np.stack(paths, axis=1)  # [E, T + 1, 2]
+        path_arr = np.stack(paths, axis=1)  # [E, T + 1, P]
         for i, seed in enumerate(batch):
             episodes.append(Episode(seed, float(returns[i]), bool(success[i]), latencies,
                                     path_arr[i], [p[i] for p in plans], goals[i]))
@@ -127,12 +128,13 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
 def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
               cuda_graphs: bool) -> dict[str, Any]:
     """The results document (``--out`` JSON) for a list of episodes."""
-    spec = get_maze_spec(cfg.env)
+    env = planner.task.env_name(cfg.env)
+    d4rl_min, d4rl_max = planner.task.reference_scores(env)
     ref_min, ref_max = planner.payload_meta["ref_min_score"], planner.payload_meta["ref_max_score"]
     returns = [e.ret for e in episodes]
     lat = np.concatenate([e.plan_latencies_ms for e in episodes[:: max(cfg.num_envs, 1)]])
     result: dict[str, Any] = {
-        "env": spec.env_name,
+        "env": env,
         "checkpoint": planner.source,
         "dataset_id": planner.payload_meta["dataset_id"],
         "episodes": len(episodes),
@@ -154,14 +156,14 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "torch_threads": torch.get_num_threads(),
         "ref_min_score": ref_min,
         "ref_max_score": ref_max,
-        "d4rl_ref_min_score": spec.d4rl_ref_min,
-        "d4rl_ref_max_score": spec.d4rl_ref_max,
+        "d4rl_ref_min_score": d4rl_min,
+        "d4rl_ref_max_score": d4rl_max,
         "goal_radius": planner.config.goal_radius,
         "return": mean_se(returns),
         "normalized": (mean_se([normalized(r, ref_min, ref_max) for r in returns])
                        if ref_min is not None and ref_max is not None else None),
         "d4rl_normalized": mean_se(
-            [normalized(r, spec.d4rl_ref_min, spec.d4rl_ref_max) for r in returns]
+            [normalized(r, d4rl_min, d4rl_max) for r in returns]
         ),
         "success_rate": float(np.mean([e.success for e in episodes])),
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
@@ -214,13 +216,14 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
     from ctp.planning.planner import load_planner
 
     cfg.validate()
-    spec = get_maze_spec(cfg.env)
+    task = task_for_env(cfg.env)
+    env = task.env_name(cfg.env)
     if planner is None:
-        planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, spec.env_name)
-    if planner.maze.name != spec.name:
+        planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, env)
+    if planner.task is not task or planner.env != env:
         raise CTPError(
             f"{planner.source}: trained on {planner.payload_meta['dataset_id']} "
-            f"({planner.maze.env_name}), not {spec.env_name}"
+            f"({planner.env}), not {env}"
         )
     torch.manual_seed(cfg.seed)
     graphs = False
@@ -231,15 +234,13 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
     warm = min(cfg.num_envs, cfg.episodes)
     for _ in range(WARMUP_PLANS):
         planner.plan(np.zeros((warm, planner.obs_dim), np.float32),
-                     np.zeros((warm, GOAL_DIMS), np.float32))
+                     np.zeros((warm, planner.task.goal_dims), np.float32))
     episodes = run_episodes(planner, cfg)
     result = summarize(planner, cfg, episodes, graphs)
     if cfg.out:
         write_json(cfg.out, result)
     if cfg.plot:
-        from ctp.tasks.pointmaze.plot import plot_episodes
-
-        plot_episodes(spec, episodes[: cfg.plot_episodes], cfg.plot,
-                      title=f"{spec.env_name}: {result['sampler']} NFE {result['nfe']}, "
-                            f"K={result['candidates']}")
+        task.plot(env, episodes[: cfg.plot_episodes], cfg.plot,
+                  title=f"{env}: {result['sampler']} NFE {result['nfe']}, "
+                        f"K={result['candidates']}")
     return result

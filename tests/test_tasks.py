@@ -75,3 +75,22 @@ def test_pointmaze_scorer_rewards_reaching_the_goal() -> None:
     assert scores.tolist() == [8.0, 0.0]
     held = maze.finish_plans(np.ones((1, 4, 4)), np.ones((1, 2)), maze.goal_radius)
     np.testing.assert_array_equal(held[0, :, 2:], 0.0)
+
+
+def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_file) -> None:
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
+    from ctp.planning.planner import Planner
+
+    payload = load_planner_file(planner_file["planner"])
+    assert payload["task"] == "pointmaze"
+    planner = Planner(payload)
+    assert planner.task is get_task("pointmaze") and planner.env == "pointmaze-umaze"
+    assert planner.config.goal_radius == planner.task.goal_radius
+    assert planner.config.dyn_weight == planner.task.scorer_weights["dynamics"]
+    shipped = load_planner_file(bundled_planner_path("pointmaze-medium"))
+    assert "task" not in shipped  # made before the task layer
+    assert Planner(shipped).env == "pointmaze-medium"
+    with pytest.raises(CTPError, match="'locomotion' cannot plan yet"):
+        Planner({**payload, "task": "locomotion"})
+    with pytest.raises(CTPError, match="unknown task 'antmaze'"):
+        Planner({**payload, "task": "antmaze"})

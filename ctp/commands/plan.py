@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
     from ctp.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
     from ctp.planning.planner import Planner, defaults_of
-    from ctp.tasks.pointmaze.spec import get_maze_spec
+    from ctp.tasks import task_for_env
 
-    spec = get_maze_spec(args.env)
-    if args.checkpoint is None and not bundled_planner_path(spec.env_name).exists():
-        raise CTPError(f"no planner is bundled for {spec.env_name} in this install; train one "
+    env = task_for_env(args.env).env_name(args.env)
+    if args.checkpoint is None and not bundled_planner_path(env).exists():
+        raise CTPError(f"no planner is bundled for {env} in this install; train one "
                        "with the README's 'Training' commands and pass --checkpoint")
-    path = args.checkpoint or str(bundled_planner_path(spec.env_name))
+    path = args.checkpoint or str(bundled_planner_path(env))
     payload = load_planner_file(path)
     planner_cfg = defaults_of(payload)
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight"):
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     replan = (None if args.open_loop
               else args.replan if args.replan is not None else shipped.get("replan"))
     cfg = EvalConfig(
-        env=spec.env_name, checkpoint=path, episodes=args.episodes, seed=args.seed,
+        env=env, checkpoint=path, episodes=args.episodes, seed=args.seed,
         num_envs=args.num_envs, multi_goal=args.multi_goal, replan=replan,
         cuda_graphs=args.cuda_graphs, device=args.device, planner=planner_cfg, out=args.out,
         plot=args.plot, progress=not args.no_progress,

@@ -1,8 +1,9 @@
 """Planner files: the CTM student, optionally the teacher and critic, and what planning needs.
 
 A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
-schema_version, kind "planner", maze, dataset_id, horizon, stride, normaliser, EDM constants,
-the dataset's reference scores, and per network its U-Net config and EMA weights.
+schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before it was recorded
+are read as ``ctp.tasks.DEFAULT_TASK``'s), dataset_id, horizon, stride, normaliser, EDM
+constants, the dataset's reference scores, and per network its U-Net config and EMA weights.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
 
 
 def bundled_planner_path(env_name: str) -> Path:
-    """Where the planner shipped for ``pointmaze-<maze>`` lives inside the package."""
+    """Where the planner shipped for env ``env_name`` lives inside the package."""
     return BUNDLED_DIR / f"{env_name}.pt"
 
 
@@ -44,7 +45,7 @@ def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
     from ctp.data.catalog import dataset_info
     from ctp.planning.planner import PlannerConfig
-    from ctp.tasks.pointmaze.spec import maze_for_dataset
+    from ctp.tasks import planning_task, task_for_dataset
 
     check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
                                        "--critic": cfg.critic})
@@ -64,10 +65,11 @@ def export_planner(cfg: ExportConfig) -> Path:
                 raise CTPError(
                     f"{name}: {key} {other[key]!r} differs from the student's {student[key]!r}"
                 )
+    task = planning_task(task_for_dataset(student["dataset_id"]))
     info = dataset_info(student["dataset_id"])
     payload = {
         "kind": "planner",
-        "maze": maze_for_dataset(student["dataset_id"]).name,
+        "task": task.name,
         "dataset_id": student["dataset_id"],
         "horizon": student["horizon"],
         "stride": student["stride"],

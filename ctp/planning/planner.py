@@ -1,7 +1,9 @@
 """The CTP planner: K candidates per environment in one batch, scored and ranked.
 
 ``Planner.plan_step`` is the graph-safe core (sample + score on device, no host syncs);
-``Planner.plan`` adds normalisation, ranking with ``ctp._ranking`` and the first action.
+``Planner.plan`` adds normalisation, ranking with ``ctp._ranking`` and the first action. The
+task the planner file was made for (``ctp.tasks``) supplies the plan condition, the scorers,
+how a chosen plan is finished and the controller that turns it into actions.
 """
 
 from __future__ import annotations
@@ -15,21 +17,15 @@ import numpy as np
 import torch
 
 from ctp import _ranking
-from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMConfig, CTMStudent, ctm_sample
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
 from ctp.errors import CTPError
-from ctp.kernels import score_candidates
 from ctp.models import unet_config
 from ctp.nn import Critic, TemporalUNet
-from ctp.tasks.pointmaze.controller import hold_after_arrival, interpolate_plan, tracking_action
-from ctp.tasks.pointmaze.spec import GOAL_RADIUS, get_maze_spec
+from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
 from ctp.validation import check_options, finite, load_weights, resolve_device
 
-ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
-GOAL_DIMS = 2  # the goal is a position (x, y): what score_candidates reads
-STATE_DIMS = 4  # the scorer and controller read x, y, vx, vy first in every state
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
 MAX_CANDIDATES = 4096
 # Observations and goals may lie at most this many data ranges outside the planner's data
@@ -46,9 +42,9 @@ class PlannerConfig:
     jumps: int = 1
     edm_steps: int = 18
     gamma: float = 0.0
-    dyn_weight: float = 10.0  # dynamics-consistency penalty weight
+    dyn_weight: float | None = None  # dynamics-consistency penalty weight (None: the task's)
     critic_weight: float = 0.0  # learned critic logit weight (needs a critic)
-    goal_radius: float = GOAL_RADIUS
+    goal_radius: float | None = None  # goal scorer's success radius (None: the task's)
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
 
     def validate(self) -> None:
@@ -59,10 +55,12 @@ class PlannerConfig:
             (self.edm_steps >= 1, "--edm-steps", ">= 1", self.edm_steps),
             (self.sampler in ("ctm", "edm"), "--sampler", "ctm or edm", self.sampler),
             (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
-            (finite(self.dyn_weight), "--dyn-weight", "a finite number", self.dyn_weight),
+            (self.dyn_weight is None or finite(self.dyn_weight), "--dyn-weight",
+             "a finite number", self.dyn_weight),
             (finite(self.critic_weight), "--critic-weight", "a finite number",
              self.critic_weight),
-            (finite(self.goal_radius) and self.goal_radius > 0, "goal_radius",
+            (self.goal_radius is None or (finite(self.goal_radius) and self.goal_radius > 0),
+             "goal_radius",
              "a finite number > 0", self.goal_radius),
         ])
 
@@ -79,8 +77,9 @@ class PlannerConfig:
 
 @dataclass
 class PlanResult:
-    """Chosen plans (raw env units, held at the goal once they reach it) ``[E, H, D]``, their
-    scores ``[E]``, first actions ``[E, 2]``, the wall-clock latency of the call (ms)."""
+    """Chosen plans (raw env units, finished by the task, e.g. held at the goal once they
+    reach it) ``[E, H, D]``, their scores ``[E]``, first actions ``[E, A]``, the
+    wall-clock latency of the call (ms)."""
 
     trajectory: np.ndarray
     score: np.ndarray
@@ -153,18 +152,26 @@ class Planner:
         self.device = resolve_device(str(device))
         self.source = source = source or "planner"
         self.payload_meta = {k: payload.get(k) for k in
-                             ("maze", "dataset_id", "horizon", "stride", "ref_min_score",
+                             ("task", "dataset_id", "horizon", "stride", "ref_min_score",
                               "ref_max_score")}
-        self.maze = get_maze_spec(_entry(payload, "maze", source))
+        # Files from before the task layer record no task: they were all made for the default.
+        self.task = planning_task(get_task(payload.get("task") or DEFAULT_TASK))
+        self.env = self.task.env_for_dataset(_entry(payload, "dataset_id", source))
+        weights = self.task.scorer_weights
+        if self.config.dyn_weight is None:
+            self.config.dyn_weight = weights["dynamics"]
+        if self.config.goal_radius is None:
+            self.config.goal_radius = self.task.goal_radius
         self.horizon = int(_entry(payload, "horizon", source))
         self.stride = int(_entry(payload, "stride", source))
         self.edm, self.grid_size = _sampler_constants(payload, source)
         self.normalizer = Normalizer.from_state_dict(_entry(payload, "normalizer", source),
                                                      source)
         self.obs_dim = self.normalizer.dim  # the planned states' width D
-        if self.obs_dim < STATE_DIMS:
+        if self.obs_dim < self.task.min_state_dim:
             raise CTPError(f"{source}: state dimension {self.obs_dim}, expected >= "
-                           f"{STATE_DIMS} (x, y, vx, vy first: the scorer reads them)")
+                           f"{self.task.min_state_dim} for task {self.task.name!r} (its scorer "
+                           "and controller read the leading dims)")
         self._low = torch.tensor(self.normalizer.low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(self.normalizer.high, dtype=torch.float32, device=self.device)
         self.student = _network_from(payload, "student", self.edm, self.device, source)
@@ -200,19 +207,17 @@ class Planner:
     def _unnormalize(self, x: torch.Tensor) -> torch.Tensor:
         return (x + 1.0) * 0.5 * (self._high - self._low) + self._low
 
-    def plan_step(self, state: torch.Tensor, goal_xy: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def plan_step(self, state: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Sample and score K candidates for each of E envs; no host syncs.
 
-        state ``[E, D]`` and goal_xy ``[E, 2]`` (raw env units) -> (candidates raw
-        ``[E, K, H, D]``, scores ``[E, K]``); D = ``obs_dim``.
+        state ``[E, D]`` and goal ``[E, G]`` (raw env units) -> (candidates raw
+        ``[E, K, H, D]``, scores ``[E, K]``); D = ``obs_dim``, G = the task's ``goal_dims``.
         """
         cfg, k, d = self.config, self.config.candidates, self.obs_dim
-        e, g = goal_xy.shape
-        goal = torch.cat([goal_xy, goal_xy.new_zeros(e, d - g)], dim=-1)
+        e = goal.shape[0]
+        goals = goal.repeat_interleave(k, dim=0)
         start_n = self._normalize(state).repeat_interleave(k, dim=0)
-        goal_n = self._normalize(goal).repeat_interleave(k, dim=0)
-        goal_n[:, g:] = self._normalize(torch.zeros_like(goal))[:1, g:].expand(e * k, d - g)
-        mask, value = start_goal_condition(start_n, goal_n, self.horizon, d)
+        mask, value = self.task.plan_condition(start_n, goals, self.horizon, self._normalize)
         noise = torch.randn(e * k, self.horizon, d, device=state.device) * self.edm.sigma_max
         if cfg.sampler == "ctm":
             x = ctm_sample(self.student, noise, mask, value, cfg.jumps, cfg.gamma,
@@ -220,10 +225,8 @@ class Planner:
         else:
             x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
         raw = self._unnormalize(x)
-        scores = score_candidates(
-            raw, goal_xy.repeat_interleave(k, dim=0), goal_radius=cfg.goal_radius,
-            step_dt=ENV_DT * self.stride, dyn_weight=cfg.dyn_weight,
-        )
+        weights = {**self.task.scorer_weights, "dynamics": cfg.dyn_weight}
+        scores = self.task.score(raw, goals, self.stride, weights, cfg.goal_radius)
         if self.critic is not None and cfg.critic_weight:
             scores = scores + cfg.critic_weight * self.critic(x, mask, value)
         return raw.view(e, k, self.horizon, d), scores.view(e, k)
@@ -234,7 +237,7 @@ class Planner:
     def plan(self, observation: np.ndarray | torch.Tensor, goal: np.ndarray | torch.Tensor
              ) -> PlanResult:
         """Best plan for each env. observation ``[E, D]`` or ``[D]`` (D = ``obs_dim``); goal
-        ``[E, 2]`` or ``[2]``.
+        ``[E, G]`` or ``[G]`` (G = the task's ``goal_dims``, e.g. x, y).
 
         Inputs must be finite and near the planner's data range, and the plan it returns is
         checked finite (else a CTPError). The first call (and with ``compile`` the first per
@@ -242,23 +245,23 @@ class Planner:
         """
         start = time.perf_counter()
         obs_np, single = self._checked_input(observation, "observation", self.obs_dim)
-        goal_np, _ = self._checked_input(goal, "goal", GOAL_DIMS)
+        goal_np, _ = self._checked_input(goal, "goal", self.task.goal_dims)
         if len(obs_np) != len(goal_np):
             raise CTPError(f"plan: observation holds {len(obs_np)} envs but goal "
                            f"{len(goal_np)}; expected one goal per observation")
         state = torch.from_numpy(obs_np).to(self.device)
-        goal_xy = torch.from_numpy(goal_np).to(self.device)
+        goal_t = torch.from_numpy(goal_np).to(self.device)
         graphed = self.graph is not None and self.graph.num_envs == len(state)
         step = self.graph if graphed else self.sample_and_score  # other batch sizes: no graph
-        candidates, scores = step(state, goal_xy)
+        candidates, scores = step(state, goal_t)
         scores_np = scores.float().cpu().numpy()
         best = _ranking.best(scores_np)
         chosen = candidates[torch.arange(len(best)), torch.from_numpy(best).to(self.device)]
-        trajectory = hold_after_arrival(chosen.float().cpu().numpy(), goal_xy.cpu().numpy(),
-                                        self.config.goal_radius)
-        waypoints = interpolate_plan(trajectory, self.stride)
-        action = tracking_action(waypoints[:, min(1, waypoints.shape[1] - 1)],
-                                 state.cpu().numpy())
+        trajectory = self.task.finish_plans(chosen.float().cpu().numpy(), goal_t.cpu().numpy(),
+                                            self.config.goal_radius)
+        controller = self.task.controller(self.stride)
+        controller.set_plans(trajectory)
+        action = controller.act(state.cpu().numpy())
         if not (np.isfinite(trajectory).all() and np.isfinite(action).all()):
             raise CTPError(f"{self.source}: the networks produced a non-finite plan (NaN or "
                            "inf); no action is returned")
@@ -305,7 +308,8 @@ class Planner:
             return False
         self.graph = GraphedPlanStep(self.plan_step,
                                      torch.zeros(num_envs, self.obs_dim, device=self.device),
-                                     torch.zeros(num_envs, GOAL_DIMS, device=self.device))
+                                     torch.zeros(num_envs, self.task.goal_dims,
+                                                 device=self.device))
         return True
 
 
@@ -313,7 +317,7 @@ def load_planner(
     path: str | Path | None = None,
     device: str | torch.device = "cpu",
     config: PlannerConfig | None = None,
-    env: str = "pointmaze-umaze",
+    env: str = DEFAULT_ENV,
 ) -> Planner:
     """A :class:`Planner` from a planner file (default: the one bundled for ``env``)."""
     from ctp.planning.bundle import bundled_planner_path, load_planner_file

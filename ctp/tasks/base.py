@@ -88,6 +88,7 @@ class PlanningTask(Task, Protocol):
     """A ``Task`` that also plans and is evaluated in closed loop."""
 
     goal_dims: int  # G: width of the goal a plan is conditioned on
+    min_state_dim: int  # states must be at least this wide (the scorer reads the leading dims)
     goal_radius: float  # default success radius of the goal scorer
     scorer_weights: Mapping[str, float]  # the scorers offered and their default weights
 

@@ -36,6 +36,7 @@ class PointMazeTask:
 
     name = "pointmaze"
     goal_dims = GOAL_DIMS
+    min_state_dim = 4  # x, y, vx, vy first: the scorer and the controller read them
     goal_radius = GOAL_RADIUS
     scorer_weights: Mapping[str, float] = {"dynamics": 10.0}
 
