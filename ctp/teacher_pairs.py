@@ -25,12 +25,12 @@ import numpy as np
 import torch
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
-from ctp.conditioning import start_goal_condition
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMDenoiser, heun_sample
 from ctp.errors import CTPError
 from ctp.models import load_model, normalizer_of
 from ctp.tasks import task_for_dataset
+from ctp.tasks.base import Task
 from ctp.validation import check_not_input, check_options
 
 KIND = "pairs"
@@ -72,8 +72,8 @@ def teacher_fingerprint(teacher: EDMDenoiser) -> str:
 def draw_conditions(
     windows: TrajectoryWindows, count: int, far_goal_prob: float, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(start ``[count, D]``, goal ``[count, D]``), normalised; the goal is a window's last
-    position with the other dims at zero (``TrajectoryWindows``), D the windows' width."""
+    """(start ``[count, D]``, goal ``[count, D]``), normalised; the goal is the state a
+    window's condition pins at its end (``Task.window_condition``), D the windows' width."""
     own = windows.batch(rng.integers(0, len(windows), count))
     other = windows.batch(rng.integers(0, len(windows), count))
     far = torch.from_numpy(rng.random(count) < far_goal_prob)[:, None]
@@ -82,20 +82,20 @@ def draw_conditions(
 
 
 @torch.no_grad()
-def teacher_targets(teacher: EDMDenoiser, noise: torch.Tensor, start: torch.Tensor,
-                    goal: torch.Tensor, heun_steps: int, batch_size: int,
+def teacher_targets(task: Task, teacher: EDMDenoiser, noise: torch.Tensor,
+                    start: torch.Tensor, goal: torch.Tensor, heun_steps: int, batch_size: int,
                     progress: bool = False) -> torch.Tensor:
     """The teacher's Heun samples ``[N, H, D]`` from unit noise ``[N, H, D]`` (scaled by
-    sigma_max) under the start/goal conditions ``[N, D]`` (the goal's every dim pinned), in
-    batches of ``batch_size``."""
+    sigma_max) under the task's conditions of start and goal states ``[N, D]``
+    (``Task.condition``), in batches of ``batch_size``."""
     from tqdm import tqdm
 
-    count, horizon, dim = noise.shape
+    count, horizon, _ = noise.shape
     target = torch.empty_like(noise)
     for lo in tqdm(range(0, count, batch_size), desc="teacher pairs", unit="batch",
                    disable=not progress):
         hi = min(lo + batch_size, count)
-        mask, value = start_goal_condition(start[lo:hi], goal[lo:hi], horizon, dim)
+        mask, value = task.condition(start[lo:hi], goal[lo:hi], horizon)
         target[lo:hi] = heun_sample(teacher, noise[lo:hi] * teacher.cfg.sigma_max, mask,
                                     value, heun_steps, teacher.cfg)
     return target
@@ -115,8 +115,8 @@ def make_pairs(cfg: PairsConfig) -> Path:
     generator = torch.Generator().manual_seed(cfg.seed)
     start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)
     noise = torch.randn(cfg.count, horizon, start.shape[1], generator=generator)
-    target = teacher_targets(teacher, noise, start, goal, cfg.heun_steps, cfg.batch_size,
-                             cfg.progress)
+    target = teacher_targets(task, teacher, noise, start, goal, cfg.heun_steps,
+                             cfg.batch_size, cfg.progress)
     return save_checkpoint(cfg.out, {
         "kind": KIND, "config": asdict(cfg), "dataset_id": payload["dataset_id"],
         "horizon": horizon, "stride": payload["stride"],

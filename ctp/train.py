@@ -28,7 +28,6 @@ from torch import nn
 
 from ctp.atomic import atomic_write, write_json
 from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
-from ctp.conditioning import start_goal_condition
 from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
@@ -202,6 +201,8 @@ class CTMObjective(Objective):
         self.module.train().requires_grad_(True)
         self.unet = self.module.net.cfg
         self.ema = copy.deepcopy(self.module).requires_grad_(False)
+        # The pairs were drawn from the teacher's dataset: its task conditions them.
+        self.task = task_for_dataset(payload["dataset_id"])
         self.pairs = ({k: v.to(device) for k, v in
                        load_pairs(cfg.pairs, self.teacher, payload).items()}
                       if cfg.pairs else None)
@@ -213,8 +214,8 @@ class CTMObjective(Objective):
             return loss, parts
         x = batch["x"]
         idx = torch.randint(0, self.pairs["noise"].shape[0], (x.shape[0],), device=x.device)
-        mask, value = start_goal_condition(self.pairs["start"][idx], self.pairs["goal"][idx],
-                                           x.shape[1], x.shape[2])
+        mask, value = self.task.condition(self.pairs["start"][idx], self.pairs["goal"][idx],
+                                          x.shape[1])
         pair = one_jump_loss(self.module, self.pairs["noise"][idx], mask, value,
                              self.pairs["target"][idx])
         return loss + self.ctm.pair_weight * pair, {**parts, "pair": pair.detach()}

@@ -670,7 +670,7 @@ def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
     assert start.shape == goal.shape == (6, 7)
     teacher = build_teacher(UNetConfig(obs_dim=7, horizon=8, dim=16, dim_mults=(1, 2)),
                             EDMConfig()).eval()
-    target = teacher_targets(teacher, torch.randn(6, 8, 7), start, goal, heun_steps=2,
+    target = teacher_targets(MAZE, teacher, torch.randn(6, 8, 7), start, goal, heun_steps=2,
                              batch_size=4)
     assert target.shape == (6, 8, 7)
     torch.testing.assert_close(target[:, 0], start)

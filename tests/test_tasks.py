@@ -45,6 +45,8 @@ def test_locomotion_is_a_data_only_task() -> None:
     mask, value = locomotion.window_condition(x, Normalizer.fit(np.zeros((2, 11))))
     assert mask[:, 0].eq(1).all() and mask[:, 1:].eq(0).all()
     assert torch.equal(value[:, 0], x[:, 0]) and value[:, 1:].eq(0).all()
+    assert all(torch.equal(a, b) for a, b in
+               zip(locomotion.condition(x[:, 0], x[:, -1], 5), (mask, value), strict=True))
 
 
 def test_pointmaze_conditions_pin_start_and_goal_at_rest() -> None:
@@ -56,6 +58,9 @@ def test_pointmaze_conditions_pin_start_and_goal_at_rest() -> None:
     assert mask[:, [0, -1]].eq(1).all() and mask[:, 1:-1].eq(0).all()
     assert torch.equal(value[:, 0], x[:, 0]) and torch.equal(value[:, -1, :2], x[:, -1, :2])
     assert torch.equal(value[:, -1, 2:], rest.expand(3, 2))
+    goal = value[:, -1]
+    assert all(torch.equal(a, b) for a, b in
+               zip(maze.condition(x[:, 0], goal, 6), (mask, value), strict=True))
 
     def normalize(t: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(normalizer.normalize(t.double().numpy()).astype(np.float32))

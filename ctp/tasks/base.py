@@ -1,7 +1,7 @@
 """What the method needs from an environment family: the ``Task`` interface.
 
 The diffusion maths, networks, trainer, planner and evaluator are written once; each family
-(``ctp.tasks.pointmaze``, ...) supplies one object with these members. ``Task`` is what
+(one subpackage of ``ctp.tasks`` each) supplies one object with these members. ``Task`` is what
 training needs (datasets and the window condition); ``PlanningTask`` adds what planning and
 closed-loop evaluation need (plan conditions, scorers, a controller, envs, reference scores
 and a plot). A family whose planning parts do not exist yet registers a ``Task`` only.
@@ -78,6 +78,11 @@ class Task(Protocol):
 
     def load(self, dataset_id: str) -> StepStream:
         """The local Minari dataset ``dataset_id``, checked (a CTPError names what is wrong)."""
+
+    def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
+        """The inpainting condition of B trajectories from normalised start states and goal
+        states (as :meth:`window_condition` pins them at index H - 1), both ``[B, D]`` ->
+        (mask, value) ``[B, H, D]``; graph-safe. Teacher pairs are conditioned with it."""
 
     def window_condition(self, x: torch.Tensor, normalizer: Normalizer) -> Condition:
         """The inpainting condition of normalised training windows ``x`` ``[B, H, D]``."""

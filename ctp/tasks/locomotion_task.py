@@ -33,10 +33,13 @@ class LocomotionTask:
                           episode_starts=data.episode_starts, continuous=False,
                           ref_min_score=data.ref_min_score, ref_max_score=data.ref_max_score)
 
+    def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
+        """Only the start states ``[B, D]`` pinned (no goal) -> ``[B, H, D]`` each."""
+        return start_goal_condition(start, goal, horizon, 0)
+
     def window_condition(self, x: torch.Tensor, normalizer: Normalizer) -> Condition:
         """Only the first state of windows ``x`` ``[B, H, D]`` pinned -> ``[B, H, D]`` each."""
-        _, horizon, _ = x.shape
-        return start_goal_condition(x[:, 0], x[:, -1], horizon, 0)
+        return self.condition(x[:, 0], x[:, -1], x.shape[1])
 
 
 LOCOMOTION = LocomotionTask()

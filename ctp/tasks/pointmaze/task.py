@@ -56,6 +56,11 @@ class PointMazeTask:
         """The local PointMaze dataset ``dataset_id`` (observations ``[N, 4]``)."""
         return load_maze_dataset(dataset_id)
 
+    def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
+        """Start and goal states ``[B, D]`` (normalised), each pinned whole, at index 0 and
+        H - 1 -> ``[B, H, D]`` each."""
+        return start_goal_condition(start, goal, horizon, start.shape[1])
+
     def window_condition(self, x: torch.Tensor, normalizer: Normalizer) -> Condition:
         """Start and goal of normalised windows ``x`` ``[B, H, D]``: the first state, and the
         last state's position with the other dims at the normalised 0 -> ``[B, H, D]`` each."""
@@ -63,7 +68,7 @@ class PointMazeTask:
         goal = x[:, -1].clone()
         rest = normalizer.normalize(np.zeros(dim))[self.goal_dims:].astype(np.float32)
         goal[:, self.goal_dims:] = torch.from_numpy(rest)
-        return start_goal_condition(x[:, 0], goal, horizon, dim)
+        return self.condition(x[:, 0], goal, horizon)
 
     def env_names(self) -> tuple[str, ...]:
         """``pointmaze-<maze>`` for each maze."""
@@ -87,7 +92,7 @@ class PointMazeTask:
         ``[B, H, D]``: the goal pinned at rest at index H - 1."""
         batch, dim = start.shape
         goal_state = torch.cat([goal, goal.new_zeros(batch, dim - goal.shape[1])], dim=-1)
-        return start_goal_condition(start, normalize(goal_state), horizon, dim)
+        return self.condition(start, normalize(goal_state), horizon)
 
     def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
               weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
