@@ -43,7 +43,6 @@ def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
 
 def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
-    from ctp.data.catalog import dataset_info
     from ctp.planning.planner import PlannerConfig
     from ctp.tasks import planning_task, task_for_dataset
 
@@ -66,7 +65,7 @@ def export_planner(cfg: ExportConfig) -> Path:
                     f"{name}: {key} {other[key]!r} differs from the student's {student[key]!r}"
                 )
     task = planning_task(task_for_dataset(student["dataset_id"]))
-    info = dataset_info(student["dataset_id"])
+    data = task.load(student["dataset_id"])  # checked, and its reference scores
     payload = {
         "kind": "planner",
         "task": task.name,
@@ -76,8 +75,8 @@ def export_planner(cfg: ExportConfig) -> Path:
         "normalizer": student["normalizer"],
         "edm": student["edm"],
         "ctm": student["ctm"],
-        "ref_min_score": info.ref_min_score,
-        "ref_max_score": info.ref_max_score,
+        "ref_min_score": data.ref_min_score,
+        "ref_max_score": data.ref_max_score,
         "student": _network(student, cfg.half),
         "teacher": _network(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
