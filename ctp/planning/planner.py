@@ -158,8 +158,8 @@ class Planner:
         self.task = planning_task(get_task(payload.get("task") or DEFAULT_TASK))
         self.env = self.task.env_for_dataset(_entry(payload, "dataset_id", source))
         weights = self.task.scorer_weights
-        if self.config.dyn_weight is None:
-            self.config.dyn_weight = weights["dynamics"]
+        if self.config.dyn_weight is None:  # a task without a dynamics scorer ignores it
+            self.config.dyn_weight = weights.get("dynamics", 0.0)
         if self.config.goal_radius is None:
             self.config.goal_radius = self.task.goal_radius
         self.horizon = int(_entry(payload, "horizon", source))

@@ -22,7 +22,9 @@ DEFAULT_DATASET = "ctp/pointmaze/umaze-v1"  # ctp train without --dataset
 
 
 @cache
-def _registry() -> dict[str, Task]:
+def registry() -> dict[str, Task]:
+    """The registered tasks by name. A new family adds itself here (its one line below); a
+    test may add a toy task with ``monkeypatch.setitem(registry(), name, task)``."""
     from ctp.tasks.locomotion_task import LOCOMOTION
     from ctp.tasks.pointmaze.task import POINTMAZE
 
@@ -31,12 +33,12 @@ def _registry() -> dict[str, Task]:
 
 def task_names() -> tuple[str, ...]:
     """The registered task names."""
-    return tuple(_registry())
+    return tuple(registry())
 
 
 def get_task(name: str) -> Task:
     """The task registered as ``name``."""
-    tasks = _registry()
+    tasks = registry()
     if name not in tasks:
         raise CTPError(f"unknown task {name!r}: expected one of {', '.join(tasks)}")
     return tasks[name]
@@ -44,11 +46,11 @@ def get_task(name: str) -> Task:
 
 def task_for_dataset(dataset_id: str) -> Task:
     """The task whose datasets include ``dataset_id``."""
-    for task in _registry().values():
+    for task in registry().values():
         if task.owns_dataset(dataset_id):
             return task
     raise CTPError(f"{dataset_id}: not a dataset id of any task ctp knows "
-                   f"({', '.join(_registry())})")
+                   f"({', '.join(registry())})")
 
 
 def planning_task(task: Task) -> PlanningTask:
@@ -64,7 +66,7 @@ def task_for_env(env: str) -> PlanningTask:
     """The planning task that ``env`` (a ``ctp plan --env`` name) belongs to."""
     from ctp.tasks.base import PlanningTask
 
-    for task in _registry().values():
+    for task in registry().values():
         if isinstance(task, PlanningTask) and task.owns_env(env):
             return task
     raise CTPError(f"unknown env {env!r}: expected a task's env, e.g. {DEFAULT_ENV}")
