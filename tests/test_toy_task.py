@@ -93,6 +93,9 @@ class ToyTask:
               weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
         return -plans[..., :2].norm(dim=-1).sum(dim=1)
 
+    def scorer_name(self, weights: Mapping[str, float]) -> str:
+        return "-distance"
+
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:
         return plans
@@ -137,5 +140,6 @@ def test_toy_task_trains_plans_and_evaluates(tmp_path, monkeypatch) -> None:
                                  replan=4, planner=PlannerConfig(candidates=4),
                                  progress=False))
     assert result["env"] == ENV and result["episodes"] == 2 and result["horizon"] == 8
+    assert result["scorer"] == "-distance"
     assert np.isfinite(result["return"]["mean"]) and result["normalized"] is None
     assert result["latency_ms"]["plans"] == 3  # plans at steps 0, 4 and 8

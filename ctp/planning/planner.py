@@ -69,10 +69,6 @@ class PlannerConfig:
         """Network evaluations per plan."""
         return self.jumps if self.sampler == "ctm" else 2 * self.edm_steps - 1
 
-    def scorer_name(self) -> str:
-        """The scoring rule in words, e.g. ``reward - 10*dynamics``."""
-        name = f"reward - {self.dyn_weight:g}*dynamics"
-        return name + (f" + {self.critic_weight:g}*critic" if self.critic_weight else "")
 
 
 @dataclass
@@ -157,9 +153,8 @@ class Planner:
         # Files from before the task layer record no task: they were all made for the default.
         self.task = planning_task(get_task(payload.get("task") or DEFAULT_TASK))
         self.env = self.task.env_for_dataset(_entry(payload, "dataset_id", source))
-        weights = self.task.scorer_weights
         if self.config.dyn_weight is None:  # a task without a dynamics scorer ignores it
-            self.config.dyn_weight = weights.get("dynamics", 0.0)
+            self.config.dyn_weight = self.task.scorer_weights.get("dynamics", 0.0)
         if self.config.goal_radius is None:
             self.config.goal_radius = self.task.goal_radius
         self.horizon = int(_entry(payload, "horizon", source))
@@ -199,6 +194,16 @@ class Planner:
                                                  options=options)
         self.graph = None
 
+    def scorer_weights(self) -> dict[str, float]:
+        """The task's scorer weights with this planner's settings (``dyn_weight``)."""
+        return {**self.task.scorer_weights, "dynamics": self.config.dyn_weight}
+
+    def scorer_name(self) -> str:
+        """The scoring rule in words, e.g. ``reward - 10*dynamics + 1*critic``."""
+        name = self.task.scorer_name(self.scorer_weights())
+        weight = self.config.critic_weight
+        return name + (f" + {weight:g}*critic" if weight else "")
+
     # ---------------------------------------------------------------- graph-safe core
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,8 +230,8 @@ class Planner:
         else:
             x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
         raw = self._unnormalize(x)
-        weights = {**self.task.scorer_weights, "dynamics": cfg.dyn_weight}
-        scores = self.task.score(raw, goals, self.stride, weights, cfg.goal_radius)
+        scores = self.task.score(raw, goals, self.stride, self.scorer_weights(),
+                                 cfg.goal_radius)
         if self.critic is not None and cfg.critic_weight:
             scores = scores + cfg.critic_weight * self.critic(x, mask, value)
         return raw.view(e, k, self.horizon, d), scores.view(e, k)

@@ -119,6 +119,9 @@ class PlanningTask(Task, Protocol):
         """Scores ``[N]`` of raw plans ``[N, H, D]`` (one state every ``stride`` env steps)
         for raw goals ``[N, G]``, higher is better; graph-safe."""
 
+    def scorer_name(self, weights: Mapping[str, float]) -> str:
+        """The scoring rule of :meth:`score` in words, e.g. ``reward - 10*dynamics``."""
+
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:
         """The chosen raw plans ``[E, H, D]`` as they are followed, for goals ``[E, G]``."""

@@ -101,6 +101,10 @@ class PointMazeTask:
         return score_candidates(plans, goal, goal_radius=goal_radius,
                                 step_dt=ENV_DT * stride, dyn_weight=weights["dynamics"])
 
+    def scorer_name(self, weights: Mapping[str, float]) -> str:
+        """``reward - <dynamics weight>*dynamics``."""
+        return f"reward - {weights['dynamics']:g}*dynamics"
+
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:
         """Plans ``[E, H, D]`` held at the goal ``[E, 2]`` from the first state within
