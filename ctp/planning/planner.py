@@ -60,15 +60,13 @@ class PlannerConfig:
             (finite(self.critic_weight), "--critic-weight", "a finite number",
              self.critic_weight),
             (self.goal_radius is None or (finite(self.goal_radius) and self.goal_radius > 0),
-             "goal_radius",
-             "a finite number > 0", self.goal_radius),
+             "goal_radius", "a finite number > 0", self.goal_radius),
         ])
 
     @property
     def nfe(self) -> int:
         """Network evaluations per plan."""
         return self.jumps if self.sampler == "ctm" else 2 * self.edm_steps - 1
-
 
 
 @dataclass
