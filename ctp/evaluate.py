@@ -9,7 +9,6 @@ median and p95 after warm-up.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from ctp.atomic import write_json
 from ctp.errors import CTPError
 from ctp.planning.planner import Planner, PlannerConfig
+from ctp.stats import mean_se
 from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
@@ -69,13 +69,6 @@ class Episode:
     path: np.ndarray  # [T + 1, P] executed positions (the task's Observation.position)
     plans: list[np.ndarray]  # chosen plans [H, D]
     goal: np.ndarray  # [G]
-
-
-def mean_se(values: list[float]) -> dict[str, float]:
-    """Mean and standard error (sample std / sqrt(n); 0 for one value)."""
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / math.sqrt(len(arr))) if len(arr) > 1 else 0.0
-    return {"mean": float(arr.mean()), "se": se}
 
 
 def normalized(ret: float, ref_min: float, ref_max: float) -> float:

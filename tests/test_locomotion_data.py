@@ -126,7 +126,7 @@ def test_medium_dataset_from_an_actor(finished_run, own_root, monkeypatch) -> No
     ends = np.append(data.episode_starts[1:], data.num_steps) - 1
     assert all(data.terminals[e] or length == 1000 for e, length in zip(ends[:-1], lengths))
     info = dataset_info(HOPPER_MEDIUM)
-    assert info.family == "locomotion" and info.env_id == "Hopper-v4"
+    assert info.task == "locomotion" and info.env_id == "Hopper-v4"
     assert (info.ref_min_score, info.ref_max_score) == (-20.272305, 3234.3)
     assert info.normalized_mean == pytest.approx(made.normalized_mean, rel=1e-5)
     assert info.random_policy_return == pytest.approx(made.random_return)
@@ -170,7 +170,7 @@ def test_medium_replay_without_a_run_says_what_it_costs(tmp_path, own_root) -> N
         (("generate", "hopper-medium", "--steps", "0"), "--steps: expected at least 1"),
         (("generate", "hopper-medium", "--policy-seed", "-1"), "--policy-seed"),
         (("info", HOPPER_MEDIUM), "ctp data generate hopper-medium"),
-        (("info", "mujoco/ant/medium-v0"), "not found"),
+        (("info", "mujoco/ant/medium-v0"), "not a dataset id of any task"),
     ],
     ids=["unknown-name", "maze-with-policy", "replay-without-run", "zero-steps",
          "negative-policy-seed", "missing-dataset", "unknown-task-id"],
@@ -244,7 +244,7 @@ def test_public_minari_copy_is_read_and_flagged(own_root) -> None:
     assert data.env_id == "HalfCheetah-v5" and data.num_steps == 30
     np.testing.assert_allclose(data.rewards, np.array(rewards, np.float32))
     info = dataset_info("mujoco/halfcheetah/medium-v0")
-    assert "v5 dynamics" in info.note and info.family == "locomotion"
+    assert "v5 dynamics" in info.note and info.task == "locomotion"
 
 
 @pytest.mark.parametrize("task", sorted(TASKS))

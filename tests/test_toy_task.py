@@ -64,8 +64,11 @@ class ToyTask:
     def load(self, dataset_id: str) -> StepStream:
         rng = np.random.default_rng(0)
         steps = rng.normal(scale=0.05, size=(400, DIM)).astype(np.float32)
-        return StepStream(dataset_id, np.cumsum(steps, axis=0), np.array([0, 200]), False,
-                          None, None)
+        return StepStream(dataset_id, np.cumsum(steps, axis=0), np.zeros(400, np.float32),
+                          np.array([0, 200]), False, None, None)
+
+    def check_spaces(self, dataset_id: str, dataset) -> None:
+        raise AssertionError("the toy data is made in memory, never opened from Minari")
 
     def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
         return start_goal_condition(start, goal, horizon, 0)

@@ -1,9 +1,9 @@
 """What is in the Minari data folder: the datasets ctp can train on, and their details.
 
-Two families are known: PointMaze (``ctp.tasks.pointmaze.loader``) and Gym-MuJoCo locomotion
-(``ctp.tasks.locomotion.loader``). Listing opens each dataset's HDF5 file and checks its spaces;
-``dataset_info`` reads every step, so a torn or foreign dataset is reported, never passed off
-as healthy.
+A dataset is ctp's when a registered task owns its id (``ctp.tasks.task_for_dataset``).
+Listing opens each such dataset's HDF5 file and checks its spaces with the task;
+``dataset_info`` loads every step through the task, so a torn or foreign dataset is reported,
+never passed off as healthy.
 """
 
 from __future__ import annotations
@@ -12,17 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root, open_dataset
-from ctp.errors import CTPError
-from ctp.tasks.locomotion.loader import (
-    check_spaces,
+from ctp.data.minari_io import (
+    CONTINUOUS_KEY,
+    RANDOM_RETURN_KEY,
+    REF_SOURCE_KEY,
+    dataset_dir,
+    datasets_root,
     env_id_of,
-    load_locomotion_dataset,
-    missing_locomotion_error,
+    open_dataset,
 )
-from ctp.tasks.locomotion.spec import RANDOM_RETURN_KEY, REF_SOURCE_KEY, task_for_dataset
-from ctp.tasks.pointmaze.loader import check_maze_spaces, load_maze_dataset, missing_dataset_error
-from ctp.tasks.pointmaze.spec import maze_for_dataset
+from ctp.errors import CTPError
+from ctp.stats import mean_se
+from ctp.tasks import task_for_dataset
+from ctp.tasks.base import Task
 
 V5_NOTE = ("collected on {env} (v5 dynamics, another behaviour policy): not D4RL's data; "
            "compare its scores only with other v5 results")
@@ -33,7 +35,7 @@ class DatasetInfo:
     """What ``ctp data info`` shows about one local dataset."""
 
     dataset_id: str
-    family: str  # "pointmaze" | "locomotion"
+    task: str  # the registered task that owns it, e.g. "pointmaze", "locomotion"
     env_id: str
     episodes: int
     steps: int
@@ -52,29 +54,20 @@ class DatasetInfo:
     path: str
 
 
-def dataset_family(dataset_id: str) -> str | None:
-    """``"pointmaze"``, ``"locomotion"`` or None for an id ctp cannot train on."""
-    if task_for_dataset(dataset_id) is not None:
-        return "locomotion"
+def owning_task(dataset_id: str) -> Task | None:
+    """The registered task whose dataset ``dataset_id`` is, or None."""
     try:
-        maze_for_dataset(dataset_id)
+        return task_for_dataset(dataset_id)
     except CTPError:
         return None
-    return "pointmaze"
 
 
-def check_usable(dataset_id: str) -> None:
+def check_usable(dataset_id: str, task: Task) -> None:
     """Open the dataset's metadata and HDF5 file and check its spaces; CTPError if unusable."""
     import h5py
 
-    family = dataset_family(dataset_id)
-    if family is None:
-        raise CTPError(f"{dataset_id}: not a PointMaze or locomotion dataset id")
     dataset = open_dataset(dataset_id)
-    if family == "pointmaze":
-        check_maze_spaces(dataset_id, dataset)
-    else:
-        check_spaces(dataset_id, dataset, task_for_dataset(dataset_id)[0])
+    task.check_spaces(dataset_id, dataset)
     path = dataset_dir(dataset_id) / "data" / "main_data.hdf5"
     try:
         with h5py.File(path, "r") as fh:
@@ -96,10 +89,11 @@ def list_datasets() -> tuple[list[str], dict[str, str]]:
         if any(part.startswith(".ctp-staging-") for part in meta.parts):
             continue
         dataset_id = str(meta.parent.parent.relative_to(root))
-        if dataset_family(dataset_id) is None:
+        task = owning_task(dataset_id)
+        if task is None:
             continue  # somebody else's dataset: not ours to judge
         try:
-            check_usable(dataset_id)
+            check_usable(dataset_id, task)
         except CTPError as exc:
             unusable[dataset_id] = str(exc)
         else:
@@ -109,37 +103,30 @@ def list_datasets() -> tuple[list[str], dict[str, str]]:
 
 def dataset_info(dataset_id: str) -> DatasetInfo:
     """Details of one local dataset, read in full (every step is loaded and checked)."""
-    family = dataset_family(dataset_id)
+    task = task_for_dataset(dataset_id)
     path = dataset_dir(dataset_id)
-    if not path.exists():
-        found = task_for_dataset(dataset_id)
-        if found is not None:
-            raise missing_locomotion_error(dataset_id, *found)
-        raise missing_dataset_error(dataset_id)
-    if family is None:
-        raise CTPError(f"{dataset_id}: not a PointMaze or locomotion dataset id")
-    check_usable(dataset_id)
-    data = load_maze_dataset(dataset_id) if family == "pointmaze" else (
-        load_locomotion_dataset(dataset_id))
+    if path.exists():
+        check_usable(dataset_id, task)
+    data = task.load(dataset_id)  # a missing dataset: the task's error says how to get it
     dataset = open_dataset(dataset_id)
     meta = dataset.storage.metadata
-    returns = np.add.reduceat(data.rewards.astype(np.float64), data.episode_starts)
+    returns = mean_se(np.add.reduceat(data.rewards.astype(np.float64), data.episode_starts))
     lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
     env_id = env_id_of(dataset)
     return DatasetInfo(
         dataset_id=dataset_id,
-        family=family,
+        task=task.name,
         env_id=env_id,
         episodes=dataset.total_episodes,
         steps=dataset.total_steps,
         observation_space=str(dataset.observation_space),
         action_space=str(dataset.action_space),
-        return_mean=float(returns.mean()),
-        return_se=float(returns.std(ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0,
+        return_mean=returns["mean"],
+        return_se=returns["se"],
         ref_min_score=lo,
         ref_max_score=hi,
         normalized_mean=None if lo is None or hi is None or hi == lo
-        else float(100 * (returns.mean() - lo) / (hi - lo)),
+        else 100 * (returns["mean"] - lo) / (hi - lo),
         ref_score_source=str(meta.get(REF_SOURCE_KEY, "dataset metadata")),
         random_policy_return=meta.get(RANDOM_RETURN_KEY),
         continuous_episodes=meta.get(CONTINUOUS_KEY, False) is True,

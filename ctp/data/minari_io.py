@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ctp.errors import CTPError
 
 DEFAULT_ROOT = Path("~/.minari/datasets")
-# Dataset metadata flag: the episodes are consecutive segments of one physical run.
-CONTINUOUS_KEY = "ctp_continuous_episodes"
+# Metadata keys ctp's generators add beside Minari's own.
+CONTINUOUS_KEY = "ctp_continuous_episodes"  # the episodes are segments of one physical run
+REF_SOURCE_KEY = "ctp_ref_score_source"  # where ref_min_score / ref_max_score come from
+RANDOM_RETURN_KEY = "ctp_random_policy_return"  # a uniform-random policy's mean return
 
 
 def datasets_root() -> Path:
@@ -41,6 +45,15 @@ def open_dataset(dataset_id: str):
         raise CTPError(
             f"{dataset_dir(dataset_id)}: cannot be read as a Minari dataset ({exc})"
         ) from None
+
+
+def env_id_of(dataset: Any) -> str:
+    """The Gymnasium id recorded in a Minari dataset's metadata ("" when absent)."""
+    spec = dataset.storage.metadata.get("env_spec")
+    try:
+        return json.loads(spec)["id"] if spec else ""
+    except (TypeError, ValueError, KeyError):
+        return ""
 
 
 @contextlib.contextmanager

@@ -25,7 +25,7 @@ DEFAULT_DATASET = "ctp/pointmaze/umaze-v1"  # ctp train without --dataset
 def registry() -> dict[str, Task]:
     """The registered tasks by name. A new family adds itself here (its one line below); a
     test may add a toy task with ``monkeypatch.setitem(registry(), name, task)``."""
-    from ctp.tasks.locomotion_task import LOCOMOTION
+    from ctp.tasks.locomotion.task import LOCOMOTION
     from ctp.tasks.pointmaze.task import POINTMAZE
 
     return {task.name: task for task in (POINTMAZE, LOCOMOTION)}

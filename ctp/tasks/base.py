@@ -30,6 +30,7 @@ class StepStream:
 
     dataset_id: str
     observations: np.ndarray  # float32 [N, D]: the state before each action
+    rewards: np.ndarray  # float32 [N]: the reward each step's action earned
     episode_starts: np.ndarray  # int64 [E]: index of each episode's first step
     continuous: bool  # episodes are consecutive segments of one run (windows may cross them)
     ref_min_score: float | None
@@ -78,6 +79,9 @@ class Task(Protocol):
 
     def load(self, dataset_id: str) -> StepStream:
         """The local Minari dataset ``dataset_id``, checked (a CTPError names what is wrong)."""
+
+    def check_spaces(self, dataset_id: str, dataset: Any) -> None:
+        """Refuse an opened Minari dataset whose spaces do not fit, naming the field."""
 
     def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
         """The inpainting condition of B trajectories from normalised start states and goal

@@ -15,6 +15,7 @@ import torch
 
 from ctp.errors import CTPError
 from ctp.nn.mlp import MLP
+from ctp.stats import mean_se
 from ctp.tasks.locomotion.loader import LocomotionData, load_locomotion_dataset
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import parse_dataset_name
@@ -100,11 +101,6 @@ class BaselineResult:
         return asdict(self)
 
 
-def _mean_se(x: np.ndarray) -> dict[str, float]:
-    se = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else 0.0
-    return {"mean": float(x.mean()), "se": se}
-
-
 def resolve_dataset(name_or_id: str) -> str:
     """``hopper-medium`` -> ``ctp/mujoco/hopper/medium-v1``; a full id is returned as is."""
     if "/" in name_or_id:
@@ -135,10 +131,10 @@ def bc_baseline(name_or_id: str, fit: FitConfig, episodes: int = 50,
     return BaselineResult(
         dataset_id=data.dataset_id, env_id=spec.env_id, episodes=episodes,
         seeds=list(range(seed, seed + episodes)),
-        behaviour_return=_mean_se(behaviour),
-        behaviour_d4rl_normalized=_mean_se(np.array([spec.normalized(r) for r in behaviour])),
-        bc_return=_mean_se(returns),
-        bc_d4rl_normalized=_mean_se(np.array([spec.normalized(r) for r in returns])),
+        behaviour_return=mean_se(behaviour),
+        behaviour_d4rl_normalized=mean_se([spec.normalized(r) for r in behaviour]),
+        bc_return=mean_se(returns),
+        bc_d4rl_normalized=mean_se([spec.normalized(r) for r in returns]),
         bc_train_loss=loss, fit={k: v for k, v in asdict(fit).items() if k != "progress"},
         train_seconds=trained - start, eval_seconds=time.perf_counter() - trained,
     )

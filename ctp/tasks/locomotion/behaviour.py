@@ -32,6 +32,7 @@ import torch
 
 from ctp.atomic import atomic_write, write_json
 from ctp.errors import CTPError
+from ctp.stats import mean_se
 from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.rollout import rollout_returns
@@ -198,12 +199,12 @@ class _Run:
         actor = _export_actor(model, self.spec)
         returns = evaluate_actor(self.spec, actor, self.cfg.eval_episodes,
                                  self.cfg.seed + EVAL_SEED_OFFSET)
+        summary = mean_se(returns)
         row = {
             "step": step,
-            "return_mean": float(returns.mean()),
-            "return_se": float(returns.std(ddof=1) / np.sqrt(len(returns)))
-            if len(returns) > 1 else 0.0,
-            "normalized": self.spec.normalized(float(returns.mean())),
+            "return_mean": summary["mean"],
+            "return_se": summary["se"],
+            "normalized": self.spec.normalized(summary["mean"]),
             "seconds": seconds,
         }
         info = {"task": self.spec.name, "env_id": self.spec.env_id, "seed": self.cfg.seed,

@@ -20,15 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ctp.data.minari_io import dataset_dir, staged_dataset
+from ctp.data.minari_io import RANDOM_RETURN_KEY, REF_SOURCE_KEY, dataset_dir, staged_dataset
 from ctp.errors import CTPError
+from ctp.stats import mean_se
 from ctp.tasks.locomotion.actor import SquashedGaussianActor, load_actor
 from ctp.tasks.locomotion.behaviour import BehaviourConfig, train_behaviour
 from ctp.tasks.locomotion.spec import (
     BEHAVIOUR_KEY,
-    RANDOM_RETURN_KEY,
     REF_SOURCE,
-    REF_SOURCE_KEY,
     LocomotionSpec,
     parse_dataset_name,
 )
@@ -213,9 +212,9 @@ def generate_locomotion(cfg: LocomotionGenerateConfig) -> LocomotionGenerateResu
             REF_SOURCE_KEY: REF_SOURCE,
             BEHAVIOUR_KEY: {k: v for k, v in info.items() if isinstance(v, (int, float, str))},
         })
-    se = float(returns.std(ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else 0.0
+    summary = mean_se(returns)
     return LocomotionGenerateResult(
         dataset_id, int(sum(len(b.actions) for b in buffers)), len(buffers),
-        float(returns.mean()), se, spec.normalized(float(returns.mean())), random_return,
+        summary["mean"], summary["se"], spec.normalized(summary["mean"]), random_return,
         time.perf_counter() - start,
     )

@@ -2,34 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import dataset_dir, datasets_root, open_dataset
+from ctp.data.minari_io import dataset_dir, datasets_root, env_id_of, open_dataset
 from ctp.errors import CTPError
+from ctp.tasks.base import StepStream
 from ctp.tasks.locomotion.spec import LocomotionSpec, task_for_dataset
 
 
 @dataclass
-class LocomotionData:
-    """One locomotion dataset as a flat step stream of N steps in E episodes."""
+class LocomotionData(StepStream):
+    """One locomotion dataset as a flat step stream of N steps in E episodes; observations
+    float32 ``[N, obs_dim]``. Episodes are independent (``continuous`` is False)."""
 
-    dataset_id: str
     task: LocomotionSpec
     env_id: str  # the env the data was collected in, e.g. "Hopper-v4" (public copies: v5)
-    observations: np.ndarray  # float32 [N, obs_dim]: the state before each action
     actions: np.ndarray  # float32 [N, act_dim]
-    rewards: np.ndarray  # float32 [N]
     terminals: np.ndarray  # bool [N]: the env terminated after this step
-    episode_starts: np.ndarray  # int64 [E]: index of each episode's first step
-    ref_min_score: float | None
-    ref_max_score: float | None
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.observations.shape[0])
 
     def episode_returns(self) -> np.ndarray:
         """float64 ``[E]``: the undiscounted return of each episode."""
@@ -43,15 +34,6 @@ def missing_locomotion_error(dataset_id: str, task: LocomotionSpec, kind: str) -
     else:
         hint = "place a copy in the Minari data folder"
     return CTPError(f"dataset {dataset_id} not found in {datasets_root()}; {hint}")
-
-
-def env_id_of(dataset) -> str:
-    """The Gymnasium id recorded in a Minari dataset's metadata ("" when absent)."""
-    spec = dataset.storage.metadata.get("env_spec")
-    try:
-        return json.loads(spec)["id"] if spec else ""
-    except (TypeError, ValueError, KeyError):
-        return ""
 
 
 def check_spaces(dataset_id: str, dataset, task: LocomotionSpec) -> None:
@@ -93,7 +75,7 @@ def load_locomotion_dataset(dataset_id: str) -> LocomotionData:
         dataset_id=dataset_id, task=task, env_id=env_id_of(dataset),
         observations=np.concatenate(obs), actions=np.concatenate(actions),
         rewards=np.concatenate(rewards), terminals=np.concatenate(terminals),
-        episode_starts=np.asarray(starts, dtype=np.int64),
+        episode_starts=np.asarray(starts, dtype=np.int64), continuous=False,
         ref_min_score=dataset.storage.metadata.get("ref_min_score"),
         ref_max_score=dataset.storage.metadata.get("ref_max_score"),
     )

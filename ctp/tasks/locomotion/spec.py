@@ -16,12 +16,8 @@ from ctp.errors import CTPError
 KINDS = ("medium", "medium-replay")
 # D4RL's infos.py: random- and expert-policy returns of the v3 envs (shared by the v4 envs).
 REF_SOURCE = "D4RL infos.py (Fu et al. 2020), gym v3 envs"
-# Dataset metadata keys ctp adds beside Minari's own.
-RANDOM_RETURN_KEY = "ctp_random_policy_return"
-REF_SOURCE_KEY = "ctp_ref_score_source"
+# Metadata key: the behaviour actor's task, seed, step and evaluation return.
 BEHAVIOUR_KEY = "ctp_behaviour_policy"
-# Public Minari copies (v5 envs, other behaviour policies) that the loader also reads.
-MINARI_MEDIUM = "mujoco/{task}/medium-v0"
 
 
 @dataclass(frozen=True)

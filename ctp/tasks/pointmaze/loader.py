@@ -28,7 +28,6 @@ class MazeData(StepStream):
 
     maze: MazeSpec
     actions: np.ndarray  # float32 [N, 2]
-    rewards: np.ndarray  # float32 [N]
     goals: np.ndarray  # float32 [N, 2]: desired goal at each step
 
 

@@ -15,7 +15,7 @@ from ctp.errors import CTPError
 from ctp.kernels import score_candidates
 from ctp.tasks.base import Condition, Observation
 from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
-from ctp.tasks.pointmaze.loader import MazeData, load_maze_dataset
+from ctp.tasks.pointmaze.loader import MazeData, check_maze_spaces, load_maze_dataset
 from ctp.tasks.pointmaze.spec import (
     ENV_DT,
     GOAL_DIMS,
@@ -55,6 +55,11 @@ class PointMazeTask:
     def load(self, dataset_id: str) -> MazeData:
         """The local PointMaze dataset ``dataset_id`` (observations ``[N, 4]``)."""
         return load_maze_dataset(dataset_id)
+
+    def check_spaces(self, dataset_id: str, dataset: Any) -> None:
+        """Observation dict of observation (4) / achieved_goal (2) / desired_goal (2), 2-D
+        actions."""
+        check_maze_spaces(dataset_id, dataset)
 
     def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
         """Start and goal states ``[B, D]`` (normalised), each pinned whole, at index 0 and

@@ -1,15 +1,16 @@
-"""Gym-MuJoCo locomotion (``ctp.tasks.locomotion``) as a data-only task: its datasets and a
-start-state condition, enough to train on. Planning on it (an inverse-dynamics controller, a
-value scorer) comes later."""
+"""Gym-MuJoCo locomotion as a task: its datasets and a start-state condition, enough to train
+on. Planning on it (an inverse-dynamics controller, a value scorer) comes with the planner."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 
 from ctp.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
-from ctp.tasks.base import Condition, StepStream
-from ctp.tasks.locomotion.loader import load_locomotion_dataset
+from ctp.tasks.base import Condition
+from ctp.tasks.locomotion.loader import LocomotionData, check_spaces, load_locomotion_dataset
 from ctp.tasks.locomotion.spec import KINDS, TASKS, task_for_dataset
 
 
@@ -26,12 +27,13 @@ class LocomotionTask:
         """Whether ``dataset_id`` is a locomotion dataset id, ctp's or Minari's."""
         return task_for_dataset(dataset_id) is not None
 
-    def load(self, dataset_id: str) -> StepStream:
-        """The dataset's states ``[N, obs_dim]``; windows stay inside episodes."""
-        data = load_locomotion_dataset(dataset_id)
-        return StepStream(dataset_id=data.dataset_id, observations=data.observations,
-                          episode_starts=data.episode_starts, continuous=False,
-                          ref_min_score=data.ref_min_score, ref_max_score=data.ref_max_score)
+    def load(self, dataset_id: str) -> LocomotionData:
+        """The dataset's steps (states ``[N, obs_dim]``); windows stay inside episodes."""
+        return load_locomotion_dataset(dataset_id)
+
+    def check_spaces(self, dataset_id: str, dataset: Any) -> None:
+        """Box observations and actions of the widths of the id's task."""
+        check_spaces(dataset_id, dataset, task_for_dataset(dataset_id)[0])
 
     def condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int) -> Condition:
         """Only the start states ``[B, D]`` pinned (no goal) -> ``[B, H, D]`` each."""

@@ -1,0 +1,14 @@
+"""Summary statistics every report uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def mean_se(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """Mean and standard error (sample std / sqrt(n); 0 for one value) of ``values [n]``."""
+    arr = np.asarray(values, dtype=np.float64)
+    se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else 0.0
+    return {"mean": float(arr.mean()), "se": se}
