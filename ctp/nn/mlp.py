@@ -6,6 +6,17 @@ import torch
 from torch import nn
 
 
+def hidden_stack(in_dim: int, hidden: tuple[int, ...], activation: type[nn.Module]
+                 ) -> tuple[nn.Sequential, int]:
+    """(Linear + activation per width in ``hidden``, the last width): an MLP's trunk."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), activation()]
+        width = h
+    return nn.Sequential(*layers), width
+
+
 class MLP(nn.Module):
     """``[B, in_dim]`` -> ``[B, out_dim]``: standardise, hidden Linear+Mish layers, Linear.
 
@@ -16,13 +27,8 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] = (256, 256),
                  squash: bool = True) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = in_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.Mish()]
-            width = h
-        layers.append(nn.Linear(width, out_dim))
-        self.net = nn.Sequential(*layers)
+        trunk, width = hidden_stack(in_dim, hidden, nn.Mish)
+        self.net = nn.Sequential(*trunk, nn.Linear(width, out_dim))
         self.squash = squash
         self.register_buffer("in_mean", torch.zeros(in_dim))
         self.register_buffer("in_std", torch.ones(in_dim))

@@ -15,6 +15,7 @@ from torch import nn
 
 from ctp.checkpoint import BEHAVIOUR_KIND, load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
+from ctp.nn.mlp import hidden_stack
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # stable-baselines3's clamp
 
@@ -24,12 +25,7 @@ class SquashedGaussianActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = obs_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.latent_pi = nn.Sequential(*layers)
+        self.latent_pi, width = hidden_stack(obs_dim, hidden, nn.ReLU)
         self.mu = nn.Linear(width, act_dim)
         self.log_std = nn.Linear(width, act_dim)
 
