@@ -9,6 +9,7 @@ never passed off as healthy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,8 +63,9 @@ def owning_task(dataset_id: str) -> Task | None:
         return None
 
 
-def check_usable(dataset_id: str, task: Task) -> None:
-    """Open the dataset's metadata and HDF5 file and check its spaces; CTPError if unusable."""
+def check_usable(dataset_id: str, task: Task) -> Any:
+    """Open the dataset's metadata and HDF5 file and check its spaces -> the opened Minari
+    dataset; CTPError if unusable."""
     import h5py
 
     dataset = open_dataset(dataset_id)
@@ -77,6 +79,7 @@ def check_usable(dataset_id: str, task: Task) -> None:
     if episodes != dataset.total_episodes:
         raise CTPError(f"{path}: holds {episodes} episodes, metadata says "
                        f"{dataset.total_episodes}")
+    return dataset
 
 
 def list_datasets() -> tuple[list[str], dict[str, str]]:
@@ -105,10 +108,8 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
     """Details of one local dataset, read in full (every step is loaded and checked)."""
     task = task_for_dataset(dataset_id)
     path = dataset_dir(dataset_id)
-    if path.exists():
-        check_usable(dataset_id, task)
+    dataset = check_usable(dataset_id, task) if path.exists() else None
     data = task.load(dataset_id)  # a missing dataset: the task's error says how to get it
-    dataset = open_dataset(dataset_id)
     meta = dataset.storage.metadata
     returns = mean_se(np.add.reduceat(data.rewards.astype(np.float64), data.episode_starts))
     lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")

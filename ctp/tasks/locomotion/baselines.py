@@ -19,6 +19,7 @@ from ctp.stats import mean_se
 from ctp.tasks.locomotion.loader import LocomotionData, load_locomotion_dataset
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import parse_dataset_name
+from ctp.validation import check_options, finite
 
 
 @dataclass
@@ -33,11 +34,12 @@ class FitConfig:
     progress: bool = True
 
     def check(self) -> None:
-        for name in ("steps", "batch_size"):
-            if getattr(self, name) < 1:
-                raise CTPError(f"--{name.replace('_', '-')}: expected >= 1")
-        if not (np.isfinite(self.lr) and self.lr > 0):
-            raise CTPError(f"--lr: expected a finite positive number, got {self.lr}")
+        """One-line CTPError for the first option out of range."""
+        check_options([
+            (self.steps >= 1, "--steps", ">= 1", self.steps),
+            (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
+            (finite(self.lr) and self.lr > 0, "--lr", "a finite positive number", self.lr),
+        ])
 
 
 def fit_mlp(inputs: torch.Tensor, targets: torch.Tensor, cfg: FitConfig,
@@ -112,10 +114,10 @@ def resolve_dataset(name_or_id: str) -> str:
 def bc_baseline(name_or_id: str, fit: FitConfig, episodes: int = 50,
                 seed: int = 0) -> BaselineResult:
     """Fit BC on the dataset and evaluate it for ``episodes`` episodes (seeds seed..)."""
-    if episodes < 1:
-        raise CTPError(f"--episodes: expected >= 1, got {episodes}")
-    if seed < 0:
-        raise CTPError(f"--seed: expected a non-negative integer, got {seed}")
+    check_options([
+        (episodes >= 1, "--episodes", ">= 1", episodes),
+        (seed >= 0, "--seed", "a non-negative integer", seed),
+    ])
     data = load_locomotion_dataset(resolve_dataset(name_or_id))
     spec = data.task
     start = time.perf_counter()

@@ -37,6 +37,7 @@ from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
+from ctp.validation import check_options, finite
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
 
@@ -58,16 +59,14 @@ class BehaviourConfig:
     def resolved(self) -> BehaviourConfig:
         """A copy with the run folder and target filled in, after checking every field."""
         spec = get_task(self.task)
-        for name in ("max_steps", "eval_every", "eval_episodes"):
-            if (value := getattr(self, name)) < 1:
-                raise CTPError(f"--{name.replace('_', '-')}: expected >= 1, got {value}")
-        if self.seed < 0:
-            raise CTPError(f"--seed: expected a non-negative integer, got {self.seed}")
-        if self.learning_starts < 0:
-            raise CTPError(f"--learning-starts: expected >= 0, got {self.learning_starts}")
         target = spec.medium_target if self.target is None else self.target
-        if not np.isfinite(target):
-            raise CTPError(f"--target: expected a finite score, got {target}")
+        check_options([
+            *((getattr(self, name) >= 1, f"--{name.replace('_', '-')}", ">= 1",
+               getattr(self, name)) for name in ("max_steps", "eval_every", "eval_episodes")),
+            (self.seed >= 0, "--seed", "a non-negative integer", self.seed),
+            (self.learning_starts >= 0, "--learning-starts", ">= 0", self.learning_starts),
+            (finite(target), "--target", "a finite score", target),
+        ])
         run_dir = self.run_dir or f"runs/behaviour/{self.task}-seed{self.seed}"
         return dataclasses.replace(self, run_dir=run_dir, target=float(target))
 

@@ -31,6 +31,7 @@ from ctp.tasks.locomotion.spec import (
     LocomotionSpec,
     parse_dataset_name,
 )
+from ctp.validation import check_options
 
 REF_EPISODES = 100
 
@@ -175,10 +176,11 @@ def generate_locomotion(cfg: LocomotionGenerateConfig) -> LocomotionGenerateResu
     import minari
 
     spec, kind = parse_dataset_name(cfg.name)
-    if cfg.steps < 1:
-        raise CTPError(f"--steps: expected at least 1, got {cfg.steps}")
-    if cfg.seed < 0 or cfg.policy_seed < 0:
-        raise CTPError("--seed/--policy-seed: expected non-negative integers")
+    check_options([
+        (cfg.steps >= 1, "--steps", "at least 1", cfg.steps),
+        (cfg.seed >= 0, "--seed", "a non-negative integer", cfg.seed),
+        (cfg.policy_seed >= 0, "--policy-seed", "a non-negative integer", cfg.policy_seed),
+    ])
     dataset_id = spec.dataset_id(kind)
     if dataset_dir(dataset_id).exists() and not cfg.force:
         raise CTPError(
