@@ -34,7 +34,8 @@ HOPPER_REPLAY = "ctp/mujoco/hopper/medium-replay-v1"
 def tiny_run(run_dir, **overrides) -> BehaviourConfig:
     """A Hopper SAC run of 1000-step evaluations that any evaluation return ends."""
     cfg = BehaviourConfig("hopper", run_dir=str(run_dir), max_steps=3000, eval_every=1000,
-                          eval_episodes=1, learning_starts=500, target=-1000.0, progress=False)
+                          eval_episodes=1, learning_starts=500, target=-1000.0, check_episodes=1,
+                          check_min=-1000.0, progress=False)
     return dataclasses.replace(cfg, **overrides)
 
 
@@ -82,16 +83,28 @@ def test_sac_run_stops_at_target_and_exports_its_replay(finished_run) -> None:
 def test_sac_run_resumes_and_refuses_changed_settings(tmp_path) -> None:
     torch.set_num_threads(1)
     cfg = tiny_run(tmp_path, max_steps=2000, target=1e9)
-    with pytest.raises(CTPError, match="no evaluation reached the medium target"):
+    with pytest.raises(CTPError, match="no checkpoint reached the medium target"):
         train_behaviour(cfg)
     with pytest.raises(CTPError, match="made with seed=0, not 3"):
         train_behaviour(dataclasses.replace(cfg, seed=3))
-    with pytest.raises(CTPError, match="no evaluation reached"):
+    with pytest.raises(CTPError, match="no checkpoint reached"):
         train_behaviour(dataclasses.replace(cfg, max_steps=3000))  # a longer budget resumes
     rows = [json.loads(r) for r in (tmp_path / "evals.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1000, 2000, 3000]
     assert rows[2]["seconds"] > rows[1]["seconds"]
     assert len(list((tmp_path / "checkpoints").glob("actor-*.pt"))) == 3
+
+
+@pytest.mark.slow
+def test_a_checkpoint_on_target_must_also_pass_the_stochastic_check(tmp_path) -> None:
+    torch.set_num_threads(1)
+    cfg = tiny_run(tmp_path, max_steps=2000, check_min=1e9, check_episodes=2)
+    with pytest.raises(CTPError, match=r"stochastic check >= 1000000000.0"):
+        train_behaviour(cfg)
+    rows = [json.loads(r) for r in (tmp_path / "evals.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1000, 2000]
+    assert all(np.isfinite(r["stochastic_normalized"]) for r in rows)
+    assert not (tmp_path / "medium.json").exists()
 
 
 @pytest.mark.slow

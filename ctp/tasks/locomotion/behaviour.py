@@ -5,13 +5,19 @@ One run per task and seed in a run folder:
 - ``config.json``: the run's settings; rerunning the same command resumes, a changed setting
   is refused;
 - ``evals.jsonl``: one row per ``eval_every`` env steps (deterministic evaluation return, its
-  D4RL-normalised score, wall seconds);
+  D4RL-normalised score, wall seconds; and the stochastic check's score where it ran);
 - ``checkpoints/actor-<step>.pt``: the actor at every evaluation (ctp behaviour checkpoints);
 - ``state/``: SAC model + replay buffer of the last evaluation, for resuming after a kill;
 - ``learning-curve.png``: evaluation return over env steps, redrawn at every evaluation;
-- ``medium.json`` + ``medium-actor.pt`` + ``replay.npz``: written once an evaluation reaches the
-  task's medium target; training stops there, and ``replay.npz`` holds every transition up to
-  that step in order (the medium-replay dataset's source).
+- ``medium.json`` + ``medium-actor.pt`` + ``replay.npz``: written at the medium checkpoint;
+  training stops there, and ``replay.npz`` holds every transition up to that step in order (the
+  medium-replay dataset's source).
+
+The medium checkpoint is the first whose deterministic evaluation reaches the task's target
+(D4RL's rule) *and* whose stochastic policy, the one that writes the dataset, scores at least
+the lower end of the task's medium band over ``check_episodes`` episodes. The second test runs
+only where the first passes. Without it a walker that walks when deterministic but falls in a
+third of its stochastic episodes passes, and its dataset lands below D4RL's band.
 
 rl-zoo's MuJoCo SAC hyperparameters are stable-baselines3's defaults (lr 3e-4, batch 256,
 256x256 MLPs, automatic entropy, buffer 1M) with 10k random-action steps first.
@@ -40,6 +46,7 @@ from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
 from ctp.validation import check_options, finite
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
+CHECK_SEED_OFFSET = 20_000  # and the stochastic check's apart from both
 
 
 @dataclass
@@ -54,21 +61,27 @@ class BehaviourConfig:
     eval_episodes: int = 10
     learning_starts: int = 10_000
     target: float | None = None  # D4RL-normalised medium level; None: the task's
+    check_episodes: int = 50  # episodes of the stochastic check at a checkpoint on target
+    check_min: float | None = None  # its D4RL-normalised floor; None: the task's band's low end
     progress: bool = True
 
     def resolved(self) -> BehaviourConfig:
         """A copy with the run folder and target filled in, after checking every field."""
         spec = get_task(self.task)
         target = spec.medium_target if self.target is None else self.target
+        check_min = spec.medium_band[0] if self.check_min is None else self.check_min
         check_options([
             *((getattr(self, name) >= 1, f"--{name.replace('_', '-')}", ">= 1",
-               getattr(self, name)) for name in ("max_steps", "eval_every", "eval_episodes")),
+               getattr(self, name))
+              for name in ("max_steps", "eval_every", "eval_episodes", "check_episodes")),
             (self.seed >= 0, "--seed", "a non-negative integer", self.seed),
             (self.learning_starts >= 0, "--learning-starts", ">= 0", self.learning_starts),
             (finite(target), "--target", "a finite score", target),
+            (finite(check_min), "--check-min", "a finite score", check_min),
         ])
         run_dir = self.run_dir or f"runs/behaviour/{self.task}-seed{self.seed}"
-        return dataclasses.replace(self, run_dir=run_dir, target=float(target))
+        return dataclasses.replace(self, run_dir=run_dir, target=float(target),
+                                   check_min=float(check_min))
 
 
 @dataclass
@@ -79,6 +92,7 @@ class BehaviourResult:
     step: int
     return_mean: float
     normalized: float
+    stochastic_normalized: float  # the stochastic check's score, check_episodes episodes
     seconds: float
     actor_path: str
     replay_path: str
@@ -193,12 +207,11 @@ class _Run:
                                                   "seconds": seconds})
 
     def on_eval(self, model: Any, seconds: float) -> bool:
-        """Evaluate, log, checkpoint; True when the medium target is reached."""
+        """Evaluate, log, checkpoint; True at the medium checkpoint (see the module doc)."""
         step = model.num_timesteps
         actor = _export_actor(model, self.spec)
-        returns = evaluate_actor(self.spec, actor, self.cfg.eval_episodes,
-                                 self.cfg.seed + EVAL_SEED_OFFSET)
-        summary = mean_se(returns)
+        summary = mean_se(evaluate_actor(self.spec, actor, self.cfg.eval_episodes,
+                                         self.cfg.seed + EVAL_SEED_OFFSET))
         row = {
             "step": step,
             "return_mean": summary["mean"],
@@ -209,14 +222,22 @@ class _Run:
         info = {"task": self.spec.name, "env_id": self.spec.env_id, "seed": self.cfg.seed,
                 "step": step, "eval_return": row["return_mean"],
                 "eval_normalized": row["normalized"], "eval_episodes": self.cfg.eval_episodes}
-        ckpt = save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor, info)
         reached = row["normalized"] >= float(self.cfg.target)
+        if reached:
+            check = evaluate_actor(self.spec, actor, self.cfg.check_episodes,
+                                   self.cfg.seed + CHECK_SEED_OFFSET, deterministic=False)
+            row["stochastic_normalized"] = self.spec.normalized(float(check.mean()))
+            info["stochastic_normalized"] = row["stochastic_normalized"]
+            info["stochastic_episodes"] = self.cfg.check_episodes
+            reached = row["stochastic_normalized"] >= float(self.cfg.check_min)
+        ckpt = save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor, info)
         if reached:
             shutil.copyfile(ckpt, self.dir / "medium-actor.pt")
             _export_replay(model, step, self.dir / "replay.npz")
             write_json(self.dir / "medium.json", dataclasses.asdict(BehaviourResult(
-                self.spec.name, step, row["return_mean"], row["normalized"], seconds,
-                str(self.dir / "medium-actor.pt"), str(self.dir / "replay.npz"))))
+                self.spec.name, step, row["return_mean"], row["normalized"],
+                row["stochastic_normalized"], seconds, str(self.dir / "medium-actor.pt"),
+                str(self.dir / "replay.npz"))))
         else:
             self.save_state(model, seconds)
         with open(self.dir / "evals.jsonl", "a") as fh:  # after the state: no duplicate rows
@@ -268,7 +289,7 @@ def train_behaviour(cfg: BehaviourConfig) -> BehaviourResult:
     result = run.finished()
     if result is None:
         raise CTPError(
-            f"{cfg.task}: no evaluation reached the medium target {cfg.target} in "
-            f"{cfg.max_steps} steps; see {run.dir / 'evals.jsonl'}"
+            f"{cfg.task}: no checkpoint reached the medium target {cfg.target} (stochastic "
+            f"check >= {cfg.check_min}) in {cfg.max_steps} steps; see {run.dir / 'evals.jsonl'}"
         )
     return result

@@ -44,6 +44,10 @@ def plot_learning_curves(run_dirs: Sequence[str | Path], out: str | Path) -> Pat
         ax.fill_between(steps, [s - e for s, e in zip(scores, se)],
                         [s + e for s, e in zip(scores, se)], color="tab:blue", alpha=0.2)
         ax.axhline(config["target"], ls=":", color="0.4", label=f"target {config['target']:g}")
+        checks = [(r["step"] / 1e3, r["stochastic_normalized"]) for r in rows
+                  if "stochastic_normalized" in r]
+        if checks:
+            ax.plot(*zip(*checks), "x", color="tab:orange", label="stochastic check")
         if medium is not None:
             ax.plot(medium["step"] / 1e3, medium["normalized"], "o", color="tab:red",
                     label=f"medium @ {medium['step'] // 1000}k")

@@ -33,6 +33,9 @@ class LocomotionSpec:
     # D4RL-normalised deterministic evaluation return at which the SAC run is medium level:
     # the middle of where D4RL's medium datasets sit (hopper 45-55, walker2d 60-75, cheetah 40).
     medium_target: float
+    # Where D4RL's medium dataset sits (D4RL-normalised); the medium checkpoint's stochastic
+    # policy, which writes the dataset, must score at least the lower end.
+    medium_band: tuple[float, float]
 
     def dataset_id(self, kind: str) -> str:
         """ctp's id of this task's ``kind`` dataset, e.g. ``ctp/mujoco/hopper/medium-v1``."""
@@ -60,9 +63,10 @@ class LocomotionSpec:
 TASKS: dict[str, LocomotionSpec] = {
     spec.name: spec
     for spec in (
-        LocomotionSpec("hopper", "Hopper-v4", 11, 3, -20.272305, 3234.3, 50.0),
-        LocomotionSpec("walker2d", "Walker2d-v4", 17, 6, 1.629008, 4592.3, 67.0),
-        LocomotionSpec("halfcheetah", "HalfCheetah-v4", 17, 6, -280.178953, 12135.0, 40.0),
+        LocomotionSpec("hopper", "Hopper-v4", 11, 3, -20.272305, 3234.3, 50.0, (45.0, 55.0)),
+        LocomotionSpec("walker2d", "Walker2d-v4", 17, 6, 1.629008, 4592.3, 67.0, (60.0, 75.0)),
+        LocomotionSpec("halfcheetah", "HalfCheetah-v4", 17, 6, -280.178953, 12135.0, 40.0,
+                       (35.0, 45.0)),
     )
 }
 DATASET_NAMES = tuple(f"{task}-{kind}" for task in TASKS for kind in KINDS)
