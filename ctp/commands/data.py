@@ -60,46 +60,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    if args.name in LOCOMOTION_CHOICES:
-        return _generate_locomotion(args)
-    from ctp.errors import CTPError
-    from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
-    from ctp.tasks.pointmaze.spec import get_maze_spec
+    from ctp.data.generate import generate_named
 
-    try:
-        maze = get_maze_spec(args.name)
-    except CTPError:
-        raise CTPError(f"unknown dataset {args.name!r}: expected one of "
-                       f"{', '.join(MAZE_CHOICES + LOCOMOTION_CHOICES)}") from None
-    if args.train_policy or args.run_dir:
-        raise CTPError(f"--train-policy/--run-dir: only for locomotion datasets, not {args.name}")
-    result = generate_dataset(
-        GenerateConfig(maze, steps=args.steps, seed=args.seed, force=args.force)
-    )
-    print(
-        f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
-        f"ref_min_score {result.ref_min_score:.2f}, ref_max_score {result.ref_max_score:.2f}, "
-        f"{result.seconds:.0f} s"
-    )
-    return 0
-
-
-def _generate_locomotion(args: argparse.Namespace) -> int:
-    import torch
-
-    from ctp.tasks.locomotion.generate import LocomotionGenerateConfig, generate_locomotion
-
-    torch.set_num_threads(1)  # SAC's small MLPs: one thread is fastest, and leaves a core free
-    result = generate_locomotion(LocomotionGenerateConfig(
-        args.name, steps=args.steps, seed=args.seed, force=args.force,
-        train_policy=args.train_policy, policy_seed=args.policy_seed, run_dir=args.run_dir,
-    ))
-    print(
-        f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
-        f"return {result.return_mean:.1f} +- {result.return_se:.1f} "
-        f"(D4RL-normalised {result.normalized_mean:.1f}), random policy "
-        f"{result.random_return:.1f}, {result.seconds:.0f} s"
-    )
+    print(generate_named(args.name, args.steps, args.seed, args.force, args.train_policy,
+                         args.policy_seed, args.run_dir))
     return 0
 
 

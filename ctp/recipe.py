@@ -1,0 +1,375 @@
+"""Recipes: one TOML file per planner, run end to end by ``ctp recipe FILE``.
+
+A recipe names a dataset and the settings of every stage that turns it into a planner::
+
+    data -> teacher -> pairs -> student -> critic -> bundle -> evaluate
+
+Each table of the file holds the stage's options with the names of the library's configs
+(``[teacher]``/``[student]``/``[critic]``: :class:`ctp.train.TrainConfig` fields;
+``[pairs]``: :class:`ctp.teacher_pairs.PairsConfig`'s; ``[bundle]``: planner defaults;
+``[evaluate]``: episodes, seed, vector envs). ``[pairs]`` and ``[critic]`` are optional.
+
+The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
+recipe is refused, naming the first differing entry), one folder per training stage,
+``pairs.pt``, ``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall
+seconds and what it made). Rerunning the command skips finished stages and resumes the
+interrupted one; a training stage's ``max_minutes`` is its budget over all attempts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctp.atomic import write_json
+from ctp.errors import CTPError
+from ctp.validation import check_options
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+STAGES = ("data", "teacher", "pairs", "student", "critic", "bundle", "evaluate")
+TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic"}  # stage -> kind
+OPTIONAL = ("pairs", "critic")
+BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight")
+EVALUATE_KEYS = ("episodes", "seed", "num_envs")
+DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: the dataset and each stage's options (see the module doc)."""
+
+    name: str
+    out: str
+    data: dict[str, Any]
+    teacher: dict[str, Any]
+    student: dict[str, Any]
+    bundle: dict[str, Any]
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    pairs: dict[str, Any] | None = None
+    critic: dict[str, Any] | None = None
+    source: str = ""  # the file it was read from (not part of the recipe)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as recorded in the run folder (without ``source``)."""
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+
+def _table(raw: Mapping[str, Any], key: str, source: str, required: bool) -> dict | None:
+    value = raw.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, dict):
+        raise CTPError(f"{source}: [{key}]: expected a table of options")
+    return dict(value)
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise CTPError(f"{where}: unknown option {key!r}; expected one of "
+                           f"{', '.join(allowed)}")
+
+
+def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> Recipe:
+    """A checked :class:`Recipe` from TOML ``text``; ``overrides`` maps ``"table.key"`` to a
+    value that replaces the file's (``ctp recipe --set``). Errors name ``source`` and the
+    table and option at fault; every stage's config is built (and range-checked) here, so a
+    bad option fails before any stage runs."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CTPError(f"{source}: not valid TOML ({exc})") from None
+    for dotted, value in (overrides or {}).items():
+        table, _, key = dotted.partition(".")
+        if not key or table not in STAGES:
+            raise CTPError(f"--set {dotted}: expected TABLE.KEY with TABLE one of "
+                           f"{', '.join(STAGES)}")
+        raw.setdefault(table, {})[key] = value
+    _check_keys(raw, ("name", "out", *STAGES), source)
+    for key in ("name", "out"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise CTPError(f"{source}: {key}: expected a non-empty string")
+    recipe = Recipe(
+        name=raw["name"], out=raw["out"],
+        data=_table(raw, "data", source, True),
+        teacher=_table(raw, "teacher", source, True),
+        student=_table(raw, "student", source, True),
+        bundle=_table(raw, "bundle", source, True),
+        evaluate=_table(raw, "evaluate", source, False) or {},
+        pairs=_table(raw, "pairs", source, False),
+        critic=_table(raw, "critic", source, False),
+        source=source,
+    )
+    _check_keys(recipe.data, DATA_KEYS, f"{source}: [data]")
+    if not isinstance(recipe.data.get("dataset_id"), str):
+        raise CTPError(f"{source}: [data] dataset_id: expected a Minari dataset id string")
+    _check_keys(recipe.bundle, BUNDLE_KEYS, f"{source}: [bundle]")
+    _check_keys(recipe.evaluate, EVALUATE_KEYS, f"{source}: [evaluate]")
+    for stage in STAGES:  # build every config once: types and ranges checked up front
+        _stage_config(recipe, stage, Path(recipe.out))
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:
+    """:func:`parse_recipe` of the file at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CTPError(f"{path}: cannot read the recipe ({exc.strerror})") from None
+    return parse_recipe(text, str(path), overrides)
+
+
+def _build(where: str, make: Callable[[], Any]) -> Any:
+    """``make()``, with a wrong option name, type or range reported as one line at ``where``."""
+    try:
+        return make()
+    except CTPError as exc:
+        raise CTPError(f"{where}: {exc}") from None
+    except TypeError as exc:  # an unknown keyword of a config dataclass
+        raise CTPError(f"{where}: {exc}".replace("__init__() ", "")) from None
+
+
+def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
+    """The library config of ``stage`` (None for an absent optional stage), checked."""
+    from ctp.teacher_pairs import PairsConfig
+    from ctp.train import TrainConfig, validate
+
+    where = f"{recipe.source}: [{stage}]"
+    if stage in TRAINING:
+        options = getattr(recipe, stage)
+        if options is None:
+            return None
+        reserved = {"kind", "out_dir", "resume", "teacher", "student", "pairs", "dataset_id"}
+        if bad := reserved & options.keys():
+            raise CTPError(f"{where}: {sorted(bad)[0]!r} is set by the recipe runner")
+        links = {
+            "teacher": {"dataset_id": recipe.data["dataset_id"]},
+            "student": {"teacher": str(out / "teacher" / "latest.pt"),
+                        "pairs": str(out / "pairs.pt") if recipe.pairs is not None else None},
+            "critic": {"student": str(out / "student" / "latest.pt")},
+        }[stage]
+        cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
+                                                **links, **options))
+        _build(where, lambda: validate(cfg))
+        return cfg
+    if stage == "pairs":
+        if recipe.pairs is None:
+            return None
+        cfg = _build(where, lambda: PairsConfig(teacher=str(out / "teacher" / "latest.pt"),
+                                                out=str(out / "pairs.pt"), **recipe.pairs))
+        _build(where, cfg.validate)
+        return cfg
+    if stage == "bundle":
+        _build(where, lambda: _check_bundle(recipe.bundle))
+    if stage == "evaluate":
+        _build(where, lambda: check_options([
+            (isinstance(recipe.evaluate.get(key, 1), int) and recipe.evaluate.get(key, 1) >= low,
+             key, f"an integer >= {low}", recipe.evaluate.get(key))
+            for key, low in (("episodes", 1), ("seed", 0), ("num_envs", 1))]))
+    return {"data": recipe.data, "bundle": recipe.bundle, "evaluate": recipe.evaluate}[stage]
+
+
+def _check_bundle(options: Mapping[str, Any]) -> None:
+    """The planner defaults a bundle stage writes, range-checked as ``ctp bundle`` does."""
+    from ctp.planning.planner import PlannerConfig
+
+    replan = options.get("replan")
+    check_options([(replan is None or (isinstance(replan, int) and replan >= 1), "replan",
+                    "an integer >= 1 env steps", replan)])
+    PlannerConfig(**{k: v for k, v in options.items() if k not in ("half", "replan")}).validate()
+
+
+class _Run:
+    """The run folder: recipe record, finished stages, budgets."""
+
+    def __init__(self, recipe: Recipe, out: Path):
+        self.recipe, self.out = recipe, out
+        self.stages_path = out / "stages.json"
+
+    def check_recipe(self) -> None:
+        """Record the recipe, or refuse to continue a run made from another one."""
+        path = self.out / "recipe.json"
+        mine = self.recipe.to_dict()
+        mine.pop("out")
+        if not path.exists():
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(path, mine)
+            return
+        try:
+            theirs = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CTPError(f"{path}: unreadable recipe record ({exc})") from None
+        for table in sorted(mine.keys() | theirs.keys()):
+            a, b = theirs.get(table), mine.get(table)
+            if a == b:
+                continue
+            keys = sorted((a or {}).keys() | (b or {}).keys()) if isinstance(a or b, dict) else []
+            key = next((k for k in keys if (a or {}).get(k) != (b or {}).get(k)), None)
+            what = f"[{table}] {key}" if key else table
+            old = (a or {}).get(key) if key else a
+            new = (b or {}).get(key) if key else b
+            raise CTPError(f"{path}: this run was made with {what} = {old!r}, the recipe now "
+                           f"says {new!r}; pass another --out for a new run")
+
+    def finished(self) -> dict[str, Any]:
+        if not self.stages_path.exists():
+            return {}
+        try:
+            return json.loads(self.stages_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CTPError(f"{self.stages_path}: unreadable ({exc})") from None
+
+    def mark(self, stage: str, seconds: float, **info: Any) -> None:
+        done = self.finished()
+        done[stage] = {"seconds": round(seconds, 1), **info}
+        write_json(self.stages_path, done)
+
+
+def spent_seconds(metrics: Path) -> float:
+    """Wall seconds a training run has used over all its attempts, from ``metrics.jsonl``
+    (each attempt logs ``elapsed_s`` from its own start)."""
+    if not metrics.exists():
+        return 0.0
+    total, last = 0.0, 0.0
+    for line in metrics.read_text().splitlines():
+        try:
+            elapsed = float(json.loads(line)["elapsed_s"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if elapsed < last:  # a new attempt
+            total += last
+        last = elapsed
+    return total + last
+
+
+def _data_stage(options: Mapping[str, Any], progress: bool) -> dict[str, Any]:
+    """The dataset, generated when missing; an existing one must have the recipe's size."""
+    from ctp.data.generate import generate_named
+    from ctp.data.minari_io import dataset_dir, open_dataset
+
+    dataset_id = options["dataset_id"]
+    steps = options.get("steps")
+    if not dataset_dir(dataset_id).exists():
+        name = options.get("generate")
+        if name is None:
+            raise CTPError(f"[data] {dataset_id} is not in {dataset_dir(dataset_id).parent} "
+                           "and the recipe names no 'generate' dataset to make")
+        extra = {"steps": steps} if steps is not None else {}
+        print(generate_named(name, seed=options.get("seed", 123), progress=progress, **extra))
+    total = int(open_dataset(dataset_id).total_steps)
+    if steps is not None and total != steps:
+        raise CTPError(f"[data] {dataset_id} holds {total} steps, the recipe asks for {steps}; "
+                       f"regenerate it (ctp data generate {options.get('generate', 'NAME')} "
+                       f"--steps {steps} --force) or change the recipe")
+    return {"dataset_id": dataset_id, "steps": total}
+
+
+def _train_stage(cfg: Any, progress: bool) -> dict[str, Any]:
+    """Train (or resume) one network within what is left of its budget."""
+    from ctp.train import train
+
+    out = Path(cfg.out_dir)
+    cfg.resume = (out / "latest.pt").exists()
+    cfg.progress = progress
+    if cfg.max_minutes is not None:
+        left = cfg.max_minutes - spent_seconds(out / "metrics.jsonl") / 60
+        if left <= 0:
+            return {"step": _saved_step(out), "budget_used": True}
+        cfg.max_minutes = left
+    result = train(cfg)
+    if result.stopped_by is not None:
+        raise KeyboardInterrupt
+    return {"step": result.step, "checkpoint": str(result.latest)}
+
+
+def _saved_step(out: Path) -> int:
+    from ctp.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(out / "latest.pt")["step"])
+
+
+def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Run ``recipe``'s stages in order into ``out`` (default: the recipe's), skipping the
+    finished ones and resuming an interrupted one; stops after ``until`` when given.
+    Returns ``stages.json``'s content."""
+    from ctp.evaluate import EvalConfig, evaluate, format_table
+    from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
+    from ctp.planning.planner import defaults_of
+    from ctp.teacher_pairs import make_pairs
+
+    if until is not None and until not in STAGES:
+        raise CTPError(f"--until: expected one of {', '.join(STAGES)}, got {until!r}")
+    out = Path(out or recipe.out)
+    run = _Run(recipe, out)
+    run.check_recipe()
+    for stage in STAGES:
+        cfg = _stage_config(recipe, stage, out)
+        if stage in run.finished() or (stage in OPTIONAL and cfg is None):
+            if stage == until:
+                break
+            continue
+        start = time.perf_counter()
+        if stage == "data":
+            info = _data_stage(cfg, progress)
+        elif stage in TRAINING:
+            info = _train_stage(cfg, progress)
+        elif stage == "pairs":
+            cfg.progress = progress
+            info = {"count": cfg.count, "path": str(make_pairs(cfg))}
+        elif stage == "bundle":
+            critic = out / "critic" / "latest.pt"
+            path = export_planner(ExportConfig(
+                str(out / "student" / "latest.pt"), str(out / "planner.pt"),
+                teacher=str(out / "teacher" / "latest.pt"),
+                critic=str(critic) if recipe.critic is not None else None,
+                half=bool(cfg.get("half", True)),
+                defaults={k: v for k, v in cfg.items() if k != "half"}))
+            info = {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
+        else:
+            payload = load_planner_file(out / "planner.pt")
+            task_env = _planner_env(payload)
+            result = evaluate(EvalConfig(
+                env=task_env, checkpoint=str(out / "planner.pt"),
+                episodes=cfg.get("episodes", 100), seed=cfg.get("seed", 0),
+                num_envs=cfg.get("num_envs", 1),
+                replan=(payload.get("defaults") or {}).get("replan"),
+                planner=defaults_of(payload), out=str(out / "eval.json"), progress=progress))
+            print(format_table(result))
+            info = {"env": task_env, "d4rl_normalized": result["d4rl_normalized"],
+                    "path": str(out / "eval.json")}
+        run.mark(stage, time.perf_counter() - start, **info)
+        if stage == until:
+            break
+    return run.finished()
+
+
+def _planner_env(payload: Mapping[str, Any]) -> str:
+    """The env a planner file plans for (its task's env of its dataset)."""
+    from ctp.tasks import get_task, planning_task
+
+    return planning_task(get_task(payload["task"])).env_for_dataset(payload["dataset_id"])
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``TABLE.KEY=VALUE`` (VALUE in TOML syntax; a bare word is a string) -> (key, value)."""
+    dotted, sep, value = text.partition("=")
+    if not sep or not dotted:
+        raise CTPError(f"--set {text!r}: expected TABLE.KEY=VALUE, e.g. teacher.steps=2000")
+    try:
+        return dotted.strip(), tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return dotted.strip(), value

@@ -1,0 +1,127 @@
+"""Recipes (``ctp recipe``): parsing and checks, stage order, resume, refusal of a changed
+recipe, and the shipped recipes' first stages on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import assert_one_line_error, run_main
+
+from ctp.errors import CTPError
+from ctp.recipe import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+SHIPPED = sorted(CONFIGS.glob("*/*.toml"))
+# A few steps of each stage on tiny data (the dataset is generated into the test's folder).
+TINY = ("--set", "data.steps=2000", "--set", "teacher.steps=2", "--set", "teacher.batch_size=4",
+        "--set", "teacher.warmup_steps=0", "--set", "student.steps=2",
+        "--set", "student.warmup_steps=0", "--set", "student.batch_size=4",
+        "--set", "pairs.count=8", "--set", "pairs.heun_steps=2", "--set", "critic.steps=2",
+        "--set", "evaluate.episodes=1", "--no-progress")
+
+MINIMAL = """
+name = "toy"
+out = "runs/toy"
+[data]
+dataset_id = "ctp/pointmaze/umaze-v1"
+[teacher]
+horizon = 8
+dim = 16
+dim_mults = [1, 2]
+[student]
+steps = 5
+[bundle]
+candidates = 4
+"""
+
+
+def test_shipped_recipes_parse_and_cover_every_maze() -> None:
+    names = {load_recipe(path).name for path in SHIPPED}
+    assert {"pointmaze-umaze", "pointmaze-medium", "pointmaze-large"} <= names
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("name = 'x'\nout = 'y'\n[teacher]\n", ("[data]", "expected a table")),
+    (MINIMAL + "[teachr]\n", ("unknown option 'teachr'",)),
+    (MINIMAL.replace("dim = 16", "dim = 16\nlrr = 1"), ("[teacher]", "lrr")),
+    (MINIMAL.replace("dim = 16", "dim = 12"), ("[teacher]", "--dim", "multiple of 8")),
+    (MINIMAL.replace("horizon = 8", "horizon = 8\nout_dir = 'x'"),
+     ("[teacher]", "'out_dir' is set by the recipe runner")),
+    (MINIMAL + "[pairs]\ncount = 0\n", ("[pairs]", "--count", ">= 1")),
+    (MINIMAL.replace("candidates = 4", "candidate = 4"), ("[bundle]", "'candidate'")),
+    ("name = 'x'\nout = 'y'\n[data\n", ("not valid TOML",)),
+])
+def test_bad_recipes_name_the_table_and_option(text: str, fragments: tuple[str, ...]) -> None:
+    with pytest.raises(CTPError) as info:
+        parse_recipe(text, "r.toml")
+    message = str(info.value)
+    assert message.startswith("r.toml") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_overrides_replace_the_files_values() -> None:
+    assert parse_override("teacher.steps=2000") == ("teacher.steps", 2000)
+    assert parse_override("teacher.lr_schedule=cosine") == ("teacher.lr_schedule", "cosine")
+    assert parse_override("teacher.dim_mults=[1, 2]") == ("teacher.dim_mults", [1, 2])
+    recipe = parse_recipe(MINIMAL, "r.toml", {"student.steps": 7, "evaluate.episodes": 3})
+    assert recipe.student["steps"] == 7 and recipe.evaluate == {"episodes": 3}
+    with pytest.raises(CTPError, match="--set studnt.steps: expected TABLE.KEY"):
+        parse_recipe(MINIMAL, "r.toml", {"studnt.steps": 7})
+    with pytest.raises(CTPError, match="expected TABLE.KEY=VALUE"):
+        parse_override("teacher.steps")
+
+
+def test_spent_seconds_adds_up_attempts(tmp_path) -> None:
+    rows = [10, 20, 30, 5, 15, "torn"]  # two attempts: 30 s, then 15 s
+    (tmp_path / "metrics.jsonl").write_text("\n".join(
+        json.dumps({"elapsed_s": r}) if r != "torn" else '{"elapsed' for r in rows))
+    assert spent_seconds(tmp_path / "metrics.jsonl") == pytest.approx(45.0)
+    assert spent_seconds(tmp_path / "missing.jsonl") == 0.0
+
+
+def test_cli_errors_are_one_line(capsys, tmp_path) -> None:
+    assert_one_line_error(run_main(capsys, "recipe", tmp_path / "none.toml"),
+                          "none.toml", "cannot read the recipe")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MINIMAL.replace("candidates = 4", "candidates = 0"))
+    assert_one_line_error(run_main(capsys, "recipe", bad), "bad.toml", "[bundle]",
+                          "--candidates")
+    assert_one_line_error(run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml",
+                                   "--until", "everything"), "--until", "expected one of")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["medium", "large"])
+def test_maze_recipes_run_their_first_stages(capsys, own_root, tmp_path, name) -> None:
+    out = tmp_path / "run"
+    proc = run_main(capsys, "recipe", CONFIGS / f"pointmaze/{name}.toml", "--out", out,
+                    "--until", "teacher", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == ["data", "teacher"] and stages["teacher"]["step"] == 2
+    assert (out / "teacher" / "latest.pt").exists()
+    assert json.loads((out / "recipe.json").read_text())["teacher"]["horizon"] in (40, 48)
+
+
+@pytest.mark.slow
+def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
+        capsys, own_root, tmp_path) -> None:
+    out = tmp_path / "run"
+    recipe = CONFIGS / "pointmaze/umaze.toml"
+    first = run_main(capsys, "recipe", recipe, "--out", out, "--until", "pairs", *TINY)
+    assert first.returncode == 0, first.stderr
+    assert list(json.loads((out / "stages.json").read_text())) == ["data", "teacher", "pairs"]
+    changed = run_main(capsys, "recipe", recipe, "--out", out, *TINY, "--set",
+                       "teacher.steps=3")
+    assert_one_line_error(changed, "recipe.json", "[teacher] steps = 2", "says 3")
+    rest = run_main(capsys, "recipe", recipe, "--out", out, *TINY)
+    assert rest.returncode == 0, rest.stderr
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == list(STAGES)
+    assert stages["teacher"]["step"] == 2  # not trained again
+    result = json.loads((out / "eval.json").read_text())
+    assert result["episodes"] == 1 and result["candidates"] == 32
+    assert "total" in rest.stdout and "evaluate" in rest.stdout
