@@ -1,25 +1,85 @@
 """Checkpoints: atomic writes, a schema version, and loading that can never run code.
 
-A checkpoint is one ``torch.save`` dict of tensors and plain Python values (loadable with
-``torch.load(weights_only=True)``): schema_version, kind ("teacher" | "ctm" | "critic"),
-the full training config, the network configs, model / EMA / optimizer state, the normaliser,
-dataset id, horizon, stride, step and the last loss.
+Every file ctp writes (training checkpoints, planner files, teacher pairs, behaviour actors) is
+one ``torch.save`` dict of tensors and plain Python values (loadable with
+``torch.load(weights_only=True)``) carrying ``schema_version`` and ``kind``. The fields of the
+network files are described once, below: :class:`TrainingCheckpoint`, :class:`PlannerFile` and
+the :class:`NetworkEntry` of each network a planner file holds. Networks are rebuilt from them
+by ``ctp.models.build_network`` / ``load_network``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
 from ctp.atomic import atomic_write
 from ctp.errors import CTPError
 
-SCHEMA_VERSION = 1
-KINDS = ("teacher", "ctm", "critic")
+SCHEMA_VERSION = 1  # every field added since is optional, so version-1 readers need no bump
+KINDS = ("teacher", "ctm", "critic")  # training checkpoints, one per network kind
+NETWORK_KINDS = ("teacher", "ctm", "critic")  # what ctp.models.build_network builds
+# A planner file's network entries and the network kind each holds.
+PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic"}
 # Not a planner network: the SAC actor that generated a locomotion dataset.
 BEHAVIOUR_KIND = "behaviour"
+
+
+class NetworkEntry(TypedDict):
+    """One network of a planner file."""
+
+    unet: dict[str, Any]  # ctp.nn.UNetConfig fields (dim_mults as a list)
+    state: dict[str, torch.Tensor]  # EMA weights (float16 with ctp bundle --half)
+    step: int  # training step the weights are from
+
+
+class TrainingCheckpoint(TypedDict, total=False):
+    """``kind`` teacher, ctm or critic (``ctp/train.py``)."""
+
+    schema_version: int
+    kind: str  # one of KINDS
+    config: dict[str, Any]  # the full ctp.train.TrainConfig
+    unet: dict[str, Any]  # U-Net config, as in NetworkEntry
+    edm: dict[str, Any]  # ctp.edm.EDMConfig fields
+    ctm: dict[str, Any]  # ctp.ctm.CTMConfig fields
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]  # what is loaded for use (load_model)
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]  # optional (files from before it was saved have none)
+    normalizer: dict[str, Any]  # ctp.data.normalizer.Normalizer.state_dict()
+    dataset_id: str
+    horizon: int
+    stride: int
+    step: int
+    loss: float  # recent mean training loss
+    averaged_from: list[str]  # ctp average only
+
+
+class PlannerFile(TypedDict, total=False):
+    """``kind`` planner (``ctp/planning/bundle.py``); optional fields are newer than the
+    shipped files, which read as their comments say."""
+
+    schema_version: int
+    kind: str  # "planner"
+    task: str  # ctp.tasks name (absent: ctp.tasks.DEFAULT_TASK)
+    maze: str  # older files only, instead of task
+    dataset_id: str
+    horizon: int
+    stride: int
+    normalizer: dict[str, Any]
+    edm: dict[str, Any]
+    ctm: dict[str, Any]
+    ref_min_score: float | None
+    ref_max_score: float | None
+    student: NetworkEntry  # required; the keys of PLANNER_NETWORKS
+    teacher: NetworkEntry | None
+    critic: NetworkEntry | None
+    # PlannerConfig fields the file ships with, and "replan"; older files also hold
+    # dyn_weight and critic_weight here instead of "scorers".
+    defaults: dict[str, Any]
+    scorers: dict[str, float]  # scorer name -> weight (absent: defaults' weights imply them)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -1,13 +1,20 @@
-"""Build networks from configs, and rebuild them from checkpoints (EMA weights)."""
+"""Build networks from configs (:func:`build_network`, one place for every kind), and rebuild
+them from checkpoint and planner-file entries (:func:`load_network`, :func:`load_model`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from ctp.checkpoint import load_checkpoint
+import torch
+from torch import nn
+
+from ctp.checkpoint import NETWORK_KINDS, load_checkpoint
 from ctp.ctm import CTMStudent
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, EDMDenoiser
+from ctp.errors import CTPError
 from ctp.nn import Critic, TemporalUNet, UNetConfig
 from ctp.validation import load_weights
 
@@ -20,28 +27,47 @@ def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
     return UNetConfig(**cfg)
 
 
+def build_network(kind: str, unet: UNetConfig, edm: EDMConfig) -> nn.Module:
+    """A fresh network of ``kind`` (``ctp.checkpoint.NETWORK_KINDS``): the EDM teacher, the
+    CTM student (its U-Net also embeds the target time s) or the critic. Every network read
+    from a checkpoint or planner file is built here."""
+    if kind == "teacher":
+        return EDMDenoiser(TemporalUNet(unet), edm)
+    if kind == "ctm":
+        return CTMStudent(TemporalUNet(replace(unet, s_embedding=True)), edm)
+    if kind == "critic":
+        return Critic(unet)
+    raise CTPError(f"unknown network kind {kind!r}: expected one of {', '.join(NETWORK_KINDS)}")
+
+
+def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm: EDMConfig,
+                 where: str, backend: str = "auto") -> nn.Module:
+    """The ``kind`` network of a payload entry: its U-Net config ``unet`` and weights
+    ``state`` (float16 weights are widened to float32); errors name ``where``."""
+    try:
+        cfg = unet_config({"unet": unet}, backend=backend)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CTPError(f"{where}: unet config is not valid ({exc})") from None
+    model = build_network(kind, cfg, edm)
+    load_weights(model, {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point()
+                         else v for k, v in state.items()}, where)
+    return model
+
+
 def build_teacher(unet: UNetConfig, edm: EDMConfig) -> EDMDenoiser:
-    return EDMDenoiser(TemporalUNet(unet), edm)
+    return build_network("teacher", unet, edm)
 
 
 def build_student(unet: UNetConfig, edm: EDMConfig) -> CTMStudent:
-    unet.s_embedding = True
-    return CTMStudent(TemporalUNet(unet), edm)
+    return build_network("ctm", unet, edm)
 
 
 def load_model(path: str, kind: str | None = None, device: str = "cpu", backend: str = "auto"):
     """(model with EMA weights in eval mode, payload) from a teacher/ctm/critic checkpoint."""
-    payload = load_checkpoint(path, kind)
-    unet = unet_config(payload, backend=backend)
-    edm = EDMConfig(**payload["edm"])
-    builders = {
-        "teacher": lambda: build_teacher(unet, edm),
-        "ctm": lambda: build_student(unet, edm),
-        "critic": lambda: Critic(unet),
-    }
-    model = builders[payload["kind"]]()
+    payload = load_checkpoint(path, kind or NETWORK_KINDS)
     part = "ema" if payload.get("ema") else "model"
-    load_weights(model, payload[part], f"{path}: {part}")
+    model = load_network(payload["kind"], payload["unet"], payload[part],
+                         EDMConfig(**payload["edm"]), f"{path}: {part}", backend)
     normalizer_of(payload, path)  # a NaN normaliser would spoil everything made from this
     return model.to(device).eval().requires_grad_(False), payload
 

@@ -7,12 +7,23 @@ reference elsewhere.
 
 from ctp.kernels.backend import active_backend, resolve_backend, triton_available
 from ctp.kernels.gn_mish import fused_gn_mish, gn_mish_reference, mish_exp
-from ctp.kernels.scoring import score_candidates, score_candidates_reference
+from ctp.kernels.scoring import (
+    dynamics_error,
+    dynamics_error_reference,
+    goal_reward,
+    goal_reward_reference,
+    score_candidates,
+    score_candidates_reference,
+)
 
 __all__ = [
     "active_backend",
+    "dynamics_error",
+    "dynamics_error_reference",
     "fused_gn_mish",
     "gn_mish_reference",
+    "goal_reward",
+    "goal_reward_reference",
     "mish_exp",
     "resolve_backend",
     "score_candidates",

@@ -7,8 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from ctp.kernels import (
+    dynamics_error,
+    dynamics_error_reference,
     fused_gn_mish,
     gn_mish_reference,
+    goal_reward,
+    goal_reward_reference,
     mish_exp,
     resolve_backend,
     score_candidates,
@@ -144,6 +148,25 @@ def test_score_kernel_matches_reference(n, h) -> None:
     got = score_candidates(traj, goal, backend="triton", **kw)
     torch.testing.assert_close(got, score_candidates_reference(traj, goal, **kw),
                                rtol=1e-5, atol=1e-5)
+
+
+@interp
+@pytest.mark.parametrize(("n", "h"), [(5, 1), (7, 32), (3, 37)])
+def test_separate_score_kernels_match_references(n, h) -> None:
+    g = torch.Generator().manual_seed(n * 10 + h)
+    traj = torch.randn(n, h, 5, generator=g)
+    goal = torch.randn(n, 2, generator=g)
+    traj[:, h // 2 :, :2] = goal[:, None] + 0.3 * torch.randn(n, h - h // 2, 2, generator=g)
+    reward = goal_reward(traj, goal, goal_radius=0.45, backend="triton")
+    dyn = dynamics_error(traj, step_dt=0.04, backend="triton")
+    torch.testing.assert_close(reward, goal_reward_reference(traj, goal, goal_radius=0.45))
+    torch.testing.assert_close(dyn, dynamics_error_reference(traj, step_dt=0.04),
+                               rtol=1e-5, atol=1e-5)
+    # The fused score is their combination, bit for bit on the reference.
+    fused = score_candidates_reference(traj, goal, goal_radius=0.45, step_dt=0.04,
+                                       dyn_weight=3.0)
+    assert torch.equal(fused, goal_reward_reference(traj, goal, goal_radius=0.45)
+                       - 3.0 * dynamics_error_reference(traj, step_dt=0.04))
 
 
 @interp

@@ -314,3 +314,30 @@ def test_narrow_student_is_smaller_and_keeps_the_time_embedding() -> None:
     mask, value = condition(4, 16)
     out = student(x, torch.full((4,), 2.0), torch.zeros(4), mask, value)
     assert out.shape == (4, 16, 4) and torch.isfinite(out).all()
+
+
+def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -> None:
+    from ctp.checkpoint import NETWORK_KINDS, PLANNER_NETWORKS
+    from ctp.errors import CTPError
+    from ctp.models import build_network, load_network
+
+    unet = UNetConfig(obs_dim=4, horizon=8, dim=16, dim_mults=(1, 2))
+    edm = EDMConfig()
+    types = {"teacher": EDMDenoiser, "ctm": CTMStudent, "critic": Critic}
+    assert set(NETWORK_KINDS) == set(types) and set(PLANNER_NETWORKS.values()) == set(types)
+    for kind in NETWORK_KINDS:
+        torch.manual_seed(0)
+        net = build_network(kind, unet, edm)
+        assert isinstance(net, types[kind])
+        entry = {"unet": unet.to_dict() | {"dim_mults": [1, 2]},
+                 "state": {k: v.half() for k, v in net.state_dict().items()}}
+        back = load_network(kind, entry["unet"], entry["state"], edm, "test")
+        for name, tensor in back.state_dict().items():
+            assert tensor.dtype == torch.float32
+            assert torch.equal(tensor, entry["state"][name].float()), name
+    assert unet.s_embedding is False  # the student's copy embeds s, the config is untouched
+    assert build_network("ctm", unet, edm).net.cfg.s_embedding is True
+    with pytest.raises(CTPError, match="unknown network kind 'value'"):
+        build_network("value", unet, edm)
+    with pytest.raises(CTPError, match="where: unet config is not valid"):
+        load_network("critic", {"dim": 16}, {}, edm, "where")

@@ -10,7 +10,7 @@ import torch
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
 from ctp.tasks import get_task, planning_task, task_for_dataset, task_for_env, task_names
-from ctp.tasks.base import PlanningTask, Task
+from ctp.tasks.base import Candidates, PlanningTask, Task
 
 
 def test_registry_finds_tasks_by_name_dataset_and_env() -> None:
@@ -76,8 +76,10 @@ def test_pointmaze_scorer_rewards_reaching_the_goal() -> None:
     maze = planning_task(get_task("pointmaze"))
     still = torch.zeros(2, 8, 4)  # at rest at the origin: dynamics-consistent
     goal = torch.tensor([[0.0, 0.0], [3.0, 3.0]])
-    scores = maze.score(still, goal, 4, maze.scorer_weights, maze.goal_radius)
-    assert scores.tolist() == [8.0, 0.0]
+    plans = Candidates(still, still, goal, still, still, 4, maze.goal_radius)
+    assert maze.scorers["reward"].fn(plans).tolist() == [8.0, 0.0]
+    assert maze.scorers["dynamics"].fn(plans).tolist() == [0.0, 0.0]
+    assert maze.scorer_weights == {"reward": 1.0, "dynamics": 10.0}
     held = maze.finish_plans(np.ones((1, 4, 4)), np.ones((1, 2)), maze.goal_radius)
     np.testing.assert_array_equal(held[0, :, 2:], 0.0)
 
@@ -91,7 +93,7 @@ def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_
     planner = Planner(payload)
     assert planner.task is get_task("pointmaze") and planner.env == "pointmaze-umaze"
     assert planner.config.goal_radius == planner.task.goal_radius
-    assert planner.config.dyn_weight == planner.task.scorer_weights["dynamics"]
+    assert planner.scorer_weights() == {"reward": 1.0, "dynamics": 10.0}
     shipped = load_planner_file(bundled_planner_path("pointmaze-medium"))
     assert "task" not in shipped  # made before the task layer
     assert Planner(shipped).env == "pointmaze-medium"

@@ -13,7 +13,7 @@ import torch
 from ctp.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.tasks import registry
-from ctp.tasks.base import Condition, Observation, PlanningTask, StepStream
+from ctp.tasks.base import Condition, Observation, PlanningTask, Scorer, StepStream
 
 DIM = 7
 DATASET = "toy/drift-v0"
@@ -53,7 +53,10 @@ class ToyTask:
     goal_dims = 0
     min_state_dim = 2
     goal_radius = 1.0
-    scorer_weights: Mapping[str, float] = {}
+    scorers: Mapping[str, Scorer] = {
+        "distance": Scorer(lambda plans: plans.raw[..., :2].norm(dim=-1).sum(dim=1).neg(),
+                           penalty=True)}
+    scorer_weights: Mapping[str, float] = {"distance": 1.0}
 
     def dataset_ids(self) -> tuple[str, ...]:
         return (DATASET,)
@@ -91,13 +94,6 @@ class ToyTask:
     def plan_condition(self, start: torch.Tensor, goal: torch.Tensor, horizon: int,
                        normalize: Callable[[torch.Tensor], torch.Tensor]) -> Condition:
         return self.condition(start, start, horizon)
-
-    def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
-              weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
-        return -plans[..., :2].norm(dim=-1).sum(dim=1)
-
-    def scorer_name(self, weights: Mapping[str, float]) -> str:
-        return "-distance"
 
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ctp.commands import add_deprecated_option, add_threads_option, apply_threads
+from ctp.tasks import DEFAULT_ENV
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan with a trained CTM and evaluate it in closed loop")
-    p.add_argument("--env", default="pointmaze-umaze",
-                   help="pointmaze-umaze (default), pointmaze-medium or pointmaze-large")
+    p.add_argument("--env", default=DEFAULT_ENV,
+                   help=f"an env of a planning task (default {DEFAULT_ENV}; also "
+                        "pointmaze-medium, pointmaze-large)")
     p.add_argument("--checkpoint", help="planner file (default: the one bundled for --env)")
     p.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
@@ -20,8 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sampler", choices=("ctm", "edm"), default=None,
                    help="ctm student (default) or the EDM teacher with Heun")
     p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
-    p.add_argument("--dyn-weight", type=float, default=None, help="dynamics penalty weight")
-    p.add_argument("--critic-weight", type=float, default=None, help="critic logit weight")
+    add_scorer_options(p, "")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -48,6 +49,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: every maze with a shipped planner)")
     add_threads_option(p)
     p.set_defaults(run=run)
+
+
+def add_scorer_options(p: argparse.ArgumentParser, default: str) -> None:
+    """``--scorer NAME=W`` (repeatable) and its shorthands ``--dyn-weight``, ``--critic-weight``
+    (``default``: where unset weights come from, for the help)."""
+    p.add_argument("--scorer", type=scorer_weight, action="append", default=None,
+                   metavar="NAME=W", help="weight of a plan scorer, e.g. critic=0.5 (repeat for "
+                   f"several; 0 turns one off; unset: {default or 'the planner file'}'s)")
+    p.add_argument("--dyn-weight", type=float, default=None,
+                   help="dynamics penalty weight (--scorer dynamics=W)")
+    p.add_argument("--critic-weight", type=float, default=None,
+                   help="critic logit weight (--scorer critic=W; needs a critic)")
+
+
+def scorer_weight(text: str) -> tuple[str, float]:
+    """``NAME=W`` -> (name, weight); the name is checked against the task later."""
+    name, sep, weight = text.partition("=")
+    try:
+        value = float(weight)
+    except ValueError:
+        value = None
+    if not sep or not name.strip() or value is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT, e.g. critic=0.5, got {text!r}")
+    return name.strip(), value
 
 
 def _maze_list(text: str) -> tuple[str, ...]:
@@ -96,6 +121,14 @@ def run(args: argparse.Namespace) -> int:
     path = args.checkpoint or str(bundled_planner_path(env))
     payload = load_planner_file(path)
     planner_cfg = defaults_of(payload)
+    if args.scorer:
+        from ctp.planning.scorers import check_weights
+        from ctp.tasks import DEFAULT_TASK, get_task, planning_task
+
+        given = dict(args.scorer)
+        check_weights(given, planning_task(get_task(payload.get("task") or DEFAULT_TASK)),
+                      "--scorer")
+        planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight"):
         value = getattr(args, name)
         if value is not None:

@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
+from ctp.commands.plan import add_scorer_options
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -44,8 +45,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--half", action="store_true", help="store weights as float16")
     b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
     b.add_argument("--replan", type=int, default=None, help="default replan interval R")
-    b.add_argument("--dyn-weight", type=float, default=10.0, help="default dynamics weight")
-    b.add_argument("--critic-weight", type=float, default=0.0, help="default critic weight")
+    add_scorer_options(b, "the task")
     return run_bundle
 
 
@@ -120,7 +120,7 @@ def run_bundle(args: argparse.Namespace) -> int:
     defaults = {"candidates": args.candidates, "replan": args.replan,
                 "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
-                                       args.half, defaults))
+                                       args.half, defaults, dict(args.scorer or [])))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
     return 0
 

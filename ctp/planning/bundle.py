@@ -3,7 +3,8 @@
 A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
 schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before it was recorded
 are read as ``ctp.tasks.DEFAULT_TASK``'s), dataset_id, horizon, stride, normaliser, EDM
-constants, the dataset's reference scores, and per network its U-Net config and EMA weights.
+constants, the dataset's reference scores, per network its U-Net config and EMA weights, the
+planner defaults and the scorer weights (``scorers``). Fields: ``ctp.checkpoint.PlannerFile``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctp.checkpoint import KINDS, load_checkpoint, save_checkpoint
+from ctp.checkpoint import KINDS, PLANNER_NETWORKS, load_checkpoint, save_checkpoint
 from ctp.errors import CTPError
 from ctp.validation import check_not_input
 
@@ -32,6 +33,7 @@ class ExportConfig:
     critic: str | None = None
     half: bool = False  # store weights as float16 (half the size)
     defaults: dict[str, Any] | None = None  # PlannerConfig fields + "replan", chosen by eval
+    scorers: dict[str, float] | None = None  # scorer weights over the task's defaults
 
 
 def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
 
 def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
+    from ctp.planning import scorers
     from ctp.planning.planner import PlannerConfig
     from ctp.tasks import planning_task, task_for_dataset
 
@@ -53,6 +56,7 @@ def export_planner(cfg: ExportConfig) -> Path:
     if replan is not None and replan < 1:
         raise CTPError(f"--replan: expected >= 1 env steps, got {replan}")
     PlannerConfig(**defaults).validate()
+    aliases = {flag: defaults.pop(flag, None) for flag in scorers.ALIASES}
     student = load_checkpoint(cfg.student, "ctm")
     teacher = load_checkpoint(cfg.teacher, "teacher") if cfg.teacher else None
     critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None
@@ -65,6 +69,12 @@ def export_planner(cfg: ExportConfig) -> Path:
                     f"{name}: {key} {other[key]!r} differs from the student's {student[key]!r}"
                 )
     task = planning_task(task_for_dataset(student["dataset_id"]))
+    weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
+    for name, weight in weights.items():  # a learned scorer needs its network in the file
+        spec = scorers.LEARNED.get(name) if name not in task.scorers else None
+        if weight and spec is not None and {"critic": critic}.get(spec.network) is None:
+            raise CTPError(f"scorer {name!r} has weight {weight:g} but no {spec.network} is "
+                           f"bundled: pass --{spec.network} or set its weight to 0")
     data = task.load(student["dataset_id"])  # checked, and its reference scores
     payload = {
         "kind": "planner",
@@ -80,7 +90,8 @@ def export_planner(cfg: ExportConfig) -> Path:
         "student": _network(student, cfg.half),
         "teacher": _network(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
-        "defaults": dict(cfg.defaults or {}),
+        "defaults": {**defaults, **({"replan": replan} if replan is not None else {})},
+        "scorers": weights,
     }
     return save_checkpoint(cfg.out, payload)
 
@@ -110,24 +121,19 @@ def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     import torch
 
     from ctp.edm import EDMConfig
-    from ctp.models import build_student, build_teacher, unet_config
-    from ctp.nn import Critic
+    from ctp.models import load_network, unet_config
     from ctp.train import TrainConfig
 
     planner = load_planner_file(path)
     edm = EDMConfig(**planner["edm"])
-    builders = {"teacher": build_teacher, "ctm": build_student,
-                "critic": lambda unet, _edm: Critic(unet)}
     written = {}
-    for kind, key in (("teacher", "teacher"), ("ctm", "student"), ("critic", "critic")):
-        network = planner[key]
+    for key, kind in PLANNER_NETWORKS.items():
+        network = planner.get(key)
         if network is None:
             continue
         unet = unet_config(network)
-        module = builders[kind](unet, edm)
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in network["state"].items()}
-        module.load_state_dict(state)
+        module = load_network(kind, network["unet"], network["state"], edm, f"{path}: {key}")
+        state = module.state_dict()
         optimizer = torch.optim.AdamW(module.parameters())
         cfg = TrainConfig(kind=kind, dataset_id=planner["dataset_id"],
                           horizon=planner["horizon"], stride=planner["stride"], dim=unet.dim,

@@ -2,8 +2,9 @@
 
 ``Planner.plan_step`` is the graph-safe core (sample + score on device, no host syncs);
 ``Planner.plan`` adds normalisation, ranking with ``ctp._ranking`` and the first action. The
-task the planner file was made for (``ctp.tasks``) supplies the plan condition, the scorers,
-how a chosen plan is finished and the controller that turns it into actions.
+task the planner file was made for (``ctp.tasks``) supplies the plan condition, its scorers,
+how a chosen plan is finished and the controller that turns it into actions; the plan score is
+a weighted sum of named scorers (``ctp.planning.scorers``).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import numpy as np
 import torch
 
 from ctp import _ranking
-from ctp.ctm import CTMConfig, CTMStudent, ctm_sample
+from ctp.checkpoint import PLANNER_NETWORKS
+from ctp.ctm import CTMConfig, ctm_sample
 from ctp.data.normalizer import Normalizer
-from ctp.edm import EDMConfig, EDMDenoiser, heun_sample
+from ctp.edm import EDMConfig, heun_sample
 from ctp.errors import CTPError
-from ctp.models import unet_config
-from ctp.nn import Critic, TemporalUNet
+from ctp.models import load_network
+from ctp.planning import scorers as scoring
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
-from ctp.validation import check_options, finite, load_weights, resolve_device
+from ctp.tasks.base import Candidates
+from ctp.validation import check_options, finite, resolve_device
 
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
 MAX_CANDIDATES = 4096
@@ -42,10 +45,13 @@ class PlannerConfig:
     jumps: int = 1
     edm_steps: int = 18
     gamma: float = 0.0
-    dyn_weight: float | None = None  # dynamics-consistency penalty weight (None: the task's)
-    critic_weight: float = 0.0  # learned critic logit weight (needs a critic)
+    dyn_weight: float | None = None  # sets scorers["dynamics"] (--dyn-weight)
+    critic_weight: float | None = None  # sets scorers["critic"] (--critic-weight; needs a critic)
     goal_radius: float | None = None  # goal scorer's success radius (None: the task's)
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
+    # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
+    # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
+    scorers: dict[str, float] | None = None
 
     def validate(self) -> None:
         check_options([
@@ -57,8 +63,8 @@ class PlannerConfig:
             (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
             (self.dyn_weight is None or finite(self.dyn_weight), "--dyn-weight",
              "a finite number", self.dyn_weight),
-            (finite(self.critic_weight), "--critic-weight", "a finite number",
-             self.critic_weight),
+            (self.critic_weight is None or finite(self.critic_weight), "--critic-weight",
+             "a finite number", self.critic_weight),
             (self.goal_radius is None or (finite(self.goal_radius) and self.goal_radius > 0),
              "goal_radius", "a finite number > 0", self.goal_radius),
         ])
@@ -89,26 +95,14 @@ def _entry(payload: dict[str, Any], key: str, source: str) -> Any:
     return payload[key]
 
 
-def _network_from(payload: dict[str, Any], kind: str, edm: EDMConfig, device: torch.device,
+def _network_from(payload: dict[str, Any], key: str, edm: EDMConfig, device: torch.device,
                   source: str):
-    """The ``kind`` network (student, teacher or critic) of a planner file, frozen."""
-    entry = _entry(payload, kind, source)
-    where = f"{source}: {kind}"
+    """The network of a planner file's entry ``key`` (student, teacher, critic), frozen."""
+    entry = _entry(payload, key, source)
+    where = f"{source}: {key}"
     if not isinstance(entry, dict) or "unet" not in entry or "state" not in entry:
         raise CTPError(f"{where}: expected a dict with 'unet' and 'state'")
-    try:
-        unet = unet_config(entry, backend="auto")
-    except (TypeError, ValueError) as exc:
-        raise CTPError(f"{where}: unet config is not valid ({exc})") from None
-    if kind == "student":
-        unet.s_embedding = True
-        model = CTMStudent(TemporalUNet(unet), edm)
-    elif kind == "teacher":
-        model = EDMDenoiser(TemporalUNet(unet), edm)
-    else:
-        model = Critic(unet)
-    load_weights(model, {k: v.float() if isinstance(v, torch.Tensor) else v
-                         for k, v in entry["state"].items()}, where)
+    model = load_network(PLANNER_NETWORKS[key], entry["unet"], entry["state"], edm, where)
     return model.to(device).eval().requires_grad_(False)
 
 
@@ -151,8 +145,9 @@ class Planner:
         # Files from before the task layer record no task: they were all made for the default.
         self.task = planning_task(get_task(payload.get("task") or DEFAULT_TASK))
         self.env = self.task.env_for_dataset(_entry(payload, "dataset_id", source))
-        if self.config.dyn_weight is None:  # a task without a dynamics scorer ignores it
-            self.config.dyn_weight = self.task.scorer_weights.get("dynamics", 0.0)
+        self.weights = scoring.resolve_weights(
+            self.task, self.config.scorers,
+            {flag: getattr(self.config, flag) for flag in scoring.ALIASES}, f"{source}: scorers")
         if self.config.goal_radius is None:
             self.config.goal_radius = self.task.goal_radius
         self.horizon = int(_entry(payload, "horizon", source))
@@ -173,12 +168,14 @@ class Planner:
                            f"states, the normaliser is {self.obs_dim}-dim")
         self.teacher = (_network_from(payload, "teacher", self.edm, self.device, source)
                         if payload.get("teacher") else None)
-        self.critic = (_network_from(payload, "critic", self.edm, self.device, source)
-                       if payload.get("critic") else None)
+        # The networks of the learned scorers the file holds (loaded even at weight 0).
+        self.scorer_networks = {
+            spec.network: _network_from(payload, spec.network, self.edm, self.device, source)
+            for spec in scoring.LEARNED.values() if payload.get(spec.network)}
+        self.critic = self.scorer_networks.get("critic")
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
-        if self.config.critic_weight and self.critic is None:
-            raise CTPError(f"{source}: a critic weight needs a planner file with the critic")
+        self._terms = scoring.terms(self.task, self.weights, self.scorer_networks, source)
         self.sample_and_score = self.plan_step  # compiled with config.compile
         if self.config.compile:
             # Weights frozen into the graph, elementwise work fused; fallback_random draws
@@ -193,14 +190,12 @@ class Planner:
         self.graph = None
 
     def scorer_weights(self) -> dict[str, float]:
-        """The task's scorer weights with this planner's settings (``dyn_weight``)."""
-        return {**self.task.scorer_weights, "dynamics": self.config.dyn_weight}
+        """Scorer name -> weight: the task's defaults with this planner's settings."""
+        return dict(self.weights)
 
     def scorer_name(self) -> str:
         """The scoring rule in words, e.g. ``reward - 10*dynamics + 1*critic``."""
-        name = self.task.scorer_name(self.scorer_weights())
-        weight = self.config.critic_weight
-        return name + (f" + {weight:g}*critic" if weight else "")
+        return scoring.describe(self.task, self.weights)
 
     # ---------------------------------------------------------------- graph-safe core
 
@@ -228,10 +223,8 @@ class Planner:
         else:
             x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
         raw = self._unnormalize(x)
-        scores = self.task.score(raw, goals, self.stride, self.scorer_weights(),
-                                 cfg.goal_radius)
-        if self.critic is not None and cfg.critic_weight:
-            scores = scores + cfg.critic_weight * self.critic(x, mask, value)
+        plans = Candidates(x, raw, goals, mask, value, self.stride, cfg.goal_radius)
+        scores = scoring.weighted_sum(self._terms, plans)
         return raw.view(e, k, self.horizon, d), scores.view(e, k)
 
     # ----------------------------------------------------------------------- host API
@@ -335,6 +328,17 @@ def load_planner(
 
 
 def defaults_of(payload: dict[str, Any]) -> PlannerConfig:
-    """The planner settings a planner file was shipped with (its ``defaults``)."""
-    defaults = payload.get("defaults") or {}
-    return PlannerConfig(**{k: v for k, v in defaults.items() if k != "replan"})
+    """The planner settings a planner file was shipped with: its ``defaults`` and its
+    ``scorers`` (files without that entry record ``dyn_weight`` / ``critic_weight`` in
+    ``defaults``; read as those scorers' weights over the task's defaults)."""
+    defaults = {k: v for k, v in (payload.get("defaults") or {}).items() if k != "replan"}
+    weights = payload.get("scorers")
+    if weights is None:  # older files
+        weights = {scoring.ALIASES[flag]: defaults[flag] for flag in scoring.ALIASES
+                   if defaults.get(flag) is not None}
+    elif not isinstance(weights, dict):
+        raise CTPError(f"scorers: expected a mapping of scorer name to weight, got "
+                       f"{type(weights).__name__}")
+    for flag in scoring.ALIASES:
+        defaults.pop(flag, None)
+    return PlannerConfig(**defaults, scorers=dict(weights))

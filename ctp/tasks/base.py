@@ -3,8 +3,9 @@
 The diffusion maths, networks, trainer, planner and evaluator are written once; each family
 (one subpackage of ``ctp.tasks`` each) supplies one object with these members. ``Task`` is what
 training needs (datasets and the window condition); ``PlanningTask`` adds what planning and
-closed-loop evaluation need (plan conditions, scorers, a controller, envs, reference scores
-and a plot). A family whose planning parts do not exist yet registers a ``Task`` only.
+closed-loop evaluation need (plan conditions, named scorers with default weights, a
+controller, envs, reference scores and a plot). A family whose planning parts do not exist yet
+registers a ``Task`` only.
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ class StepStream:
         """int64 ``[E, 2]``: [start, end) of each episode in the stream."""
         ends = np.append(self.episode_starts[1:], self.num_steps)
         return np.stack([self.episode_starts, ends], axis=1)
+
+
+class Candidates(NamedTuple):
+    """N candidate plans as scorers see them (``ctp.planning.scorers``); all on one device."""
+
+    x: torch.Tensor  # [N, H, D]: the plans as the networks made them (normalised)
+    raw: torch.Tensor  # [N, H, D]: the same plans in raw env units
+    goal: torch.Tensor  # [N, G]: the raw goals the plans were conditioned on
+    mask: torch.Tensor  # [N, H, D]: the plan condition (mask, value)
+    value: torch.Tensor
+    stride: int  # env steps between plan states
+    goal_radius: float  # the planner's success radius
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """One named score of candidate plans: ``fn(candidates)`` -> ``[N]``, higher is better.
+
+    ``fn`` runs inside the compiled / CUDA-graph plan step: no host syncs, no branches on
+    tensor values. A planner's score is the weighted sum of its scorers' scores.
+    """
+
+    fn: Callable[[Candidates], torch.Tensor]
+    penalty: bool = False  # fn returns minus a cost: the rule reads "- w*name"
 
 
 class Observation(NamedTuple):
@@ -99,7 +124,8 @@ class PlanningTask(Task, Protocol):
     goal_dims: int  # G: width of the goal a plan is conditioned on
     min_state_dim: int  # states must be at least this wide (the scorer reads the leading dims)
     goal_radius: float  # default success radius of the goal scorer
-    scorer_weights: Mapping[str, float]  # the scorers offered and their default weights
+    scorers: Mapping[str, Scorer]  # the task's own scorers by name (generic ones: ctp.planning)
+    scorer_weights: Mapping[str, float]  # default weights (scorers not named here: 0)
 
     def env_names(self) -> tuple[str, ...]:
         """The env names of ``ctp plan --env``."""
@@ -117,14 +143,6 @@ class PlanningTask(Task, Protocol):
                        normalize: Callable[[torch.Tensor], torch.Tensor]) -> Condition:
         """The condition of B plans: normalised start ``[B, D]``, raw goal ``[B, G]`` ->
         (mask, value) ``[B, H, D]``; graph-safe (no host syncs)."""
-
-    def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
-              weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
-        """Scores ``[N]`` of raw plans ``[N, H, D]`` (one state every ``stride`` env steps)
-        for raw goals ``[N, G]``, higher is better; graph-safe."""
-
-    def scorer_name(self, weights: Mapping[str, float]) -> str:
-        """The scoring rule of :meth:`score` in words, e.g. ``reward - 10*dynamics``."""
 
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:

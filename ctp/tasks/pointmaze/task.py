@@ -12,8 +12,8 @@ import torch
 from ctp.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
-from ctp.kernels import score_candidates
-from ctp.tasks.base import Condition, Observation
+from ctp.kernels import dynamics_error, goal_reward
+from ctp.tasks.base import Candidates, Condition, Observation, Scorer
 from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
 from ctp.tasks.pointmaze.loader import MazeData, check_maze_spaces, load_maze_dataset
 from ctp.tasks.pointmaze.spec import (
@@ -26,19 +26,32 @@ from ctp.tasks.pointmaze.spec import (
 )
 
 
+def reward_score(plans: Candidates) -> torch.Tensor:
+    """The reward the plan collects: steps from its first arrival within the goal radius."""
+    return goal_reward(plans.raw, plans.goal, goal_radius=plans.goal_radius)
+
+
+def dynamics_score(plans: Candidates) -> torch.Tensor:
+    """Minus the plan's dynamics inconsistency (positions against integrated velocities)."""
+    return -dynamics_error(plans.raw, step_dt=ENV_DT * plans.stride)
+
+
 class PointMazeTask:
     """The three Gymnasium-Robotics PointMaze mazes (states x, y, vx, vy; goal x, y).
 
     Conditions pin the start state at index 0 and the goal state, the goal position at
-    rest (zero velocity), at index H - 1. Scorers: goal reach (the reward the plan collects,
-    weight 1) minus ``dynamics`` times the plan's dynamics inconsistency (``ctp.kernels``).
+    rest (zero velocity), at index H - 1. Scorers (``ctp.kernels``): ``reward``, the reward the
+    plan collects (default weight 1), and ``dynamics``, a penalty on the plan's dynamics
+    inconsistency (default weight 10).
     """
 
     name = "pointmaze"
     goal_dims = GOAL_DIMS
     min_state_dim = 4  # x, y, vx, vy first: the scorer and the controller read them
     goal_radius = GOAL_RADIUS
-    scorer_weights: Mapping[str, float] = {"dynamics": 10.0}
+    scorers: Mapping[str, Scorer] = {"reward": Scorer(reward_score),
+                                     "dynamics": Scorer(dynamics_score, penalty=True)}
+    scorer_weights: Mapping[str, float] = {"reward": 1.0, "dynamics": 10.0}
 
     def dataset_ids(self) -> tuple[str, ...]:
         """``ctp/pointmaze/<maze>-v1`` for each maze."""
@@ -98,17 +111,6 @@ class PointMazeTask:
         batch, dim = start.shape
         goal_state = torch.cat([goal, goal.new_zeros(batch, dim - goal.shape[1])], dim=-1)
         return self.condition(start, normalize(goal_state), horizon)
-
-    def score(self, plans: torch.Tensor, goal: torch.Tensor, stride: int,
-              weights: Mapping[str, float], goal_radius: float) -> torch.Tensor:
-        """Raw plans ``[N, H, D]`` and goal positions ``[N, 2]`` -> ``[N]``: steps spent
-        within ``goal_radius`` minus ``weights['dynamics']`` times the dynamics error."""
-        return score_candidates(plans, goal, goal_radius=goal_radius,
-                                step_dt=ENV_DT * stride, dyn_weight=weights["dynamics"])
-
-    def scorer_name(self, weights: Mapping[str, float]) -> str:
-        """``reward - <dynamics weight>*dynamics``."""
-        return f"reward - {weights['dynamics']:g}*dynamics"
 
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:
