@@ -19,7 +19,7 @@ from ctp.atomic import atomic_write
 from ctp.errors import CTPError
 
 SCHEMA_VERSION = 1  # every field added since is optional, so version-1 readers need no bump
-KINDS = ("teacher", "ctm", "critic")  # training checkpoints, one per network kind
+KINDS = ("teacher", "ctm", "critic", "value", "invdyn")  # training checkpoints
 NETWORK_KINDS = ("teacher", "ctm", "critic")  # what ctp.models.build_network builds
 # A planner file's network entries and the network kind each holds.
 PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic"}

@@ -1,8 +1,10 @@
-"""Training loops for the EDM teacher, the CTM student and the critic.
+"""Training loops for the EDM teacher, the CTM student, the critic, the value network and
+the inverse-dynamics model.
 
-One loop serves all three: an objective gives the trainable module, its EMA copy and a loss
-per batch; the loop adds AdamW, gradient clipping, EMA, data parallelism across processes,
-tqdm progress, a JSONL metrics file, a time budget, atomic checkpoints and resume.
+One loop serves all of them: an objective gives the trainable module, its EMA copy, its data
+(dataset windows, or for invdyn transition pairs) and a loss per batch; the loop adds AdamW,
+gradient clipping, EMA, data parallelism across processes, tqdm progress, a JSONL metrics
+file, a time budget, atomic checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -33,11 +35,14 @@ from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMConfig, edm_loss
 from ctp.errors import CTPError
+from ctp.inverse_dynamics import InverseDynamics, TransitionPairs
 from ctp.models import build_teacher, load_model, normalizer_of, unet_config
 from ctp.nn import Critic, UNetConfig
 from ctp.tasks import DEFAULT_DATASET, task_for_dataset
+from ctp.tasks.base import StepStream, Task
 from ctp.teacher_pairs import load_pairs
 from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
+from ctp.value_net import ReturnWindows, ValueNet
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -46,10 +51,11 @@ LR_SCHEDULES = ("constant", "cosine")
 class TrainConfig:
     """Everything one ``ctp train`` run needs; saved in every checkpoint."""
 
-    kind: str = "teacher"  # teacher | ctm | critic
+    kind: str = "teacher"  # teacher | ctm | critic | value | invdyn
     dataset_id: str = DEFAULT_DATASET
     horizon: int = 32  # planned states per window
-    stride: int = 4  # env steps between planned states
+    stride: int | None = None  # env steps between planned states; None: the objective's
+    # (4; invdyn 1, its k in a_t = f(s_t, s_{t+k}))
     dim: int = 32
     dim_mults: tuple[int, ...] = (1, 2, 4)
     batch_size: int = 64
@@ -76,15 +82,19 @@ class TrainConfig:
     student_dim: int | None = None  # ctm: a narrower student (channel subset of the teacher)
     pairs: str | None = None  # ctm: teacher ODE pairs (ctp pairs) to regress one jump on
     student: str | None = None  # critic: the CTM student checkpoint
+    gamma: float = 0.99  # value: discount of the return-to-go target
+    hidden: tuple[int, ...] = (256, 256)  # invdyn: MLP hidden widths
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
         self.dim_mults = tuple(self.dim_mults)
+        self.hidden = tuple(self.hidden)
         if isinstance(self.ctm, dict):
             self.ctm = CTMConfig(**self.ctm)
         if self.kind not in OBJECTIVES:
             raise CTPError(f"kind: expected {' or '.join(OBJECTIVES)}, got {self.kind!r}")
-        for name, value in OBJECTIVES[self.kind].defaults.items():
+        # An objective's defaults override the base ones it does not name.
+        for name, value in {**Objective.defaults, **OBJECTIVES[self.kind].defaults}.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
         if self.out_dir is None:
@@ -93,6 +103,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["dim_mults"] = list(self.dim_mults)
+        d["hidden"] = list(self.hidden)
         return d
 
 
@@ -125,6 +136,10 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.checkpoint_every >= 1, "--checkpoint-every", ">= 1", cfg.checkpoint_every),
         (cfg.keep_best >= 0, "--keep-best", ">= 0", cfg.keep_best),
         (cfg.log_every >= 1, "log_every", ">= 1", cfg.log_every),
+        (finite(cfg.gamma) and 0.0 < cfg.gamma <= 1.0, "--gamma", "a number in (0, 1]",
+         cfg.gamma),
+        (len(cfg.hidden) >= 1 and min(cfg.hidden) >= 1, "--hidden",
+         "positive ints, e.g. 256,256", ",".join(map(str, cfg.hidden))),
         (cfg.ctm.max_teacher_steps >= 1, "--teacher-steps", ">= 1", cfg.ctm.max_teacher_steps),
         (cfg.ctm.grid_size >= 3, "--grid-size", ">= 3", cfg.ctm.grid_size),
         (finite(cfg.ctm.lambda_dsm) and cfg.ctm.lambda_dsm >= 0, "--lambda-dsm",
@@ -158,14 +173,27 @@ class Objective:
     """A trainable ``module``, its ``ema`` copy and ``loss(batch) -> (loss, parts)``.
 
     Built as ``Objective(cfg, device, obs_dim)`` with ``obs_dim`` the dataset's state width;
-    ``defaults`` are the objective's values of the ``TrainConfig`` fields left at None.
+    ``defaults`` are the objective's values of the ``TrainConfig`` fields left at None (over
+    the base class's). ``source`` is called once right after: it gives the data the batches
+    come from (an object with ``len``, ``batch(idx) -> dict`` and ``normalizer``) and may
+    finish the module from the data (invdyn: action width, input statistics).
     """
 
-    defaults: ClassVar[dict[str, Any]] = {"lr": 2e-4, "ema_decay": 0.999}
+    defaults: ClassVar[dict[str, Any]] = {"lr": 2e-4, "ema_decay": 0.999, "stride": 4}
     module: nn.Module
     ema: nn.Module
     unet: UNetConfig
     edm: EDMConfig
+
+    def source(self, cfg: TrainConfig, task: Task, data: StepStream,
+               normalizer: Normalizer | None) -> Any:
+        """Dataset windows of the run's horizon and stride (their condition included)."""
+        return TrajectoryWindows(task, data, WindowConfig(cfg.horizon, cfg.stride), normalizer)
+
+    def network_payload(self) -> dict[str, Any]:
+        """The network configs a checkpoint records (rebuilt from them by the loaders)."""
+        return {"unet": self.unet.to_dict() | {"dim_mults": list(self.unet.dim_mults)},
+                "edm": self.edm.to_dict()}
 
     def loss(self, batch: dict[str, torch.Tensor], k: int) -> tuple[torch.Tensor, dict]:
         raise NotImplementedError
@@ -245,8 +273,63 @@ class CriticObjective(Objective):
         return loss, {"accuracy": accuracy.detach()}
 
 
+class ValueObjective(Objective):
+    """V(window) regressed on the discounted return-to-go of the window's first step
+    (``ctp.value_net``): MSE on the target standardised with its mean and std over the
+    training windows (kept in the network's buffers and the checkpoint's ``returns``)."""
+
+    defaults: ClassVar[dict[str, Any]] = {"lr": 2e-4, "ema_decay": 0.99}
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
+        self.unet = UNetConfig(obs_dim=obs_dim, horizon=cfg.horizon, dim=cfg.dim,
+                               dim_mults=cfg.dim_mults, backend="auto")
+        self.module = ValueNet(self.unet).to(device)
+
+    def source(self, cfg, task, data, normalizer):
+        windows = ReturnWindows(super().source(cfg, task, data, normalizer), cfg.gamma)
+        self.stats = {"gamma": cfg.gamma, "mean": windows.mean, "std": windows.std}
+        self.module.set_target_stats(windows.mean, windows.std)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+        return windows
+
+    def network_payload(self):
+        return {"unet": self.unet.to_dict() | {"dim_mults": list(self.unet.dim_mults)},
+                "edm": None, "returns": dict(self.stats)}
+
+    def loss(self, batch, k):
+        net = self.module  # through forward (what --compile compiles), then standardised
+        pred = (net(batch["x"], batch["mask"], batch["value"]) - net.ret_mean) / net.ret_std
+        return F.mse_loss(pred, batch["target"]), {}
+
+
+class InvDynObjective(Objective):
+    """``a_t = f(s_t, s_{t+k})`` with k = ``stride`` (``ctp.inverse_dynamics``): MSE on the
+    dataset's transition pairs, raw states in, raw actions out."""
+
+    defaults: ClassVar[dict[str, Any]] = {"lr": 3e-4, "ema_decay": 0.99, "stride": 1}
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
+        self.device, self.hidden = device, cfg.hidden  # the module is built from the data
+
+    def source(self, cfg, task, data, normalizer):
+        pairs = TransitionPairs(data, cfg.stride, normalizer)
+        self.module = InverseDynamics(pairs.obs_dim, pairs.act_dim, self.hidden, cfg.stride)
+        self.module.set_input_stats(pairs.inputs)
+        self.module.to(self.device)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+        return pairs
+
+    def network_payload(self):
+        return {"unet": None, "edm": None, "invdyn": self.module.config()}
+
+    def loss(self, batch, k):
+        x, d = batch["inputs"], self.module.obs_dim
+        return F.mse_loss(self.module(x[:, :d], x[:, d:]), batch["actions"]), {}
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     "teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective,
+    "value": ValueObjective, "invdyn": InvDynObjective,
 }
 
 
@@ -279,6 +362,8 @@ RESUME_FIELDS = {
     "teacher": ("dataset_id", "horizon", "stride", "dim", "dim_mults"),
     "ctm": ("dataset_id", "horizon", "stride", "dim_mults", "teacher"),
     "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
+    "value": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "gamma"),
+    "invdyn": ("dataset_id", "stride", "hidden"),
 }
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # save a checkpoint, then stop
 
@@ -435,8 +520,7 @@ def _checkpoint_payload(cfg, obj, opt, scheduler, normalizer, step, loss) -> dic
     return {
         "kind": cfg.kind,
         "config": cfg.to_dict(),
-        "unet": obj.unet.to_dict() | {"dim_mults": list(obj.unet.dim_mults)},
-        "edm": obj.edm.to_dict(),
+        **obj.network_payload(),
         "ctm": cfg.ctm.to_dict(),
         "model": obj.module.state_dict(),
         "ema": obj.ema.state_dict(),
@@ -483,9 +567,9 @@ def train(cfg: TrainConfig) -> TrainResult:
     if info.main:
         prepare_out_dir(out, step)
     task = task_for_dataset(cfg.dataset_id)
-    windows = TrajectoryWindows(task, task.load(cfg.dataset_id),
-                                WindowConfig(cfg.horizon, cfg.stride), parent_normalizer)
-    objective = OBJECTIVES[cfg.kind](cfg, device, windows.obs_dim)
+    data = task.load(cfg.dataset_id)
+    objective = OBJECTIVES[cfg.kind](cfg, device, int(data.observations.shape[1]))
+    windows = objective.source(cfg, task, data, parent_normalizer)  # or transition pairs
     module = objective.module
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
                             capturable=cfg.cuda_graphs)

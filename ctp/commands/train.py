@@ -1,4 +1,5 @@
-"""``ctp train teacher|ctm|critic``: train the EDM teacher, distil the CTM, train the critic."""
+"""``ctp train teacher|ctm|critic|value|invdyn``: train the EDM teacher, distil the CTM, train
+the critic, the value network and the inverse-dynamics model."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ OPTION_FIELDS = {
     "keep_best": "keep_best", "device": "device", "teacher": "teacher", "pairs": "pairs",
     "student": "student", "grid_size": "ctm.grid_size", "teacher_steps": "ctm.max_teacher_steps",
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
-    "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight",
+    "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
+    "hidden": "hidden",
 }
 
 
-def _mults(text: str) -> tuple[int, ...]:
+def _ints(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(","))
     except ValueError:
@@ -33,23 +35,35 @@ def _mults(text: str) -> tuple[int, ...]:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the EDM teacher, the CTM student and the critic")
+    p = sub.add_parser("train", help="train the EDM teacher, the CTM student, the critic, "
+                       "the value network and the inverse-dynamics model")
     p.set_defaults(run=print_help(p))
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,value,invdyn}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
         ("critic", "real-vs-generated critic for a student checkpoint (--student)"),
+        ("value", "value network: window -> discounted return-to-go of its first step"),
+        ("invdyn", "inverse dynamics a_t = f(s_t, s_{t+k}), k = --stride"),
     ):
         # Options left unset (None) take the library's defaults, shown by --help.
         k = kinds.add_parser(kind, help=text,
                              formatter_class=functools.partial(LibraryDefaultsHelp, kind=kind))
-        if kind == "teacher":
+        if kind in ("teacher", "value"):
             k.add_argument("--dataset", help="Minari dataset id")
             k.add_argument("--horizon", type=int, help="planned states per window")
             k.add_argument("--stride", type=int, help="env steps between states")
             k.add_argument("--dim", type=int, help="U-Net base width")
-            k.add_argument("--dim-mults", type=_mults, help="e.g. 1,2,4")
+            k.add_argument("--dim-mults", type=_ints, help="e.g. 1,2,4")
+        if kind == "value":
+            k.add_argument("--gamma", type=float,
+                           help="discount of the return-to-go target (to the episode's end)")
+        elif kind == "invdyn":
+            k.add_argument("--dataset", help="Minari dataset id (with actions)")
+            k.add_argument("--stride", type=int,
+                           help="k: pairs (s_t, s_{t+k}) -> a_t; the planner's env steps "
+                                "between plan states")
+            k.add_argument("--hidden", type=_ints, help="MLP hidden widths, e.g. 256,256")
         elif kind == "ctm":
             k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
             k.add_argument("--grid-size", type=int, help="Karras grid levels N")
@@ -67,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            help="teacher ODE pairs (ctp pairs) to regress one jump on")
             k.add_argument("--pair-weight", type=float,
                            help="weight of that regression in the loss")
-        else:
+        elif kind == "critic":
             k.add_argument("--student", required=True, help="CTM student checkpoint (.pt)")
         k.add_argument("--batch-size", type=int, help="windows per step (per process)")
         k.add_argument("--lr", type=float, help="peak learning rate")

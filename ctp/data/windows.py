@@ -10,6 +10,7 @@ lazily from a few integers per segment, so memory stays at the size of the strea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +20,46 @@ from torch.utils.data import Dataset
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
 from ctp.tasks.base import StepStream, Task
+
+
+def discounted_returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray,
+                             gamma: float) -> np.ndarray:
+    """float64 ``[N]``: ``G_t = sum_{j=t}^{e-1} gamma^(j-t) r_j`` for each step t of a
+    stream, with e the end of t's episode (episodes ``[start_i, start_{i+1})``, the last one
+    ending at N; steps before the first start form one more). No bootstrapping past an
+    episode's end, truncated or terminated alike.
+
+    Vectorised and O(N): suffix sums over the whole stream in blocks short enough that
+    ``gamma ** block`` stays far from underflow, one carry per block, then each step's
+    episode cut off: ``G_t = S_t - gamma^(e-t) S_e`` with S the stream's return-to-go.
+    """
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma: expected a number in [0, 1], got {gamma}")
+    r = np.asarray(rewards, dtype=np.float64).reshape(-1)
+    n = r.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.float64)
+    if gamma == 0.0:
+        return r.copy()
+    # Block length L with gamma**L >= 1e-200 (exponents inside a block never underflow).
+    block = n if gamma == 1.0 else max(1, min(n, int(-200 * math.log(10) / math.log(gamma))))
+    blocks = -(-n // block)
+    padded = np.zeros(blocks * block)
+    padded[:n] = r
+    padded = padded.reshape(blocks, block)
+    powers = gamma ** np.arange(block, dtype=np.float64)  # gamma^i, i = position in block
+    local = np.cumsum((padded * powers)[:, ::-1], axis=1)[:, ::-1] / powers  # in-block RTG
+    carry = np.zeros(blocks + 1)  # the stream RTG at each block's start (and 0 past the end)
+    gamma_block = gamma ** block
+    for b in range(blocks - 1, -1, -1):  # N / L iterations: a handful for gamma near 1
+        carry[b] = local[b, 0] + gamma_block * carry[b + 1]
+    tail = gamma ** (block - np.arange(block, dtype=np.float64))  # gamma^(L - i)
+    stream = np.append((local + tail * carry[1:, None]).reshape(-1)[:n], 0.0)
+    cuts = np.unique(np.concatenate([[0], np.asarray(episode_starts, np.int64), [n]]))
+    cuts = cuts[(cuts >= 0) & (cuts <= n)]
+    ends = np.repeat(cuts[1:], np.diff(cuts))  # each step's episode end e
+    steps = np.arange(n)
+    return stream[:n] - gamma ** (ends - steps).astype(np.float64) * stream[ends]
 
 
 @dataclass
@@ -84,6 +125,13 @@ class TrajectoryWindows(Dataset):
             raise IndexError("window index out of range")
         seg = np.searchsorted(self._cum, idx, side="right") - 1
         return self._seg_starts[seg] + (idx - self._cum[seg])
+
+    def window_returns(self, gamma: float) -> np.ndarray:
+        """float64 ``[len(self)]``: the discounted return-to-go of each window's first step
+        to the end of that step's episode (``discounted_returns_to_go``), which for a
+        continuous dataset may lie before the window's end."""
+        rtg = discounted_returns_to_go(self.data.rewards, self.data.episode_starts, gamma)
+        return rtg[self.start_indices(np.arange(len(self)))]
 
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, D]``."""

@@ -11,7 +11,7 @@ registers a ``Task`` only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -36,6 +36,9 @@ class StepStream:
     continuous: bool  # episodes are consecutive segments of one run (windows may cross them)
     ref_min_score: float | None
     ref_max_score: float | None
+    # float32 [N, A]: the action taken at each step; None for a dataset without actions
+    # (inverse-dynamics training refuses one). Keyword-only, so positional use is unchanged.
+    actions: np.ndarray | None = field(default=None, kw_only=True)
 
     @property
     def num_steps(self) -> int:

@@ -1,8 +1,9 @@
 """Baselines on a locomotion dataset: the behaviour data's own return and behaviour cloning.
 
 Behaviour cloning is an MLP ``a = f(s)`` regressed on every (state, action) pair of the
-dataset; inverse dynamics (``a_t = f(s_t, s_{t+1})``, the planner's action head) is fitted by
-the same routine on consecutive states of one episode.
+dataset. Inverse dynamics (``a_t = f(s_t, s_{t+k})``, the planner's action head) is trained by
+``ctp train invdyn`` (``ctp.inverse_dynamics``) on the same MLP, with the pairs of
+``invdyn_pairs``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from ctp.errors import CTPError
+from ctp.inverse_dynamics import invdyn_pairs  # noqa: F401 - the pairs, here since the BC PR
 from ctp.nn.mlp import MLP
 from ctp.stats import mean_se
 from ctp.tasks.locomotion.loader import LocomotionData, load_locomotion_dataset
@@ -70,16 +72,6 @@ def fit_mlp(inputs: torch.Tensor, targets: torch.Tensor, cfg: FitConfig,
 def bc_pairs(data: LocomotionData) -> tuple[torch.Tensor, torch.Tensor]:
     """(states ``[N, obs_dim]``, actions ``[N, act_dim]``) of every step."""
     return torch.from_numpy(data.observations), torch.from_numpy(data.actions)
-
-
-def invdyn_pairs(data: LocomotionData) -> tuple[torch.Tensor, torch.Tensor]:
-    """(``[M, 2 obs_dim]`` = s_t, s_{t+1}; ``[M, act_dim]`` = a_t) inside each episode."""
-    last = np.append(data.episode_starts[1:], data.num_steps) - 1
-    keep = np.ones(data.num_steps, dtype=bool)
-    keep[last] = False  # the state after an episode's last action is not in the stream
-    idx = np.flatnonzero(keep)
-    pairs = np.concatenate([data.observations[idx], data.observations[idx + 1]], axis=1)
-    return torch.from_numpy(pairs), torch.from_numpy(data.actions[idx])
 
 
 @dataclass

@@ -15,11 +15,11 @@ from ctp.tasks.locomotion.spec import LocomotionSpec, task_for_dataset
 @dataclass
 class LocomotionData(StepStream):
     """One locomotion dataset as a flat step stream of N steps in E episodes; observations
-    float32 ``[N, obs_dim]``. Episodes are independent (``continuous`` is False)."""
+    float32 ``[N, obs_dim]``, actions float32 ``[N, act_dim]`` (always set). Episodes are
+    independent (``continuous`` is False)."""
 
     task: LocomotionSpec
     env_id: str  # the env the data was collected in, e.g. "Hopper-v4" (public copies: v5)
-    actions: np.ndarray  # float32 [N, act_dim]
     terminals: np.ndarray  # bool [N]: the env terminated after this step
 
     def episode_returns(self) -> np.ndarray:

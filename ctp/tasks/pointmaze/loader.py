@@ -24,10 +24,10 @@ from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec, maze_for_dataset
 @dataclass
 class MazeData(StepStream):
     """One PointMaze dataset as a flat step stream of N steps in E episodes; observations
-    float32 ``[N, 4]``: x, y, vx, vy before each action."""
+    float32 ``[N, 4]``: x, y, vx, vy before each action; actions float32 ``[N, 2]`` (always
+    set)."""
 
     maze: MazeSpec
-    actions: np.ndarray  # float32 [N, 2]
     goals: np.ndarray  # float32 [N, 2]: desired goal at each step
 
 

@@ -1,0 +1,120 @@
+"""Inverse dynamics ``a_t = f(s_t, s_{t+k})`` (``ctp train invdyn``): the planner's action head.
+
+A plan holds one state every ``stride`` = k env steps, so the planner asks for the action
+that leads from the observed state s_t towards the plan's next state s_{t+k}; the model is
+trained on exactly those pairs of the dataset, ``(s_t, s_{t+k}) -> a_t`` with k the run's
+``--stride`` (1: consecutive steps). Both states lie in one episode (in the one run of a
+continuous dataset). States and actions are raw env units. The MLP (``ctp.nn.mlp.MLP``, the
+behaviour-cloning network) reads ``[s_t, s_{t+k} - s_t]``: the change, standardised on its own,
+is what the action explains (from ``[s_t, s_{t+k}]`` the net must learn to cancel two large
+inputs against each other). It standardises its input with the training pairs' mean and std
+and squashes its output with tanh (actions in [-1, 1]).
+
+Checkpoint (``kind`` "invdyn", ``ctp/train.py``): the training checkpoint's fields with ``unet``
+and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride}; ``stride`` (also the
+top-level one) is k; ``normalizer`` is the dataset's (the model does not use it: raw states).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ctp.checkpoint import load_checkpoint
+from ctp.data.normalizer import Normalizer
+from ctp.errors import CTPError
+from ctp.models import normalizer_of
+from ctp.nn.mlp import MLP
+from ctp.tasks.base import StepStream
+from ctp.validation import load_weights
+
+
+def invdyn_pairs(data: StepStream, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(``[M, 2 D]`` = s_t, s_{t+k}; ``[M, A]`` = a_t) for every step t whose state k = ``stride``
+    steps later lies in t's episode (anywhere in the stream of a continuous dataset)."""
+    if data.actions is None:
+        raise CTPError(f"{data.dataset_id}: inverse dynamics needs actions, and the dataset "
+                       "holds none")
+    if stride < 1:
+        raise CTPError(f"--stride: expected >= 1, got {stride}")
+    n = data.num_steps
+    if data.continuous:
+        ends = np.full(n, n, dtype=np.int64)
+    else:
+        cuts = np.unique(np.concatenate([[0], data.episode_starts.astype(np.int64), [n]]))
+        ends = np.repeat(cuts[1:], np.diff(cuts))  # each step's episode end (exclusive)
+    idx = np.flatnonzero(np.arange(n) + stride < ends)
+    pairs = np.concatenate([data.observations[idx], data.observations[idx + stride]], axis=1)
+    return (torch.from_numpy(np.ascontiguousarray(pairs, dtype=np.float32)),
+            torch.from_numpy(np.ascontiguousarray(data.actions[idx], dtype=np.float32)))
+
+
+class InverseDynamics(nn.Module):
+    """``forward(state [B, D], target [B, D])`` -> actions ``[B, A]``, raw env units: the
+    action at ``state`` towards ``target``, ``stride`` env steps later."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
+                 stride: int = 1) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim, self.stride = obs_dim, act_dim, stride
+        self.hidden = tuple(hidden)
+        self.mlp = MLP(2 * obs_dim, act_dim, self.hidden)
+
+    def config(self) -> dict[str, Any]:
+        return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": list(self.hidden),
+                "stride": self.stride}
+
+    @staticmethod
+    def features(state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The MLP's input ``[..., 2 D]``: the state and the change to the target."""
+        return torch.cat([state, target - state], dim=-1)
+
+    def set_input_stats(self, pairs: torch.Tensor) -> None:
+        """Standardise with the training pairs ``[N, 2 D]`` = (s_t, s_{t+k})."""
+        d = self.obs_dim
+        self.mlp.set_input_stats(self.features(pairs[:, :d], pairs[:, d:]))
+
+    def forward(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.features(state, target))
+
+
+class TransitionPairs:
+    """A dataset's ``invdyn_pairs``: ``batch(idx)`` -> dict(inputs ``[B, 2D]``, actions
+    ``[B, A]``)."""
+
+    def __init__(self, data: StepStream, stride: int, normalizer: Normalizer | None = None
+                 ) -> None:
+        self.inputs, self.actions = invdyn_pairs(data, stride)
+        if len(self.inputs) == 0:
+            raise CTPError(f"{data.dataset_id}: no pair of states {stride} steps apart "
+                           f"(--stride {stride}) fits in any episode")
+        # Kept with the checkpoint like every run's (the MLP itself reads raw states).
+        self.normalizer = normalizer or Normalizer.fit(data.observations)
+        self.obs_dim = int(data.observations.shape[1])
+        self.act_dim = int(self.actions.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        rows = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+        return {"inputs": self.inputs[rows], "actions": self.actions[rows]}
+
+
+def load_invdyn(path: str | Path, device: str = "cpu"
+                ) -> tuple[InverseDynamics, Normalizer, dict[str, Any]]:
+    """(frozen inverse-dynamics model with EMA weights in eval mode, the dataset's
+    normaliser, the payload) from a ``kind`` "invdyn" checkpoint. The model takes raw states;
+    its ``stride`` is the k it was trained for (plan states k env steps apart)."""
+    payload = load_checkpoint(path, "invdyn")
+    cfg = payload["invdyn"]
+    model = InverseDynamics(int(cfg["obs_dim"]), int(cfg["act_dim"]), tuple(cfg["hidden"]),
+                            int(cfg["stride"]))
+    part = "ema" if payload.get("ema") else "model"
+    load_weights(model, payload[part], f"{path}: {part}")
+    normalizer = normalizer_of(payload, str(path))
+    return model.to(device).eval().requires_grad_(False), normalizer, payload
