@@ -124,6 +124,19 @@ def test_medium_replay_dataset_is_the_replay_buffer(finished_run, own_root) -> N
 
 
 @pytest.mark.slow
+def test_train_policy_medium_samples_the_actor_not_the_replay(finished_run, own_root,
+                                                              monkeypatch) -> None:
+    _, result = finished_run
+    import ctp.tasks.locomotion.generate as generate
+
+    monkeypatch.setattr(generate, "train_behaviour", lambda cfg: result)  # the finished run
+    made = generate_locomotion(LocomotionGenerateConfig("hopper-medium", steps=300,
+                                                        train_policy=True, progress=False))
+    assert made.steps == 300  # 300 sampled steps, not the run's 1000-step replay buffer
+    assert load_locomotion_dataset(HOPPER_MEDIUM).num_steps == 300
+
+
+@pytest.mark.slow
 def test_medium_dataset_from_an_actor(finished_run, own_root, monkeypatch) -> None:
     _, result = finished_run
     import ctp.tasks.locomotion.generate as generate

@@ -159,7 +159,8 @@ def _behaviour(cfg: LocomotionGenerateConfig, spec: LocomotionSpec, kind: str):
                               progress=cfg.progress).resolved()
     if cfg.train_policy:
         result = train_behaviour(run_cfg)
-        return Path(result.actor_path), Path(result.replay_path)
+        replay = Path(result.replay_path) if kind == "medium-replay" else None
+        return Path(result.actor_path), replay
     if kind == "medium":
         return shipped_actor_path(spec.name), None
     replay = Path(run_cfg.run_dir) / "replay.npz"
