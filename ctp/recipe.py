@@ -257,8 +257,8 @@ def spent_seconds(metrics: Path) -> float:
 
 def _data_stage(options: Mapping[str, Any], progress: bool) -> dict[str, Any]:
     """The dataset, generated when missing; an existing one must have the recipe's size."""
-    from ctp.data.generate import generate_named
     from ctp.data.minari_io import dataset_dir, open_dataset
+    from ctp.tasks import generate_dataset
 
     dataset_id = options["dataset_id"]
     steps = options.get("steps")
@@ -268,7 +268,7 @@ def _data_stage(options: Mapping[str, Any], progress: bool) -> dict[str, Any]:
             raise CTPError(f"[data] {dataset_id} is not in {dataset_dir(dataset_id).parent} "
                            "and the recipe names no 'generate' dataset to make")
         extra = {"steps": steps} if steps is not None else {}
-        print(generate_named(name, seed=options.get("seed", 123), progress=progress, **extra))
+        print(generate_dataset(name, seed=options.get("seed", 123), progress=progress, **extra))
     total = int(open_dataset(dataset_id).total_steps)
     if steps is not None and total != steps:
         raise CTPError(f"[data] {dataset_id} holds {total} steps, the recipe asks for {steps}; "

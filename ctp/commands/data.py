@@ -1,4 +1,4 @@
-"""``ctp data``: generate, list and inspect PointMaze and locomotion datasets (Minari format)."""
+"""``ctp data``: generate, list and inspect every task family's datasets (Minari format)."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ import dataclasses
 import json
 
 from ctp.commands import print_help
-
-MAZE_CHOICES = ("pointmaze-umaze", "pointmaze-medium", "pointmaze-large")
-# Spelled out (not imported) so that argument errors stay instant; a test checks they agree.
-LOCOMOTION_CHOICES = tuple(
-    f"{task}-{kind}"
-    for task in ("hopper", "walker2d", "halfcheetah")
-    for kind in ("medium", "medium-replay")
-)
+from ctp.tasks import dataset_names
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="generate, list and inspect PointMaze and locomotion datasets")
+    p = sub.add_parser("data", help="generate, list and inspect datasets (Minari format)")
     p.set_defaults(run=print_help(p))
     data_sub = p.add_subparsers(dest="data_command", metavar="{generate,list,info}")
 
     gen = data_sub.add_parser(
         "generate",
-        help="generate a D4RL-recipe dataset (PointMaze or Gym-MuJoCo locomotion)",
+        help="generate a D4RL-recipe dataset of any task family",
         description=(
-            "PointMaze: the noisy waypoint expert (minutes). Locomotion <task>-medium: 1M "
+            "Each family's recipe (docs/design.md). Locomotion <task>-medium: 1M "
             "transitions of the medium SAC actor shipped in the package (minutes); with "
             "--train-policy, SAC is trained from scratch first (about 1-1.5 h on one thread, "
             "resumable: rerun the same command). <task>-medium-replay is that SAC run's replay "
@@ -35,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
     )
     gen.add_argument("name", metavar="NAME",
-                     help=f"one of {', '.join(MAZE_CHOICES + LOCOMOTION_CHOICES)}")
+                     help=f"one of {', '.join(dataset_names())}")
     gen.add_argument("--steps", type=int, default=1_000_000,
                      help="env steps (default 1M; not used by medium-replay)")
     gen.add_argument("--seed", type=int, default=123, help="seed (default 123)")
@@ -54,16 +47,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     info = data_sub.add_parser("info", help="episodes, steps, spaces, ref scores, size")
     info.add_argument("dataset_id", metavar="ID",
-                      help="e.g. ctp/pointmaze/umaze-v1, ctp/mujoco/hopper/medium-v1")
+                      help="a Minari dataset id, e.g. ctp/mujoco/hopper/medium-v1")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(run=run_info)
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from ctp.data.generate import generate_named
+    from ctp.tasks import generate_dataset
 
-    print(generate_named(args.name, args.steps, args.seed, args.force, args.train_policy,
-                         args.policy_seed, args.run_dir))
+    print(generate_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
+                           train_policy=args.train_policy, policy_seed=args.policy_seed,
+                           run_dir=args.run_dir))
     return 0
 
 
@@ -76,8 +70,9 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps({"root": str(datasets_root()), "datasets": ids, "unusable": unusable}))
         return 0
     if not ids:
-        print(f"no usable datasets in {datasets_root()}; try: ctp data generate pointmaze-umaze "
-              "(or hopper-medium)")
+        names = dataset_names()
+        print(f"no usable datasets in {datasets_root()}; try: ctp data generate {names[0]} "
+              f"(or {', '.join(names[1:4])}, ...)")
     else:
         print("\n".join(ids))
     for why in unusable.values():

@@ -9,7 +9,7 @@ stays cheap and task modules may import ``ctp.tasks.base``.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ctp.errors import CTPError
 
@@ -29,6 +29,33 @@ def registry() -> dict[str, Task]:
     from ctp.tasks.pointmaze.task import POINTMAZE
 
     return {task.name: task for task in (POINTMAZE, LOCOMOTION)}
+
+
+def _generators() -> dict[str, str]:
+    """``ctp data generate`` names -> the module whose ``generate_by_name`` makes them. Names
+    come from each family's spec module, which imports neither torch nor Minari."""
+    from ctp.tasks.locomotion.spec import DATASET_NAMES as LOCOMOTION_NAMES
+    from ctp.tasks.pointmaze.spec import DATASET_NAMES as POINTMAZE_NAMES
+
+    return {**dict.fromkeys(POINTMAZE_NAMES, "ctp.tasks.pointmaze.generate"),
+            **dict.fromkeys(LOCOMOTION_NAMES, "ctp.tasks.locomotion.generate")}
+
+
+def dataset_names() -> tuple[str, ...]:
+    """The dataset names ``ctp data generate`` takes, every family's."""
+    return tuple(_generators())
+
+
+def generate_dataset(name: str, **options: Any) -> str:
+    """Generate dataset ``name`` (e.g. ``pointmaze-umaze``, ``hopper-medium``) with its
+    family's generator; ``options`` are ``ctp data generate``'s (steps, seed, force, progress
+    and the family's own). Returns the one-line summary."""
+    import importlib
+
+    generators = _generators()
+    if name not in generators:
+        raise CTPError(f"unknown dataset {name!r}: expected one of {', '.join(generators)}")
+    return importlib.import_module(generators[name]).generate_by_name(name, **options)
 
 
 def task_names() -> tuple[str, ...]:

@@ -221,3 +221,20 @@ def generate_locomotion(cfg: LocomotionGenerateConfig) -> LocomotionGenerateResu
         summary["mean"], summary["se"], spec.normalized(summary["mean"]), random_return,
         time.perf_counter() - start,
     )
+
+
+def generate_by_name(name: str, steps: int = 1_000_000, seed: int = 123, force: bool = False,
+                     progress: bool = True, train_policy: bool = False, policy_seed: int = 0,
+                     run_dir: str = "") -> str:
+    """``ctp data generate <task>-<kind>``: generate it, return the one-line summary."""
+    import torch
+
+    torch.set_num_threads(1)  # SAC's small MLPs: one thread is fastest, and leaves a core free
+    result = generate_locomotion(LocomotionGenerateConfig(
+        name, steps=steps, seed=seed, force=force, train_policy=train_policy,
+        policy_seed=policy_seed, run_dir=run_dir, progress=progress,
+    ))
+    return (f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
+            f"return {result.return_mean:.1f} +- {result.return_se:.1f} "
+            f"(D4RL-normalised {result.normalized_mean:.1f}), random policy "
+            f"{result.random_return:.1f}, {result.seconds:.0f} s")

@@ -21,7 +21,7 @@ from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset
 from ctp.errors import CTPError
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
-from ctp.tasks.pointmaze.spec import MazeSpec
+from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec
 
 ACTION_NOISE = 0.5
 REF_EPISODES = 100
@@ -157,3 +157,16 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
     return GenerateResult(
         dataset_id, cfg.steps, len(buffers), ref_min, ref_max, time.perf_counter() - start
     )
+
+
+def generate_by_name(name: str, steps: int = 1_000_000, seed: int = 123, force: bool = False,
+                     progress: bool = True, **options: object) -> str:
+    """``ctp data generate pointmaze-<maze>``: generate it, return the one-line summary."""
+    if any(options.values()):
+        given = ", ".join(f"--{k.replace('_', '-')}" for k, v in options.items() if v)
+        raise CTPError(f"{given}: only for locomotion datasets, not {name}")
+    result = generate_dataset(GenerateConfig(get_maze_spec(name), steps=steps, seed=seed,
+                                             force=force, progress=progress))
+    return (f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "
+            f"ref_min_score {result.ref_min_score:.2f}, ref_max_score "
+            f"{result.ref_max_score:.2f}, {result.seconds:.0f} s")

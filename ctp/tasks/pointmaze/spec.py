@@ -103,6 +103,10 @@ MAZES: dict[str, MazeSpec] = {
 }
 
 
+# The names ``ctp data generate`` takes for the mazes.
+DATASET_NAMES = tuple(f"pointmaze-{name}" for name in MAZES)
+
+
 def get_maze_spec(name: str) -> MazeSpec:
     """The spec for ``umaze``/``medium``/``large`` (``pointmaze-`` prefix optional)."""
     key = name.removeprefix("pointmaze-")
