@@ -20,9 +20,15 @@ from ctp.errors import CTPError
 
 SCHEMA_VERSION = 1  # every field added since is optional, so version-1 readers need no bump
 KINDS = ("teacher", "ctm", "critic", "value", "invdyn")  # training checkpoints
-NETWORK_KINDS = ("teacher", "ctm", "critic")  # what ctp.models.build_network builds
-# A planner file's network entries and the network kind each holds.
-PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic"}
+NETWORK_KINDS = ("teacher", "ctm", "critic", "value")  # what ctp.models.build_network builds
+# A planner file's network entries and the network kind each holds. All but invdyn are U-Nets
+# (NetworkEntry, ctp.models.load_network); invdyn is the inverse-dynamics MLP (InvDynEntry,
+# ctp.models.load_invdyn_network).
+PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic",
+                    "value": "value", "invdyn": "invdyn"}
+# Weights a planner file keeps in float32 under ctp bundle --half: statistics, not weights
+# (the value net's return mean/std, the MLP's input standardisation).
+FULL_PRECISION = ("ret_mean", "ret_std", "in_mean", "in_std")
 # Not a planner network: the SAC actor that generated a locomotion dataset.
 BEHAVIOUR_KIND = "behaviour"
 
@@ -33,6 +39,21 @@ class NetworkEntry(TypedDict):
     unet: dict[str, Any]  # ctp.nn.UNetConfig fields (dim_mults as a list)
     state: dict[str, torch.Tensor]  # EMA weights (float16 with ctp bundle --half)
     step: int  # training step the weights are from
+
+
+class ValueEntry(NetworkEntry, total=False):
+    """The value network of a planner file (``ctp.value_net``): a NetworkEntry plus its
+    training target's statistics (also the ``ret_mean`` / ``ret_std`` buffers in ``state``)."""
+
+    returns: dict[str, float]  # gamma, mean, std
+
+
+class InvDynEntry(TypedDict):
+    """The inverse-dynamics MLP of a planner file (``ctp.inverse_dynamics``)."""
+
+    invdyn: dict[str, Any]  # obs_dim, act_dim, hidden (list), stride (its k)
+    state: dict[str, torch.Tensor]  # EMA weights (float16 with --half, statistics float32)
+    step: int
 
 
 class TrainingCheckpoint(TypedDict, total=False):
@@ -76,6 +97,8 @@ class PlannerFile(TypedDict, total=False):
     student: NetworkEntry  # required; the keys of PLANNER_NETWORKS
     teacher: NetworkEntry | None
     critic: NetworkEntry | None
+    value: ValueEntry | None  # the value scorer's network (ctp bundle --value)
+    invdyn: InvDynEntry | None  # the locomotion controller's network (ctp bundle --invdyn)
     # PlannerConfig fields the file ships with, and "replan"; older files also hold
     # dyn_weight and critic_weight here instead of "scorers".
     defaults: dict[str, Any]

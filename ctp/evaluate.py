@@ -69,6 +69,12 @@ class Episode:
     path: np.ndarray  # [T + 1, P] executed positions (the task's Observation.position)
     plans: list[np.ndarray]  # chosen plans [H, D]
     goal: np.ndarray  # [G]
+    rewards: np.ndarray | None = None  # [T] per env step, T the episode's length
+
+    @property
+    def steps(self) -> int:
+        """Env steps the episode lasted (fewer than the task's when it terminated early)."""
+        return len(self.path) - 1
 
 
 def normalized(ret: float, ref_min: float, ref_max: float) -> float:
@@ -90,29 +96,43 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
         envs = task.make_vector_env(env, len(batch), cfg.multi_goal)
         obs, _ = envs.reset(seed=batch)
         seen = task.observe(obs)
-        follower = task.controller(planner.stride)
+        follower = planner.controller()
         returns = np.zeros(len(batch))
         success = np.zeros(len(batch), dtype=bool)
+        done = np.zeros(len(batch), dtype=bool)  # terminated or truncated (e.g. fell over)
+        lengths = np.zeros(len(batch), dtype=np.int64)
         latencies: list[float] = []
         paths = [seen.position.copy()]
+        rewards: list[np.ndarray] = []
         plans: list[np.ndarray] = []
         goals = seen.goal.copy()
         for t in range(task.episode_steps(env)):
+            if done.all():
+                break
             if t == 0 or (cfg.replan and t % cfg.replan == 0):
                 result = planner.plan(seen.state, seen.goal)
                 follower.set_plans(result.trajectory)
                 latencies.append(result.latency_ms)
                 plans.append(result.trajectory)
-            obs, reward, _, _, info = envs.step(follower.act(seen.state))
+            obs, reward, terminated, truncated, info = envs.step(follower.act(seen.state))
             seen = task.observe(obs)
+            live = ~done  # an ended episode's env resets itself: its later steps do not count
+            reward = np.where(live, np.asarray(reward, dtype=np.float64), 0.0)
             returns += reward
-            success |= np.asarray(info.get("success", np.zeros(len(batch), bool)), dtype=bool)
+            rewards.append(reward)
+            lengths += live
+            success |= live & np.asarray(info.get("success", np.zeros(len(batch), bool)),
+                                         dtype=bool)
+            done |= np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
             paths.append(seen.position.copy())
         envs.close()
         path_arr = np.stack(paths, axis=1)  # [E, T + 1, P]
+        reward_arr = np.stack(rewards, axis=1)  # [E, T]
         for i, seed in enumerate(batch):
+            n = int(lengths[i])
             episodes.append(Episode(seed, float(returns[i]), bool(success[i]), latencies,
-                                    path_arr[i], [p[i] for p in plans], goals[i]))
+                                    path_arr[i, : n + 1], [p[i] for p in plans], goals[i],
+                                    rewards=reward_arr[i, :n]))
         bar.update(len(batch))
     bar.close()
     return episodes
@@ -162,7 +182,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "plans": int(len(lat))},
         "per_episode": [
-            {"seed": e.seed, "return": e.ret, "success": e.success,
+            {"seed": e.seed, "return": e.ret, "success": e.success, "steps": e.steps,
              "plan_latencies_ms": [round(v, 3) for v in e.plan_latencies_ms]}
             for e in episodes
         ],

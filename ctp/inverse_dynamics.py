@@ -27,10 +27,9 @@ from torch import nn
 from ctp.checkpoint import load_checkpoint
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
-from ctp.models import normalizer_of
+from ctp.models import load_invdyn_network, normalizer_of
 from ctp.nn.mlp import MLP
 from ctp.tasks.base import StepStream
-from ctp.validation import load_weights
 
 
 def invdyn_pairs(data: StepStream, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,10 +110,7 @@ def load_invdyn(path: str | Path, device: str = "cpu"
     normaliser, the payload) from a ``kind`` "invdyn" checkpoint. The model takes raw states;
     its ``stride`` is the k it was trained for (plan states k env steps apart)."""
     payload = load_checkpoint(path, "invdyn")
-    cfg = payload["invdyn"]
-    model = InverseDynamics(int(cfg["obs_dim"]), int(cfg["act_dim"]), tuple(cfg["hidden"]),
-                            int(cfg["stride"]))
     part = "ema" if payload.get("ema") else "model"
-    load_weights(model, payload[part], f"{path}: {part}")
+    model = load_invdyn_network(payload["invdyn"], payload[part], f"{path}: {part}")
     normalizer = normalizer_of(payload, str(path))
     return model.to(device).eval().requires_grad_(False), normalizer, payload

@@ -27,20 +27,25 @@ def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
     return UNetConfig(**cfg)
 
 
-def build_network(kind: str, unet: UNetConfig, edm: EDMConfig) -> nn.Module:
+def build_network(kind: str, unet: UNetConfig, edm: EDMConfig | None) -> nn.Module:
     """A fresh network of ``kind`` (``ctp.checkpoint.NETWORK_KINDS``): the EDM teacher, the
-    CTM student (its U-Net also embeds the target time s) or the critic. Every network read
-    from a checkpoint or planner file is built here."""
+    CTM student (its U-Net also embeds the target time s), the critic or the value network.
+    Every U-Net read from a checkpoint or planner file is built here (the inverse-dynamics
+    MLP, the one network without a U-Net, by :func:`build_invdyn`)."""
     if kind == "teacher":
         return EDMDenoiser(TemporalUNet(unet), edm)
     if kind == "ctm":
         return CTMStudent(TemporalUNet(replace(unet, s_embedding=True)), edm)
     if kind == "critic":
         return Critic(unet)
+    if kind == "value":
+        from ctp.value_net import ValueNet  # ctp.value_net imports this module
+
+        return ValueNet(unet)
     raise CTPError(f"unknown network kind {kind!r}: expected one of {', '.join(NETWORK_KINDS)}")
 
 
-def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm: EDMConfig,
+def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm: EDMConfig | None,
                  where: str, backend: str = "auto") -> nn.Module:
     """The ``kind`` network of a payload entry: its U-Net config ``unet`` and weights
     ``state`` (float16 weights are widened to float32); errors name ``where``."""
@@ -49,9 +54,33 @@ def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm:
     except (TypeError, ValueError, KeyError) as exc:
         raise CTPError(f"{where}: unet config is not valid ({exc})") from None
     model = build_network(kind, cfg, edm)
-    load_weights(model, {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point()
-                         else v for k, v in state.items()}, where)
+    load_weights(model, _widened(state), where)
     return model
+
+
+def build_invdyn(config: Mapping[str, Any]) -> nn.Module:
+    """A fresh inverse-dynamics MLP (``ctp.inverse_dynamics.InverseDynamics``) from its
+    recorded config {obs_dim, act_dim, hidden, stride}."""
+    from ctp.inverse_dynamics import InverseDynamics  # it imports this module
+
+    return InverseDynamics(int(config["obs_dim"]), int(config["act_dim"]),
+                           tuple(int(h) for h in config["hidden"]), int(config["stride"]))
+
+
+def load_invdyn_network(config: Any, state: Mapping[str, Any], where: str) -> nn.Module:
+    """The inverse-dynamics MLP of a checkpoint or planner-file entry: its config and weights
+    (float16 weights widened to float32); errors name ``where``."""
+    try:
+        model = build_invdyn(config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CTPError(f"{where}: invdyn config is not valid ({exc!r})") from None
+    load_weights(model, _widened(state), where)
+    return model
+
+
+def _widened(state: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.float() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+            for k, v in state.items()}
 
 
 def build_teacher(unet: UNetConfig, edm: EDMConfig) -> EDMDenoiser:

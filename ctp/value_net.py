@@ -26,9 +26,8 @@ from torch import nn
 from ctp.checkpoint import load_checkpoint
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows
-from ctp.models import normalizer_of, unet_config
+from ctp.models import load_network, normalizer_of
 from ctp.nn import Critic, UNetConfig
-from ctp.validation import load_weights
 
 
 class ValueNet(nn.Module):
@@ -91,8 +90,7 @@ def load_value(path: str | Path, device: str = "cpu", backend: str = "auto"
     a ``kind`` "value" checkpoint. Windows must be normalised with that normaliser (for the
     same dataset it equals the teacher's: both are fitted to its states)."""
     payload = load_checkpoint(path, "value")
-    net = ValueNet(unet_config(payload, backend=backend))
     part = "ema" if payload.get("ema") else "model"
-    load_weights(net, payload[part], f"{path}: {part}")
+    net = load_network("value", payload["unet"], payload[part], None, f"{path}: {part}", backend)
     normalizer = normalizer_of(payload, str(path))
     return net.to(device).eval().requires_grad_(False), normalizer, payload

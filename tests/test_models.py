@@ -323,8 +323,11 @@ def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -
 
     unet = UNetConfig(obs_dim=4, horizon=8, dim=16, dim_mults=(1, 2))
     edm = EDMConfig()
-    types = {"teacher": EDMDenoiser, "ctm": CTMStudent, "critic": Critic}
-    assert set(NETWORK_KINDS) == set(types) and set(PLANNER_NETWORKS.values()) == set(types)
+    from ctp.value_net import ValueNet
+
+    types = {"teacher": EDMDenoiser, "ctm": CTMStudent, "critic": Critic, "value": ValueNet}
+    assert set(NETWORK_KINDS) == set(types)
+    assert set(PLANNER_NETWORKS.values()) == set(types) | {"invdyn"}  # invdyn: an MLP
     for kind in NETWORK_KINDS:
         torch.manual_seed(0)
         net = build_network(kind, unet, edm)
@@ -337,7 +340,7 @@ def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -
             assert torch.equal(tensor, entry["state"][name].float()), name
     assert unet.s_embedding is False  # the student's copy embeds s, the config is untouched
     assert build_network("ctm", unet, edm).net.cfg.s_embedding is True
-    with pytest.raises(CTPError, match="unknown network kind 'value'"):
-        build_network("value", unet, edm)
+    with pytest.raises(CTPError, match="unknown network kind 'invdyn'"):
+        build_network("invdyn", unet, edm)
     with pytest.raises(CTPError, match="where: unet config is not valid"):
         load_network("critic", {"dim": 16}, {}, edm, "where")

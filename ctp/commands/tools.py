@@ -41,6 +41,9 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--student", required=True, help="CTM student checkpoint")
     b.add_argument("--teacher", help="teacher checkpoint (enables --sampler edm)")
     b.add_argument("--critic", help="critic checkpoint")
+    b.add_argument("--value", help="value checkpoint (ctp train value): the 'value' scorer")
+    b.add_argument("--invdyn", help="inverse-dynamics checkpoint (ctp train invdyn): the "
+                   "locomotion controller")
     b.add_argument("--out", required=True, help="planner file to write (.pt)")
     b.add_argument("--half", action="store_true", help="store weights as float16")
     b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
@@ -51,7 +54,8 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
 
 def _unbundle(u: argparse.ArgumentParser) -> Run:
     u.add_argument("planner", help="planner file (.pt), e.g. ctp/assets/pointmaze-medium.pt")
-    u.add_argument("--out", required=True, help="folder for teacher/, ctm/ and critic/")
+    u.add_argument("--out", required=True,
+                   help="folder for teacher/, ctm/, critic/, value/ and invdyn/")
     return run_unbundle
 
 
@@ -65,7 +69,8 @@ def _curves(c: argparse.ArgumentParser) -> Run:
 TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Run]]] = {
     "pairs": ("teacher ODE pairs (noise -> Heun sample) for ctp train ctm --pairs", _pairs),
     "average": ("average the weights of several checkpoints of one run", _average),
-    "bundle": ("bundle student (+ teacher, critic) into a planner file", _bundle),
+    "bundle": ("bundle student (+ teacher, critic, value, invdyn) into a planner file",
+               _bundle),
     "unbundle": ("planner file -> training checkpoints, to go on training", _unbundle),
     "curves": ("plot the loss curves of training runs (PNG)", _curves),
 }
@@ -120,7 +125,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     defaults = {"candidates": args.candidates, "replan": args.replan,
                 "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
-                                       args.half, defaults, dict(args.scorer or [])))
+                                       args.half, defaults, dict(args.scorer or []),
+                                       value=args.value, invdyn=args.invdyn))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
     return 0
 

@@ -1,4 +1,5 @@
-"""Planner files: the CTM student, optionally the teacher and critic, and what planning needs.
+"""Planner files: the CTM student, optionally the teacher, critic, value network and inverse
+dynamics, and what planning needs.
 
 A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
 schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before it was recorded
@@ -13,7 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctp.checkpoint import KINDS, PLANNER_NETWORKS, load_checkpoint, save_checkpoint
+from ctp.checkpoint import (
+    FULL_PRECISION,
+    KINDS,
+    PLANNER_NETWORKS,
+    load_checkpoint,
+    save_checkpoint,
+)
 from ctp.errors import CTPError
 from ctp.validation import check_not_input
 
@@ -34,13 +41,69 @@ class ExportConfig:
     half: bool = False  # store weights as float16 (half the size)
     defaults: dict[str, Any] | None = None  # PlannerConfig fields + "replan", chosen by eval
     scorers: dict[str, float] | None = None  # scorer weights over the task's defaults
+    value: str | None = None  # value checkpoint (ctp train value): the "value" scorer's network
+    invdyn: str | None = None  # inverse-dynamics checkpoint (ctp train invdyn): the locomotion
+    # controller's network
+
+
+def _state(payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    """The checkpoint's EMA weights; float16 with ``half``, but statistics (FULL_PRECISION)."""
+    state = payload["ema"] or payload["model"]
+    if half:
+        state = {k: v.half() if v.is_floating_point()
+                 and k.rsplit(".", 1)[-1] not in FULL_PRECISION else v
+                 for k, v in state.items()}
+    return state
 
 
 def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
-    state = payload["ema"] or payload["model"]
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    return {"unet": payload["unet"], "state": state, "step": payload["step"]}
+    return {"unet": payload["unet"], "state": _state(payload, half), "step": payload["step"]}
+
+
+def _value_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    return {**_network(payload, half), "returns": dict(payload.get("returns") or {})}
+
+
+def _invdyn_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    return {"invdyn": dict(payload["invdyn"]), "state": _state(payload, half),
+            "step": payload["step"]}
+
+
+def _check_against_student(student: dict[str, Any], others: dict[str, Any | None]) -> None:
+    """Refuse a teacher / critic / value / invdyn checkpoint made for another dataset, plan
+    shape or normaliser than the student's, naming the option and the field."""
+    import numpy as np
+
+    from ctp.data.normalizer import Normalizer
+
+    obs_dim = int(student["unet"]["obs_dim"])
+    for name, other in others.items():
+        if other is None:
+            continue
+        # invdyn reads single states: its k must be the plans' stride; its horizon is unused
+        keys = ("dataset_id", "stride") if name == "--invdyn" else ("dataset_id", "horizon",
+                                                                      "stride")
+        for key in keys:
+            theirs = other["invdyn"]["stride"] if (name, key) == ("--invdyn", "stride") \
+                else other[key]
+            if theirs != student[key]:
+                raise CTPError(f"{name}: {key} {theirs!r} differs from the student's "
+                               f"{student[key]!r}")
+        if name == "--invdyn":
+            dim = int(other["invdyn"]["obs_dim"])
+            if dim != obs_dim:
+                raise CTPError(f"{name}: reads {dim}-dim states, the student plans "
+                               f"{obs_dim}-dim states")
+            continue
+        if int(other["unet"]["obs_dim"]) != obs_dim:
+            raise CTPError(f"{name}: reads {other['unet']['obs_dim']}-dim states, the student "
+                           f"plans {obs_dim}-dim states")
+        mine = Normalizer.from_state_dict(student["normalizer"], "--student")
+        theirs = Normalizer.from_state_dict(other["normalizer"], name)
+        if not (np.allclose(mine.low, theirs.low, rtol=1e-5, atol=1e-6)
+                and np.allclose(mine.high, theirs.high, rtol=1e-5, atol=1e-6)):
+            raise CTPError(f"{name}: its normaliser differs from the student's (trained on "
+                           "other data); retrain it on the student's dataset")
 
 
 def export_planner(cfg: ExportConfig) -> Path:
@@ -50,7 +113,8 @@ def export_planner(cfg: ExportConfig) -> Path:
     from ctp.tasks import planning_task, task_for_dataset
 
     check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
-                                       "--critic": cfg.critic})
+                                       "--critic": cfg.critic, "--value": cfg.value,
+                                       "--invdyn": cfg.invdyn})
     defaults = dict(cfg.defaults or {})
     replan = defaults.pop("replan", None)
     if replan is not None and replan < 1:
@@ -60,19 +124,16 @@ def export_planner(cfg: ExportConfig) -> Path:
     student = load_checkpoint(cfg.student, "ctm")
     teacher = load_checkpoint(cfg.teacher, "teacher") if cfg.teacher else None
     critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None
-    for other, name in ((teacher, "--teacher"), (critic, "--critic")):
-        if other is None:
-            continue
-        for key in ("dataset_id", "horizon", "stride"):
-            if other[key] != student[key]:
-                raise CTPError(
-                    f"{name}: {key} {other[key]!r} differs from the student's {student[key]!r}"
-                )
+    value = load_checkpoint(cfg.value, "value") if cfg.value else None
+    invdyn = load_checkpoint(cfg.invdyn, "invdyn") if cfg.invdyn else None
+    _check_against_student(student, {"--teacher": teacher, "--critic": critic,
+                                     "--value": value, "--invdyn": invdyn})
     task = planning_task(task_for_dataset(student["dataset_id"]))
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
+    bundled = {"critic": critic, "value": value}
     for name, weight in weights.items():  # a learned scorer needs its network in the file
         spec = scorers.LEARNED.get(name) if name not in task.scorers else None
-        if weight and spec is not None and {"critic": critic}.get(spec.network) is None:
+        if weight and spec is not None and bundled.get(spec.network) is None:
             raise CTPError(f"scorer {name!r} has weight {weight:g} but no {spec.network} is "
                            f"bundled: pass --{spec.network} or set its weight to 0")
     data = task.load(student["dataset_id"])  # checked, and its reference scores
@@ -90,6 +151,8 @@ def export_planner(cfg: ExportConfig) -> Path:
         "student": _network(student, cfg.half),
         "teacher": _network(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
+        "value": _value_entry(value, cfg.half) if value else None,
+        "invdyn": _invdyn_entry(invdyn, cfg.half) if invdyn else None,
         "defaults": {**defaults, **({"replan": replan} if replan is not None else {})},
         "scorers": weights,
     }
@@ -104,7 +167,8 @@ def load_planner_file(path: str | Path) -> dict[str, Any]:
     if kind in KINDS:
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner': a training checkpoint; "
                        "bundle it first: ctp bundle --student CTM.pt [--teacher "
-                       "TEACHER.pt] [--critic CRITIC.pt] --out PLANNER.pt")
+                       "TEACHER.pt] [--critic CRITIC.pt] [--value VALUE.pt] [--invdyn "
+                       "INVDYN.pt] --out PLANNER.pt")
     if kind != "planner":
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner'")
     return payload
@@ -113,15 +177,15 @@ def load_planner_file(path: str | Path) -> dict[str, Any]:
 def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     """Turn a planner file back into training checkpoints, to continue training it.
 
-    Writes ``OUT/{teacher,ctm,critic}/latest.pt`` (for the networks the file holds) with the
-    EMA weights as float32 model and EMA state, a fresh AdamW state and the file's step, so
-    ``ctp train ctm --teacher OUT/teacher/latest.pt --out OUT/ctm --resume`` continues the
-    student. Returns ``{kind: checkpoint path}``.
+    Writes ``OUT/{teacher,ctm,critic,value,invdyn}/latest.pt`` (for the networks the file
+    holds) with the EMA weights as float32 model and EMA state, a fresh AdamW state and the
+    file's step, so ``ctp train ctm --teacher OUT/teacher/latest.pt --out OUT/ctm --resume``
+    continues the student. Returns ``{kind: checkpoint path}``.
     """
     import torch
 
     from ctp.edm import EDMConfig
-    from ctp.models import load_network, unet_config
+    from ctp.models import load_invdyn_network, load_network, unet_config
     from ctp.train import TrainConfig
 
     planner = load_planner_file(path)
@@ -131,18 +195,31 @@ def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
         network = planner.get(key)
         if network is None:
             continue
-        unet = unet_config(network)
-        module = load_network(kind, network["unet"], network["state"], edm, f"{path}: {key}")
+        common = dict(kind=kind, dataset_id=planner["dataset_id"], horizon=planner["horizon"],
+                      out_dir=str(Path(out_dir) / kind))
+        extra: dict[str, Any] = {}
+        if kind == "invdyn":
+            module = load_invdyn_network(network.get("invdyn"), network["state"],
+                                         f"{path}: {key}")
+            cfg = TrainConfig(**common, stride=module.stride, hidden=module.hidden)
+            extra = {"unet": None, "edm": None, "invdyn": module.config()}
+        else:
+            unet = unet_config(network)
+            module = load_network(kind, network["unet"], network["state"], edm,
+                                  f"{path}: {key}")
+            returns = network.get("returns") or {}
+            cfg = TrainConfig(**common, stride=planner["stride"], dim=unet.dim,
+                              dim_mults=unet.dim_mults,
+                              **({"gamma": returns["gamma"]} if "gamma" in returns else {}))
+            extra = {"unet": network["unet"], "edm": planner["edm"]}
+            if kind == "value":
+                extra.update(edm=None, returns=dict(returns))
         state = module.state_dict()
         optimizer = torch.optim.AdamW(module.parameters())
-        cfg = TrainConfig(kind=kind, dataset_id=planner["dataset_id"],
-                          horizon=planner["horizon"], stride=planner["stride"], dim=unet.dim,
-                          dim_mults=unet.dim_mults, out_dir=str(Path(out_dir) / kind))
         written[kind] = save_checkpoint(Path(out_dir) / kind / "latest.pt", {
             "kind": kind,
             "config": cfg.to_dict(),
-            "unet": network["unet"],
-            "edm": planner["edm"],
+            **extra,
             "ctm": planner["ctm"],
             "model": state,
             "ema": state,
@@ -150,7 +227,7 @@ def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
             "normalizer": planner["normalizer"],
             "dataset_id": planner["dataset_id"],
             "horizon": planner["horizon"],
-            "stride": planner["stride"],
+            "stride": cfg.stride,
             "step": network["step"],
             "loss": float("nan"),
         })

@@ -23,7 +23,7 @@ from ctp.ctm import CTMConfig, ctm_sample
 from ctp.data.normalizer import Normalizer
 from ctp.edm import EDMConfig, heun_sample
 from ctp.errors import CTPError
-from ctp.models import load_network
+from ctp.models import load_invdyn_network, load_network
 from ctp.planning import scorers as scoring
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
 from ctp.tasks.base import Candidates
@@ -106,6 +106,21 @@ def _network_from(payload: dict[str, Any], key: str, edm: EDMConfig, device: tor
     return model.to(device).eval().requires_grad_(False)
 
 
+def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, device: torch.device,
+                 source: str):
+    """The inverse-dynamics MLP of a planner file's ``invdyn`` entry, frozen and checked: it
+    reads the planned states' width and its k is the plans' stride."""
+    entry = payload["invdyn"]
+    where = f"{source}: invdyn"
+    if not isinstance(entry, dict) or "invdyn" not in entry or "state" not in entry:
+        raise CTPError(f"{where}: expected a dict with 'invdyn' and 'state'")
+    model = load_invdyn_network(entry["invdyn"], entry["state"], where)
+    if model.obs_dim != obs_dim or model.stride != stride:
+        raise CTPError(f"{where}: reads {model.obs_dim}-dim states {model.stride} env steps "
+                       f"apart, the plans hold {obs_dim}-dim states {stride} apart")
+    return model.to(device).eval().requires_grad_(False)
+
+
 def _sampler_constants(payload: dict[str, Any], source: str) -> tuple[EDMConfig, int]:
     """(EDM constants, CTM grid size N) a planner file's student was trained with; a file
     that does not record one takes the value every planner used before they were read
@@ -173,6 +188,16 @@ class Planner:
             spec.network: _network_from(payload, spec.network, self.edm, self.device, source)
             for spec in scoring.LEARNED.values() if payload.get(spec.network)}
         self.critic = self.scorer_networks.get("critic")
+        self.value = self.scorer_networks.get("value")
+        self.invdyn = (_invdyn_from(payload, self.obs_dim, self.stride, self.device, source)
+                       if payload.get("invdyn") else None)
+        # Every network the file holds, by entry name, for the task's controller.
+        self.networks = {**self.scorer_networks,
+                         **({"invdyn": self.invdyn} if self.invdyn is not None else {})}
+        try:  # a task whose controller needs a network the file lacks says so now
+            self.controller()
+        except CTPError as exc:
+            raise CTPError(f"{source}: {exc}") from None
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         self._terms = scoring.terms(self.task, self.weights, self.scorer_networks, source)
@@ -188,6 +213,11 @@ class Planner:
                 self.teacher.net = torch.compile(self.teacher.net, dynamic=False,
                                                  options=options)
         self.graph = None
+
+    def controller(self):
+        """A fresh controller of the task for this planner's plans (``ctp.tasks.base.Controller``;
+        e.g. locomotion's reads the file's inverse dynamics)."""
+        return self.task.controller(self.stride, self.networks)
 
     def scorer_weights(self) -> dict[str, float]:
         """Scorer name -> weight: the task's defaults with this planner's settings."""
@@ -255,7 +285,7 @@ class Planner:
         chosen = candidates[torch.arange(len(best)), torch.from_numpy(best).to(self.device)]
         trajectory = self.task.finish_plans(chosen.float().cpu().numpy(), goal_t.cpu().numpy(),
                                             self.config.goal_radius)
-        controller = self.task.controller(self.stride)
+        controller = self.controller()
         controller.set_plans(trajectory)
         action = controller.act(state.cpu().numpy())
         if not (np.isfinite(trajectory).all() and np.isfinite(action).all()):

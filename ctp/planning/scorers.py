@@ -44,11 +44,17 @@ def _critic_logit(critic: nn.Module, plans: Candidates) -> torch.Tensor:
     return critic(plans.x, plans.mask, plans.value)
 
 
-# Generic scorers, by name. The value scorer V(tau) (ctp.value_net, called like the critic) is
-# one more entry: "value": LearnedScorer("value", _critic_logit), with its planner-file entry
-# in ctp.checkpoint.PLANNER_NETWORKS and its network kind in ctp.models.build_network.
+def _value(value: nn.Module, plans: Candidates) -> torch.Tensor:
+    """V(plan) (``ctp.value_net``): the discounted return-to-go the value network predicts
+    from the normalised plan and its condition, in the dataset's reward units."""
+    return value(plans.x, plans.mask, plans.value)
+
+
+# Generic scorers, by name; each network's planner-file entry is in
+# ctp.checkpoint.PLANNER_NETWORKS and its network kind in ctp.models.build_network.
 LEARNED: dict[str, LearnedScorer] = {
     "critic": LearnedScorer("critic", _critic_logit),
+    "value": LearnedScorer("value", _value),
 }
 
 # PlannerConfig fields / CLI flags that set one scorer's weight.

@@ -151,8 +151,10 @@ class PlanningTask(Task, Protocol):
                      ) -> np.ndarray:
         """The chosen raw plans ``[E, H, D]`` as they are followed, for goals ``[E, G]``."""
 
-    def controller(self, stride: int) -> Controller:
-        """A fresh controller for plans with one state every ``stride`` env steps."""
+    def controller(self, stride: int, networks: Mapping[str, torch.nn.Module]) -> Controller:
+        """A fresh controller for plans with one state every ``stride`` env steps; ``networks``
+        are the planner file's networks by entry name (e.g. ``invdyn``), for a controller that
+        needs one (a CTPError naming what to bundle when it is missing)."""
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of ``env`` in one Gymnasium vector env (evaluation goals,

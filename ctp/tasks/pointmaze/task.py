@@ -118,8 +118,9 @@ class PointMazeTask:
         ``goal_radius`` on."""
         return hold_after_arrival(plans, goal, goal_radius)
 
-    def controller(self, stride: int) -> PlanFollower:
-        """Diffuser's tracking controller over the plans' interpolated waypoints."""
+    def controller(self, stride: int, networks: Mapping[str, Any]) -> PlanFollower:
+        """Diffuser's tracking controller over the plans' interpolated waypoints (no
+        network)."""
         return PlanFollower(stride)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
