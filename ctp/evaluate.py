@@ -231,6 +231,8 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
     cfg.validate()
     task = task_for_env(cfg.env)
     env = task.env_name(cfg.env)
+    if cfg.multi_goal and not task.goal_dims:
+        raise CTPError(f"--multi-goal: {env} has no goal to vary (task {task.name!r})")
     if planner is None:
         planner = load_planner(cfg.checkpoint, cfg.device, cfg.planner, env)
     if planner.task is not task or planner.env != env:

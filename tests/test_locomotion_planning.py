@@ -15,10 +15,9 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_main
 
-from ctp.errors import CTPError
 from ctp.inverse_dynamics import load_invdyn
 from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
-from ctp.planning.planner import Planner, load_planner
+from ctp.planning.planner import load_planner
 from ctp.train import TrainConfig, train
 from ctp.value_net import load_value
 
@@ -103,3 +102,148 @@ def test_bundle_refuses_value_or_invdyn_of_another_plan_shape(maze_extras, tmp_p
                                    invdyn1, "--out", out),
                           "--invdyn: stride 1 differs from the student's 4")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------- hopper planners
+
+
+@pytest.fixture(scope="module")
+def hopper(tmp_path_factory):
+    """A 3000-step hopper-medium dataset sampled with the shipped actor, in its own Minari
+    folder, and teacher / student / value / invdyn trained a few steps on it (horizon 8,
+    stride 1): {root, teacher, student, value, invdyn, planner (all four, half)}."""
+    from ctp.tasks.locomotion.generate import LocomotionGenerateConfig, generate_locomotion
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("minari")
+    out = tmp_path_factory.mktemp("hopper")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root))
+        generate_locomotion(LocomotionGenerateConfig("hopper-medium", steps=3000,
+                                                     progress=False))
+        common = dict(dataset_id=HOPPER, horizon=8, stride=1, **UNET, **TINY)
+        teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
+        student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
+                                    **common)).latest
+        value, invdyn = _value_invdyn(out, horizon=8, stride=1, dataset_id=HOPPER)
+        planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
+                                              str(teacher), value=str(value),
+                                              invdyn=str(invdyn), half=True,
+                                              defaults={"candidates": 8}))
+    return {"root": root, "teacher": teacher, "student": student, "value": value,
+            "invdyn": invdyn, "planner": planner}
+
+
+@pytest.fixture
+def hopper_root(hopper, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(hopper["root"]))
+    return hopper
+
+
+def _start_states(n: int) -> np.ndarray:
+    from ctp.tasks.locomotion.spec import get_task
+
+    env = get_task("hopper").make_env()
+    states = np.stack([env.reset(seed=i)[0] for i in range(n)]).astype(np.float32)
+    env.close()
+    return states
+
+
+def test_hopper_planner_file_defaults(hopper_root) -> None:
+    payload = load_planner_file(hopper_root["planner"])
+    assert payload["task"] == "locomotion" and payload["dataset_id"] == HOPPER
+    assert payload["scorers"] == {"value": 1.0}
+    assert payload["defaults"] == {"candidates": 8, "replan": 1}  # every env step
+    planner = load_planner(hopper_root["planner"])
+    assert planner.env == "hopper-medium" and planner.scorer_name() == "value"
+    assert planner.invdyn.stride == planner.stride == 1
+
+
+def test_value_scorer_ranks_candidates_by_v(hopper_root) -> None:
+    planner = load_planner(hopper_root["planner"])
+    obs = _start_states(3)
+    goal = np.zeros((3, 0), np.float32)
+    torch.manual_seed(11)
+    candidates, scores = planner.plan_step(torch.from_numpy(obs), torch.from_numpy(goal))
+    e, k, h, d = candidates.shape
+    x = planner._normalize(candidates.reshape(e * k, h, d))
+    start = planner._normalize(torch.from_numpy(obs)).repeat_interleave(k, dim=0)
+    mask, value = planner.task.plan_condition(start, torch.zeros(e * k, 0), h,
+                                              planner._normalize)
+    v = planner.value(x, mask, value).view(e, k)
+    torch.testing.assert_close(scores, v, rtol=1e-4, atol=1e-3)
+    assert (v.max(1).values - v.min(1).values).min() > 0  # a ranking to get right
+    torch.manual_seed(11)
+    result = planner.plan(obs, goal)
+    best = v.argmax(1)
+    np.testing.assert_array_equal(result.trajectory, candidates[torch.arange(e), best].numpy())
+    np.testing.assert_allclose(result.score, v.max(1).values.numpy(), rtol=1e-5)
+
+
+def test_invdyn_controller_acts_towards_the_plans_next_state(hopper_root) -> None:
+    planner = load_planner(hopper_root["planner"])
+    obs = _start_states(2)
+    result = planner.plan(obs, np.zeros((2, 0), np.float32))
+    np.testing.assert_allclose(result.trajectory[:, 0], obs, atol=1e-4)  # start pinned
+    with torch.no_grad():
+        expected = planner.invdyn(torch.from_numpy(obs),
+                                  torch.from_numpy(result.trajectory[:, 1])).numpy()
+    np.testing.assert_array_equal(result.action, expected)
+    # Followed on without replanning, the target moves one plan state per env step.
+    controller = planner.controller()
+    controller.set_plans(result.trajectory)
+    controller.act(obs)
+    np.testing.assert_array_equal(controller.target(), result.trajectory[:, 2])
+
+
+def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> None:
+    out, plot = tmp_path / "r.json", tmp_path / "r.png"
+    proc = run_main(capsys, "plan", "--env", "hopper-medium", "--checkpoint",
+                    hopper_root["planner"], "--episodes", "2", "--num-envs", "2", "--out", out,
+                    "--plot", plot, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "d4rl_normalized" in proc.stdout and "every 1 steps" in proc.stdout
+    result = json.loads(out.read_text())
+    maze_keys = {"env", "checkpoint", "dataset_id", "episodes", "seeds", "task", "sampler",
+                 "nfe", "jumps", "edm_steps", "candidates", "scorer", "horizon", "stride",
+                 "replan", "num_envs", "cuda_graphs", "compiled", "device", "torch_threads",
+                 "ref_min_score", "ref_max_score", "d4rl_ref_min_score", "d4rl_ref_max_score",
+                 "goal_radius", "return", "normalized", "d4rl_normalized", "success_rate",
+                 "latency_ms", "per_episode"}
+    assert set(result) == maze_keys
+    assert np.isfinite(result["d4rl_normalized"]["mean"])
+    assert (result["d4rl_ref_min_score"], result["d4rl_ref_max_score"]) == (-20.272305, 3234.3)
+    assert result["replan"] == 1 and result["nfe"] == 1 and result["candidates"] == 8
+    assert result["latency_ms"]["p50"] > 0 and result["seeds"] == [0, 1]
+    for episode in result["per_episode"]:
+        # replanned at every step of the episode, which ends when the hopper falls (or at 1000)
+        assert 1 <= episode["steps"] <= 1000
+        assert len(episode["plan_latencies_ms"]) >= episode["steps"]
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None:
+    h = hopper_root
+    # No inverse dynamics in the file: planning says what to bundle.
+    nodyn = export_planner(ExportConfig(str(h["student"]), str(tmp_path / "n.pt"),
+                                        value=str(h["value"])))
+    assert_one_line_error(run_main(capsys, "plan", "--env", "hopper-medium", "--checkpoint",
+                                   nodyn, "--episodes", "1"),
+                          "needs inverse dynamics", "ctp bundle --invdyn INVDYN.pt")
+    # No value network: the default score has nothing to score with.
+    assert_one_line_error(run_main(capsys, "bundle", "--student", h["student"], "--invdyn",
+                                   h["invdyn"], "--out", tmp_path / "v.pt"),
+                          "scorer 'value' has weight 1", "pass --value")
+    value16, _ = _value_invdyn(tmp_path / "o", horizon=16, stride=1, dataset_id=HOPPER)
+    assert_one_line_error(run_main(capsys, "bundle", "--student", h["student"], "--value",
+                                   value16, "--invdyn", h["invdyn"], "--out", tmp_path / "w.pt"),
+                          "--value: horizon 16 differs from the student's 8")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "hopper-expert", "--checkpoint",
+                                   h["planner"]), "unknown locomotion env 'hopper-expert'")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "halfcheetah-medium",
+                                   "--checkpoint", h["planner"], "--episodes", "1"),
+                          "trained on ctp/mujoco/hopper/medium-v1 (hopper-medium), not "
+                          "halfcheetah-medium")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "hopper-medium", "--checkpoint",
+                                   h["planner"], "--multi-goal", "--episodes", "1"),
+                          "--multi-goal: hopper-medium has no goal")

@@ -1,5 +1,5 @@
-"""The task layer: the registry, the PointMaze task's conditions and scorer, the data-only
-locomotion task."""
+"""The task layer: the registry, the PointMaze task's conditions and scorer, the locomotion
+task's start-only condition and envs (its planning: tests/test_locomotion_planning.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def test_registry_finds_tasks_by_name_dataset_and_env() -> None:
     assert task_for_dataset("D4RL/pointmaze/large-dense-v2").name == "pointmaze"
     assert task_for_dataset("ctp/mujoco/hopper/medium-replay-v1").name == "locomotion"
     assert task_for_env("pointmaze-large").env_name("large") == "pointmaze-large"
+    assert task_for_env("hopper-medium-replay").env_name("hopper-medium-replay") == (
+        "hopper-medium-replay")
     for ids in (get_task("pointmaze").dataset_ids(), get_task("locomotion").dataset_ids()):
         assert all(task_for_dataset(i).owns_dataset(i) for i in ids)
 
@@ -30,17 +32,30 @@ def test_registry_refuses_unknown_names() -> None:
         get_task("antmaze")
     with pytest.raises(CTPError, match="not a dataset id of any task"):
         task_for_dataset("D4RL/antmaze/umaze-v1")
-    with pytest.raises(CTPError, match="unknown env 'hopper'"):
-        task_for_env("hopper")
+    with pytest.raises(CTPError, match="unknown env 'antmaze-umaze'"):
+        task_for_env("antmaze-umaze")
+    with pytest.raises(CTPError, match="unknown locomotion env 'hopper': expected one of "
+                       "hopper-medium, hopper-medium-replay, walker2d-medium"):
+        task_for_env("hopper").env_name("hopper")
     with pytest.raises(CTPError, match="unknown maze 'pointmaze-foo'"):
         task_for_env("pointmaze-foo").env_name("pointmaze-foo")
 
 
-def test_locomotion_is_a_data_only_task() -> None:
-    locomotion = get_task("locomotion")
-    assert not isinstance(locomotion, PlanningTask)
-    with pytest.raises(CTPError, match="'locomotion' cannot plan yet"):
-        planning_task(locomotion)
+def test_locomotion_plans_from_the_start_state_only() -> None:
+    locomotion = planning_task(get_task("locomotion"))
+    assert isinstance(locomotion, PlanningTask) and locomotion.goal_dims == 0
+    assert locomotion.scorers == {} and locomotion.scorer_weights == {"value": 1.0}
+    assert locomotion.env_for_dataset("ctp/mujoco/walker2d/medium-replay-v1") == (
+        "walker2d-medium-replay")
+    assert locomotion.env_names() == tuple(f"{t}-{k}" for t in ("hopper", "walker2d",
+                                                              "halfcheetah")
+                                           for k in ("medium", "medium-replay"))
+    assert locomotion.reference_scores("halfcheetah-medium") == (-280.178953, 12135.0)
+    assert locomotion.episode_steps("hopper-medium") == 1000
+    start = torch.randn(3, 11)
+    plan_mask, plan_value = locomotion.plan_condition(start, torch.zeros(3, 0), 5, lambda t: t)
+    assert plan_mask[:, 0].eq(1).all() and plan_mask[:, 1:].eq(0).all()
+    assert torch.equal(plan_value[:, 0], start)
     x = torch.randn(3, 5, 11)
     mask, value = locomotion.window_condition(x, Normalizer.fit(np.zeros((2, 11))))
     assert mask[:, 0].eq(1).all() and mask[:, 1:].eq(0).all()
@@ -97,7 +112,7 @@ def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_
     shipped = load_planner_file(bundled_planner_path("pointmaze-medium"))
     assert "task" not in shipped  # made before the task layer
     assert Planner(shipped).env == "pointmaze-medium"
-    with pytest.raises(CTPError, match="'locomotion' cannot plan yet"):
+    with pytest.raises(CTPError, match="ctp/pointmaze/umaze-v1: not a locomotion dataset"):
         Planner({**payload, "task": "locomotion"})
     with pytest.raises(CTPError, match="unknown task 'antmaze'"):
         Planner({**payload, "task": "antmaze"})

@@ -12,7 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="plan with a trained CTM and evaluate it in closed loop")
     p.add_argument("--env", default=DEFAULT_ENV,
                    help=f"an env of a planning task (default {DEFAULT_ENV}; also "
-                        "pointmaze-medium, pointmaze-large)")
+                        "pointmaze-medium, pointmaze-large, and one per locomotion dataset: "
+                        "hopper-medium, hopper-medium-replay, walker2d-..., halfcheetah-...; "
+                        "those need --checkpoint)")
     p.add_argument("--checkpoint", help="planner file (default: the one bundled for --env)")
     p.add_argument("--episodes", type=int, default=20, help="episodes (default 20)")
     p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")

@@ -47,7 +47,8 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--out", required=True, help="planner file to write (.pt)")
     b.add_argument("--half", action="store_true", help="store weights as float16")
     b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
-    b.add_argument("--replan", type=int, default=None, help="default replan interval R")
+    b.add_argument("--replan", type=int, default=None,
+                   help="default replan interval R (default: the task's; locomotion 1)")
     add_scorer_options(b, "the task")
     return run_bundle
 

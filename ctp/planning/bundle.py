@@ -129,6 +129,8 @@ def export_planner(cfg: ExportConfig) -> Path:
     _check_against_student(student, {"--teacher": teacher, "--critic": critic,
                                      "--value": value, "--invdyn": invdyn})
     task = planning_task(task_for_dataset(student["dataset_id"]))
+    if replan is None:  # the task's usual replanning (locomotion: every env step)
+        replan = getattr(task, "default_replan", None)
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
     bundled = {"critic": critic, "value": value}
     for name, weight in weights.items():  # a learned scorer needs its network in the file

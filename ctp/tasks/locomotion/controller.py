@@ -1,0 +1,52 @@
+"""Turn locomotion plans into actions with the planner file's inverse dynamics.
+
+A plan holds one state every ``stride`` env steps; the inverse-dynamics model
+(``ctp.inverse_dynamics``) was trained on pairs ``(s_t, s_{t+k}) -> a_t`` with k its
+``stride``, and a planner file only holds one whose k equals the plans' stride (``ctp bundle``
+and the planner check it). Right after planning, the action is ``f(observed s_t, plan[1])``:
+the observed state (the plan's index 0 is pinned to it) and the plan's next state, k env steps
+ahead. With replanning every R > 1 steps the plan is followed on: ``age`` env steps after it
+was made, the target is the plan's (linearly interpolated) state k env steps after ``age``,
+the last state once the plan is used up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ctp.tasks.pointmaze.controller import interpolate_plan
+
+
+class InverseDynamicsController:
+    """Follows the current plans of E envs with ``a = f(s, target)`` (raw env units)."""
+
+    def __init__(self, invdyn: nn.Module, stride: int) -> None:
+        self.invdyn = invdyn
+        self.stride = stride
+        self.k = int(invdyn.stride)
+        self.device = next(invdyn.parameters()).device
+        self.waypoints: np.ndarray | None = None
+        self.age = 0
+
+    def set_plans(self, plans: np.ndarray) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+        self.waypoints = interpolate_plan(plans, self.stride)  # one state per env step
+        self.age = 0
+
+    def target(self) -> np.ndarray:
+        """The state ``[E, D]`` the next action should lead to: k env steps ahead of the time
+        since the plans were made (``plan[1]`` right after planning, when k = stride)."""
+        if self.waypoints is None:
+            raise RuntimeError("no plan to follow yet")
+        return self.waypoints[:, min(self.age + self.k, self.waypoints.shape[1] - 1)]
+
+    @torch.no_grad()
+    def act(self, state: np.ndarray) -> np.ndarray:
+        """Actions ``[E, A]`` for the observed states ``[E, D]``; advances one env step."""
+        target = self.target()
+        s = torch.as_tensor(np.asarray(state, dtype=np.float32), device=self.device)
+        t = torch.as_tensor(np.asarray(target, dtype=np.float32), device=self.device)
+        self.age += 1
+        return self.invdyn(s, t).float().cpu().numpy()
