@@ -2,12 +2,15 @@
 
 A recipe names a dataset and the settings of every stage that turns it into a planner::
 
-    data -> teacher -> pairs -> student -> critic -> bundle -> evaluate
+    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> bundle -> evaluate
 
 Each table of the file holds the stage's options with the names of the library's configs
-(``[teacher]``/``[student]``/``[critic]``: :class:`ctp.train.TrainConfig` fields;
-``[pairs]``: :class:`ctp.teacher_pairs.PairsConfig`'s; ``[bundle]``: planner defaults;
-``[evaluate]``: episodes, seed, vector envs). ``[pairs]`` and ``[critic]`` are optional.
+(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``: :class:`ctp.train.TrainConfig`
+fields; ``[pairs]``: :class:`ctp.teacher_pairs.PairsConfig`'s; ``[bundle]``: planner defaults
+and ``scorers``, a table of scorer weights; ``[evaluate]``: episodes, seed, vector envs).
+``[pairs]``, ``[critic]``, ``[value]`` and ``[invdyn]`` are optional; the value network and
+the inverse dynamics take the dataset, horizon and stride of the teacher (invdyn's k is the
+plans' stride), and the bundle holds every network the recipe trains.
 
 The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
 recipe is refused, naming the first differing entry), one folder per training stage,
@@ -36,10 +39,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-STAGES = ("data", "teacher", "pairs", "student", "critic", "bundle", "evaluate")
-TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic"}  # stage -> kind
-OPTIONAL = ("pairs", "critic")
-BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight")
+STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "bundle",
+          "evaluate")
+TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value": "value",
+            "invdyn": "invdyn"}  # stage -> kind
+OPTIONAL = ("pairs", "critic", "value", "invdyn")
+BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
 
@@ -57,6 +62,8 @@ class Recipe:
     evaluate: dict[str, Any] = field(default_factory=dict)
     pairs: dict[str, Any] | None = None
     critic: dict[str, Any] | None = None
+    value: dict[str, Any] | None = None
+    invdyn: dict[str, Any] | None = None
     source: str = ""  # the file it was read from (not part of the recipe)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +117,8 @@ def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = N
         evaluate=_table(raw, "evaluate", source, False) or {},
         pairs=_table(raw, "pairs", source, False),
         critic=_table(raw, "critic", source, False),
+        value=_table(raw, "value", source, False),
+        invdyn=_table(raw, "invdyn", source, False),
         source=source,
     )
     _check_keys(recipe.data, DATA_KEYS, f"{source}: [data]")
@@ -153,13 +162,20 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         if options is None:
             return None
         reserved = {"kind", "out_dir", "resume", "teacher", "student", "pairs", "dataset_id"}
+        if stage in ("value", "invdyn"):
+            reserved |= {"horizon", "stride"}  # the plans': the teacher's
         if bad := reserved & options.keys():
             raise CTPError(f"{where}: {sorted(bad)[0]!r} is set by the recipe runner")
+        plans = (_stage_config(recipe, "teacher", out) if stage in ("value", "invdyn")
+                 else None)
         links = {
             "teacher": {"dataset_id": recipe.data["dataset_id"]},
             "student": {"teacher": str(out / "teacher" / "latest.pt"),
                         "pairs": str(out / "pairs.pt") if recipe.pairs is not None else None},
             "critic": {"student": str(out / "student" / "latest.pt")},
+            "value": plans and {"dataset_id": plans.dataset_id, "horizon": plans.horizon,
+                                "stride": plans.stride},
+            "invdyn": plans and {"dataset_id": plans.dataset_id, "stride": plans.stride},
         }[stage]
         cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
                                                 **links, **options))
@@ -173,7 +189,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         _build(where, cfg.validate)
         return cfg
     if stage == "bundle":
-        _build(where, lambda: _check_bundle(recipe.bundle))
+        _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
     if stage == "evaluate":
         _build(where, lambda: check_options([
             (isinstance(recipe.evaluate.get(key, 1), int) and recipe.evaluate.get(key, 1) >= low,
@@ -182,14 +198,21 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
     return {"data": recipe.data, "bundle": recipe.bundle, "evaluate": recipe.evaluate}[stage]
 
 
-def _check_bundle(options: Mapping[str, Any]) -> None:
-    """The planner defaults a bundle stage writes, range-checked as ``ctp bundle`` does."""
+def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
+    """The planner defaults a bundle stage writes, range-checked as ``ctp bundle`` does; the
+    scorer weights checked against the dataset's task."""
     from ctp.planning.planner import PlannerConfig
+    from ctp.planning.scorers import check_weights
+    from ctp.tasks import planning_task, task_for_dataset
 
     replan = options.get("replan")
     check_options([(replan is None or (isinstance(replan, int) and replan >= 1), "replan",
                     "an integer >= 1 env steps", replan)])
-    PlannerConfig(**{k: v for k, v in options.items() if k not in ("half", "replan")}).validate()
+    if "scorers" in options:
+        check_weights(options["scorers"], planning_task(task_for_dataset(dataset_id)),
+                      "scorers")
+    PlannerConfig(**{k: v for k, v in options.items()
+                     if k not in ("half", "replan", "scorers")}).validate()
 
 
 class _Run:
@@ -331,13 +354,14 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
             cfg.progress = progress
             info = {"count": cfg.count, "path": str(make_pairs(cfg))}
         elif stage == "bundle":
-            critic = out / "critic" / "latest.pt"
+            trained = {stage: str(out / stage / "latest.pt") if getattr(recipe, stage) is not None
+                       else None for stage in ("critic", "value", "invdyn")}
             path = export_planner(ExportConfig(
                 str(out / "student" / "latest.pt"), str(out / "planner.pt"),
                 teacher=str(out / "teacher" / "latest.pt"),
-                critic=str(critic) if recipe.critic is not None else None,
                 half=bool(cfg.get("half", True)),
-                defaults={k: v for k, v in cfg.items() if k != "half"}))
+                defaults={k: v for k, v in cfg.items() if k not in ("half", "scorers")},
+                scorers=cfg.get("scorers"), **trained))
             info = {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
         else:
             payload = load_planner_file(out / "planner.pt")

@@ -20,6 +20,14 @@ TINY = ("--set", "data.steps=2000", "--set", "teacher.steps=2", "--set", "teache
         "--set", "student.warmup_steps=0", "--set", "student.batch_size=4",
         "--set", "pairs.count=8", "--set", "pairs.heun_steps=2", "--set", "critic.steps=2",
         "--set", "evaluate.episodes=1", "--no-progress")
+# The same for a locomotion recipe (no pairs or critic; value and invdyn).
+TINY_LOCOMOTION = (
+    "--set", "data.steps=2000", "--set", "teacher.steps=2", "--set", "teacher.batch_size=4",
+    "--set", "teacher.warmup_steps=0", "--set", "student.steps=2",
+    "--set", "student.warmup_steps=0", "--set", "student.batch_size=4",
+    "--set", "value.steps=2", "--set", "value.batch_size=4", "--set", "invdyn.steps=2",
+    "--set", "invdyn.batch_size=4", "--set", "evaluate.episodes=1",
+    "--set", "evaluate.num_envs=1", "--no-progress")
 
 MINIMAL = """
 name = "toy"
@@ -42,6 +50,24 @@ def test_shipped_recipes_parse_and_cover_every_maze() -> None:
     assert {"pointmaze-umaze", "pointmaze-medium", "pointmaze-large"} <= names
 
 
+def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None:
+    from ctp.recipe import _stage_config
+    from ctp.tasks.locomotion.spec import DATASET_NAMES
+
+    recipes = {r.name: r for r in map(load_recipe, sorted(CONFIGS.glob("locomotion/*.toml")))}
+    assert set(recipes) == set(DATASET_NAMES)
+    for name, recipe in recipes.items():
+        task, _, kind = name.partition("-")
+        assert recipe.data["dataset_id"] == f"ctp/mujoco/{task}/{kind}-v1"
+        assert recipe.bundle["scorers"] == {"value": 1.0} and recipe.bundle["replan"] == 1
+        value = _stage_config(recipe, "value", tmp_path)
+        invdyn = _stage_config(recipe, "invdyn", tmp_path)
+        assert (value.dataset_id, value.horizon, value.stride) == (
+            recipe.data["dataset_id"], 32, 1)
+        assert (invdyn.kind, invdyn.dataset_id, invdyn.stride) == (
+            "invdyn", recipe.data["dataset_id"], 1)
+
+
 @pytest.mark.parametrize("text, fragments", [
     ("name = 'x'\nout = 'y'\n[teacher]\n", ("[data]", "expected a table")),
     (MINIMAL + "[teachr]\n", ("unknown option 'teachr'",)),
@@ -51,6 +77,11 @@ def test_shipped_recipes_parse_and_cover_every_maze() -> None:
      ("[teacher]", "'out_dir' is set by the recipe runner")),
     (MINIMAL + "[pairs]\ncount = 0\n", ("[pairs]", "--count", ">= 1")),
     (MINIMAL.replace("candidates = 4", "candidate = 4"), ("[bundle]", "'candidate'")),
+    (MINIMAL + "[value]\nhorizon = 16\n",
+     ("[value]", "'horizon' is set by the recipe runner")),
+    (MINIMAL + "[invdyn]\nhidden = [0]\n", ("[invdyn]", "--hidden")),
+    (MINIMAL.replace("candidates = 4", "candidates = 4\nscorers = { valu = 1.0 }"),
+     ("[bundle]", "unknown scorer 'valu'")),
     ("name = 'x'\nout = 'y'\n[data\n", ("not valid TOML",)),
 ])
 def test_bad_recipes_name_the_table_and_option(text: str, fragments: tuple[str, ...]) -> None:
@@ -120,8 +151,27 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
     rest = run_main(capsys, "recipe", recipe, "--out", out, *TINY)
     assert rest.returncode == 0, rest.stderr
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == list(STAGES)
+    assert list(stages) == [s for s in STAGES if s not in ("value", "invdyn")]
     assert stages["teacher"]["step"] == 2  # not trained again
     result = json.loads((out / "eval.json").read_text())
     assert result["episodes"] == 1 and result["candidates"] == 32
     assert "total" in rest.stdout and "evaluate" in rest.stdout
+
+
+@pytest.mark.slow
+def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root, tmp_path
+                                                                 ) -> None:
+    from ctp.planning.bundle import load_planner_file
+
+    out = tmp_path / "run"
+    proc = run_main(capsys, "recipe", CONFIGS / "locomotion/hopper-medium.toml", "--out", out,
+                    *TINY_LOCOMOTION)
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads((out / "stages.json").read_text())
+    assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic")]
+    payload = load_planner_file(out / "planner.pt")
+    assert payload["value"] is not None and payload["invdyn"]["invdyn"]["stride"] == 1
+    assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1
+    result = json.loads((out / "eval.json").read_text())
+    assert result["env"] == "hopper-medium" and result["replan"] == 1
+    assert result["scorer"] == "value" and result["candidates"] == 16

@@ -9,7 +9,7 @@ from ctp.commands import add_threads_option, apply_threads
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     text = ("run a recipe (configs/<task>/<name>.toml) end to end: data, teacher, pairs, "
-            "student, critic, bundle, evaluate; rerun to resume")
+            "student, critic, value, invdyn, bundle, evaluate; rerun to resume")
     p = sub.add_parser("recipe", help=text, description=(
         f"{text}. Finished stages are skipped, an interrupted one resumes, and a training "
         "stage's max_minutes is its budget over all attempts. The run folder records the "
@@ -17,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="recipe file, e.g. configs/pointmaze/umaze.toml")
     p.add_argument("--out", help="run folder (default: the recipe's 'out')")
     p.add_argument("--until", metavar="STAGE",
-                   help="stop after this stage (data, teacher, pairs, student, critic, bundle, "
-                        "evaluate)")
+                   help="stop after this stage (data, teacher, pairs, student, critic, value, "
+                        "invdyn, bundle, evaluate)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override one recipe option, e.g. --set teacher.steps=2000 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
