@@ -194,6 +194,8 @@ def test_invdyn_controller_acts_towards_the_plans_next_state(hopper_root) -> Non
     controller.set_plans(result.trajectory)
     controller.act(obs)
     np.testing.assert_array_equal(controller.target(), result.trajectory[:, 2])
+    one = planner.plan(obs[0])  # one env, no goal argument (the task has none)
+    assert one.trajectory.shape == (8, 11) and one.action.shape == (3,)
 
 
 def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> None:

@@ -260,10 +260,11 @@ class Planner:
     # ----------------------------------------------------------------------- host API
 
     @torch.no_grad()
-    def plan(self, observation: np.ndarray | torch.Tensor, goal: np.ndarray | torch.Tensor
-             ) -> PlanResult:
+    def plan(self, observation: np.ndarray | torch.Tensor,
+             goal: np.ndarray | torch.Tensor | None = None) -> PlanResult:
         """Best plan for each env. observation ``[E, D]`` or ``[D]`` (D = ``obs_dim``); goal
-        ``[E, G]`` or ``[G]`` (G = the task's ``goal_dims``, e.g. x, y).
+        ``[E, G]`` or ``[G]`` (G = the task's ``goal_dims``, e.g. x, y; None for a task
+        without goals, e.g. locomotion).
 
         Inputs must be finite and near the planner's data range, and the plan it returns is
         checked finite (else a CTPError). The first call (and with ``compile`` the first per
@@ -271,6 +272,8 @@ class Planner:
         """
         start = time.perf_counter()
         obs_np, single = self._checked_input(observation, "observation", self.obs_dim)
+        if goal is None and self.task.goal_dims == 0:
+            goal = np.zeros((len(obs_np), 0), np.float32)
         goal_np, _ = self._checked_input(goal, "goal", self.task.goal_dims)
         if len(obs_np) != len(goal_np):
             raise CTPError(f"plan: observation holds {len(obs_np)} envs but goal "
