@@ -1,5 +1,5 @@
 """The task layer: the registry, the PointMaze task's conditions and scorer, the locomotion
-task's start-only condition and envs (its planning: tests/tasks/locomotion/test_locomotion_planning.py)."""
+task's start-only condition and envs (its planning: tasks/locomotion/test_locomotion_planning)."""
 
 from __future__ import annotations
 
