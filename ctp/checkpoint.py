@@ -57,7 +57,9 @@ class InvDynEntry(TypedDict):
 
 
 class TrainingCheckpoint(TypedDict, total=False):
-    """``kind`` teacher, ctm or critic (``ctp/train.py``)."""
+    """``kind`` one of KINDS (``ctp/train.py``). value checkpoints add ``returns`` (gamma,
+    mean, std of the return-to-go target); invdyn checkpoints hold ``invdyn`` (the MLP's
+    config) and no ``unet``/``edm``."""
 
     schema_version: int
     kind: str  # one of KINDS
@@ -76,6 +78,8 @@ class TrainingCheckpoint(TypedDict, total=False):
     step: int
     loss: float  # recent mean training loss
     averaged_from: list[str]  # ctp average only
+    returns: dict[str, float]  # value only: gamma, mean, std
+    invdyn: dict[str, Any]  # invdyn only: obs_dim, act_dim, hidden, stride
 
 
 class PlannerFile(TypedDict, total=False):

@@ -92,7 +92,8 @@ def build_student(unet: UNetConfig, edm: EDMConfig) -> CTMStudent:
 
 
 def load_model(path: str, kind: str | None = None, device: str = "cpu", backend: str = "auto"):
-    """(model with EMA weights in eval mode, payload) from a teacher/ctm/critic checkpoint."""
+    """(model with EMA weights in eval mode, payload) from a U-Net checkpoint (teacher, ctm,
+    critic or value; ``NETWORK_KINDS``)."""
     payload = load_checkpoint(path, kind or NETWORK_KINDS)
     part = "ema" if payload.get("ema") else "model"
     model = load_network(payload["kind"], payload["unet"], payload[part],

@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="envs stepped (and planned for) together; latency is per plan call")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", help="write the results as JSON")
-    p.add_argument("--plot", help="draw walls, plans and paths of a few episodes (PNG)")
+    p.add_argument("--plot", help="the task's picture of a few episodes (PNG): maze walls, "
+                                  "plans and paths; locomotion return curves")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--results-table", metavar="FILE.md",
                    help="evaluate every shipped planner (1 jump, 2 jumps, EDM 18; single-task "

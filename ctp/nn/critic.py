@@ -10,7 +10,7 @@ from ctp.nn.unet import UNetConfig
 
 
 class Critic(nn.Module):
-    """The U-Net's down path, mean-pooled over time, then a linear head: ``[B]`` logits.
+    """The U-Net's down path, mean-pooled over time, then a Linear-Mish-Linear head: ``[B]``.
 
     Higher = more plausible as a real dataset window (trained real vs. generated).
     """

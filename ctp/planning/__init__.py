@@ -1,4 +1,4 @@
-"""Planning: candidate sampling, scoring through the task, ranking, CUDA-graph replay, bundles."""
+"""Planning: candidate sampling, composable scorers, ranking, CUDA-graph replay, bundles."""
 
 from ctp.planning.planner import Planner, PlannerConfig, PlanResult, load_planner
 

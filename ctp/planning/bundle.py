@@ -4,8 +4,9 @@ dynamics, and what planning needs.
 A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
 schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before it was recorded
 are read as ``ctp.tasks.DEFAULT_TASK``'s), dataset_id, horizon, stride, normaliser, EDM
-constants, the dataset's reference scores, per network its U-Net config and EMA weights, the
-planner defaults and the scorer weights (``scorers``). Fields: ``ctp.checkpoint.PlannerFile``.
+constants, the dataset's reference scores, per network its config (a U-Net's, or the inverse-
+dynamics MLP's) and EMA weights, the planner defaults and the scorer weights (``scorers``).
+Fields: ``ctp.checkpoint.PlannerFile``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def _invdyn_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
 
 def _check_against_student(student: dict[str, Any], others: dict[str, Any | None]) -> None:
     """Refuse a teacher / critic / value / invdyn checkpoint made for another dataset, plan
-    shape or normaliser than the student's, naming the option and the field."""
+    shape or (U-Nets only: invdyn reads raw states) normaliser than the student's, naming the
+    option and the field."""
     import numpy as np
 
     from ctp.data.normalizer import Normalizer
@@ -130,7 +132,7 @@ def export_planner(cfg: ExportConfig) -> Path:
                                      "--value": value, "--invdyn": invdyn})
     task = planning_task(task_for_dataset(student["dataset_id"]))
     if replan is None:  # the task's usual replanning (locomotion: every env step)
-        replan = getattr(task, "default_replan", None)
+        replan = task.default_replan
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
     bundled = {"critic": critic, "value": value}
     for name, weight in weights.items():  # a learned scorer needs its network in the file

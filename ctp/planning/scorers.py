@@ -9,8 +9,10 @@ scorers with weight 0 are not evaluated. Two sources of scorers:
 - the task's own (``task.scorers``, default weights ``task.scorer_weights``), e.g.
   PointMaze's ``reward`` and ``dynamics``;
 - learned ones, generic over tasks (:data:`LEARNED`), each scoring with one network the
-  planner file holds, e.g. ``critic``. A new learned scorer is one entry there (plus its
-  network kind in ``ctp.models.build_network``).
+  planner file holds, e.g. ``critic``, ``value``. A new learned scorer is one entry there,
+  plus its network: a kind in ``ctp.models.build_network``, a planner-file entry
+  (``ctp.checkpoint.PLANNER_NETWORKS``) and a ``ctp bundle`` option
+  (``ctp.planning.bundle``).
 
 Everything here that runs per plan is graph-safe: the terms are resolved once, when the planner
 is built, so the plan step is a fixed sequence of tensor ops (torch.compile, CUDA graphs).

@@ -129,6 +129,7 @@ class PlanningTask(Task, Protocol):
     goal_radius: float  # default success radius of the goal scorer
     scorers: Mapping[str, Scorer]  # the task's own scorers by name (generic ones: ctp.planning)
     scorer_weights: Mapping[str, float]  # default weights (scorers not named here: 0)
+    default_replan: int | None  # ctp bundle's replan interval when none is given (None: none)
 
     def env_names(self) -> tuple[str, ...]:
         """The env names of ``ctp plan --env``."""

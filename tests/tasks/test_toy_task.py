@@ -57,6 +57,7 @@ class ToyTask:
         "distance": Scorer(lambda plans: plans.raw[..., :2].norm(dim=-1).sum(dim=1).neg(),
                            penalty=True)}
     scorer_weights: Mapping[str, float] = {"distance": 1.0}
+    default_replan = None
 
     def dataset_ids(self) -> tuple[str, ...]:
         return (DATASET,)

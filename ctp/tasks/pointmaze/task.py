@@ -52,6 +52,7 @@ class PointMazeTask:
     scorers: Mapping[str, Scorer] = {"reward": Scorer(reward_score),
                                      "dynamics": Scorer(dynamics_score, penalty=True)}
     scorer_weights: Mapping[str, float] = {"reward": 1.0, "dynamics": 10.0}
+    default_replan = None  # a bundle without --replan plans open loop
 
     def dataset_ids(self) -> tuple[str, ...]:
         """``ctp/pointmaze/<maze>-v1`` for each maze."""
