@@ -13,7 +13,8 @@ the inverse dynamics take the dataset, horizon and stride of the teacher (invdyn
 plans' stride), and the bundle holds every network the recipe trains.
 
 The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
-recipe is refused, naming the first differing entry), one folder per training stage,
+recipe is refused, naming the first differing entry, except for budgets: ``max_minutes`` may
+change), one folder per training stage,
 ``pairs.pt``, ``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall
 seconds and what it made). Rerunning the command skips finished stages and resumes the
 interrupted one; a training stage's ``max_minutes`` is its budget over all attempts.
@@ -236,7 +237,7 @@ class _Run:
         except (OSError, json.JSONDecodeError) as exc:
             raise CTPError(f"{path}: unreadable recipe record ({exc})") from None
         for table in sorted(mine.keys() | theirs.keys()):
-            a, b = theirs.get(table), mine.get(table)
+            a, b = _without_budget(theirs.get(table)), _without_budget(mine.get(table))
             if a == b:
                 continue
             keys = sorted((a or {}).keys() | (b or {}).keys()) if isinstance(a or b, dict) else []
@@ -246,6 +247,7 @@ class _Run:
             new = (b or {}).get(key) if key else b
             raise CTPError(f"{path}: this run was made with {what} = {old!r}, the recipe now "
                            f"says {new!r}; pass another --out for a new run")
+        write_json(path, mine)  # the same recipe, with this run's budgets
 
     def finished(self) -> dict[str, Any]:
         if not self.stages_path.exists():
@@ -259,6 +261,14 @@ class _Run:
         done = self.finished()
         done[stage] = {"seconds": round(seconds, 1), **info}
         write_json(self.stages_path, done)
+
+
+def _without_budget(table: Any) -> Any:
+    """A recipe table without ``max_minutes``: a budget may change between attempts (the
+    weights do not depend on it; ``steps`` and the schedule do)."""
+    if not isinstance(table, dict):
+        return table
+    return {k: v for k, v in table.items() if k != "max_minutes"}
 
 
 def spent_seconds(metrics: Path) -> float:

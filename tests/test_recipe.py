@@ -148,6 +148,10 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
     changed = run_main(capsys, "recipe", recipe, "--out", out, *TINY, "--set",
                        "teacher.steps=3")
     assert_one_line_error(changed, "recipe.json", "[teacher] steps = 2", "says 3")
+    budget = run_main(capsys, "recipe", recipe, "--out", out, "--until", "pairs", *TINY,
+                      "--set", "student.max_minutes=90")  # a budget may change
+    assert budget.returncode == 0, budget.stderr
+    assert json.loads((out / "recipe.json").read_text())["student"]["max_minutes"] == 90
     rest = run_main(capsys, "recipe", recipe, "--out", out, *TINY)
     assert rest.returncode == 0, rest.stderr
     stages = json.loads((out / "stages.json").read_text())
