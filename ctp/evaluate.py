@@ -145,6 +145,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
     d4rl_min, d4rl_max = planner.task.reference_scores(env)
     ref_min, ref_max = planner.payload_meta["ref_min_score"], planner.payload_meta["ref_max_score"]
     returns = [e.ret for e in episodes]
+    has_goal = planner.task.goal_dims > 0  # success (reaching it) means nothing without one
     lat = np.concatenate([e.plan_latencies_ms for e in episodes[:: max(cfg.num_envs, 1)]])
     result: dict[str, Any] = {
         "env": env,
@@ -171,14 +172,14 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "ref_max_score": ref_max,
         "d4rl_ref_min_score": d4rl_min,
         "d4rl_ref_max_score": d4rl_max,
-        "goal_radius": planner.config.goal_radius,
+        "goal_radius": planner.config.goal_radius if has_goal else None,
         "return": mean_se(returns),
         "normalized": (mean_se([normalized(r, ref_min, ref_max) for r in returns])
                        if ref_min is not None and ref_max is not None else None),
         "d4rl_normalized": mean_se(
             [normalized(r, d4rl_min, d4rl_max) for r in returns]
         ),
-        "success_rate": float(np.mean([e.success for e in episodes])),
+        "success_rate": float(np.mean([e.success for e in episodes])) if has_goal else None,
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "plans": int(len(lat))},
         "per_episode": [
@@ -206,7 +207,8 @@ def format_table(result: dict[str, Any]) -> str:
         ("d4rl_normalized", ms(result["d4rl_normalized"])),
         ("normalized", norm),
         ("return", ms(result["return"])),
-        ("success rate", f"{100 * result['success_rate']:.0f}%"),
+        ("success rate", "n/a (no goal)" if result["success_rate"] is None
+                         else f"{100 * result['success_rate']:.0f}%"),
         ("plan latency", f"p50 {result['latency_ms']['p50']:.1f} ms, "
                          f"p95 {result['latency_ms']['p95']:.1f} ms"),
         ("sampler / NFE", f"{result['sampler']} / {result['nfe']}"),

@@ -214,6 +214,7 @@ def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> N
                  "latency_ms", "per_episode"}
     assert set(result) == maze_keys
     assert np.isfinite(result["d4rl_normalized"]["mean"])
+    assert result["success_rate"] is None and "n/a (no goal)" in proc.stdout
     assert (result["d4rl_ref_min_score"], result["d4rl_ref_max_score"]) == (-20.272305, 3234.3)
     assert result["replan"] == 1 and result["nfe"] == 1 and result["candidates"] == 8
     assert result["latency_ms"]["p50"] > 0 and result["seeds"] == [0, 1]
