@@ -83,6 +83,18 @@ class Observation(NamedTuple):
     position: np.ndarray  # [E, P]: what the episode plot draws as the executed path
 
 
+def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
+    """Plan states ``[E, H, D]`` one every ``stride`` env steps -> ``[E, (H-1)*stride+1, D]``
+    waypoints, one per env step, linearly interpolated between plan states."""
+    e, h, d = plan.shape
+    if stride == 1:
+        return plan.copy()
+    frac = np.arange(stride) / stride  # [stride]
+    a, b = plan[:, :-1, None, :], plan[:, 1:, None, :]
+    between = (a + (b - a) * frac[None, None, :, None]).reshape(e, (h - 1) * stride, d)
+    return np.concatenate([between, plan[:, -1:, :]], axis=1)
+
+
 class Controller(Protocol):
     """Turns the current plans of E envs into one action per env step."""
 

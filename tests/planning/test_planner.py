@@ -10,10 +10,10 @@ from helpers import assert_one_line_error, run_ctp, run_main
 from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
+from ctp.tasks.base import interpolate_plan
 from ctp.tasks.pointmaze.controller import (
     PlanFollower,
     hold_after_arrival,
-    interpolate_plan,
     tracking_action,
 )
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env

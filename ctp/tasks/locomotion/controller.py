@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ctp.tasks.pointmaze.controller import interpolate_plan
+from ctp.tasks.base import interpolate_plan
 
 
 class InverseDynamicsController:

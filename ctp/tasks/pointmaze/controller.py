@@ -4,17 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
-    """Plan states ``[E, H, D]`` one every ``stride`` env steps -> ``[E, (H-1)*stride+1, D]``
-    waypoints, one per env step, linearly interpolated between plan states."""
-    e, h, d = plan.shape
-    if stride == 1:
-        return plan.copy()
-    frac = np.arange(stride) / stride  # [stride]
-    a, b = plan[:, :-1, None, :], plan[:, 1:, None, :]
-    between = (a + (b - a) * frac[None, None, :, None]).reshape(e, (h - 1) * stride, d)
-    return np.concatenate([between, plan[:, -1:, :]], axis=1)
+from ctp.tasks.base import interpolate_plan
 
 
 def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:
