@@ -2,22 +2,26 @@
 
 A recipe names a dataset and the settings of every stage that turns it into a planner::
 
-    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> bundle -> evaluate
+    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> select -> bundle
+         -> evaluate
 
 Each table of the file holds the stage's options with the names of the library's configs
-(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``: :class:`ctp.train.TrainConfig`
-fields; ``[pairs]``: :class:`ctp.teacher_pairs.PairsConfig`'s; ``[bundle]``: planner defaults
-and ``scorers``, a table of scorer weights; ``[evaluate]``: episodes, seed, vector envs).
-``[pairs]``, ``[critic]``, ``[value]`` and ``[invdyn]`` are optional; the value network and
-the inverse dynamics take the dataset, horizon and stride of the teacher (invdyn's k is the
-plans' stride), and the bundle holds every network the recipe trains.
+(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``: ``ctp.train.TrainConfig``
+fields; ``[pairs]``: ``ctp.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
+``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
+vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
+optional. The value network and the inverse dynamics take the dataset, horizon and stride of
+the teacher (invdyn's k is the plans' stride); the bundle holds every network the recipe
+trains. ``[select]`` evaluates every kept student checkpoint on validation seeds (1000.. by
+default, refused if they overlap the test seeds) and bundles the best; without it the bundle
+takes the student's last checkpoint.
 
 The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
 recipe is refused, naming the first differing entry, except for budgets: ``max_minutes`` may
-change), one folder per training stage,
-``pairs.pt``, ``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall
-seconds and what it made). Rerunning the command skips finished stages and resumes the
-interrupted one; a training stage's ``max_minutes`` is its budget over all attempts.
+change), one folder per training stage, ``pairs.pt``, ``select/`` (one JSON per candidate),
+``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall seconds and what
+it made). Rerunning the command skips finished stages and resumes the interrupted one; a
+training stage's ``max_minutes`` is its budget over all attempts.
 """
 
 from __future__ import annotations
@@ -40,14 +44,16 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "bundle",
-          "evaluate")
+STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "select",
+          "bundle", "evaluate")
 TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value": "value",
             "invdyn": "invdyn"}  # stage -> kind
-OPTIONAL = ("pairs", "critic", "value", "invdyn")
+OPTIONAL = ("pairs", "critic", "value", "invdyn", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers")
-EVALUATE_KEYS = ("episodes", "seed", "num_envs")
+EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
+EVAL_EPISODES = 100  # [evaluate] / [select] episodes when not given
+SELECT_SEED = 1000  # [select]'s first validation seed when not given
 
 
 @dataclass
@@ -65,6 +71,7 @@ class Recipe:
     critic: dict[str, Any] | None = None
     value: dict[str, Any] | None = None
     invdyn: dict[str, Any] | None = None
+    select: dict[str, Any] | None = None
     source: str = ""  # the file it was read from (not part of the recipe)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +127,7 @@ def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = N
         critic=_table(raw, "critic", source, False),
         value=_table(raw, "value", source, False),
         invdyn=_table(raw, "invdyn", source, False),
+        select=_table(raw, "select", source, False),
         source=source,
     )
     _check_keys(recipe.data, DATA_KEYS, f"{source}: [data]")
@@ -127,6 +135,8 @@ def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = N
         raise CTPError(f"{source}: [data] dataset_id: expected a Minari dataset id string")
     _check_keys(recipe.bundle, BUNDLE_KEYS, f"{source}: [bundle]")
     _check_keys(recipe.evaluate, EVALUATE_KEYS, f"{source}: [evaluate]")
+    if recipe.select is not None:
+        _check_keys(recipe.select, EVALUATE_KEYS, f"{source}: [select]")
     for stage in STAGES:  # build every config once: types and ranges checked up front
         _stage_config(recipe, stage, Path(recipe.out))
     return recipe
@@ -191,12 +201,33 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         return cfg
     if stage == "bundle":
         _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
-    if stage == "evaluate":
+    if stage in ("select", "evaluate"):
+        options = getattr(recipe, stage)
+        if options is None:
+            return None
         _build(where, lambda: check_options([
-            (isinstance(recipe.evaluate.get(key, 1), int) and recipe.evaluate.get(key, 1) >= low,
-             key, f"an integer >= {low}", recipe.evaluate.get(key))
+            (isinstance(options.get(key, 1), int) and options.get(key, 1) >= low,
+             key, f"an integer >= {low}", options.get(key))
             for key, low in (("episodes", 1), ("seed", 0), ("num_envs", 1))]))
-    return {"data": recipe.data, "bundle": recipe.bundle, "evaluate": recipe.evaluate}[stage]
+        if stage == "select":
+            _build(where, lambda: _check_apart(options, recipe.evaluate))
+    return {"data": recipe.data, "bundle": recipe.bundle, "select": recipe.select,
+            "evaluate": recipe.evaluate}[stage]
+
+
+def _seeds(options: Mapping[str, Any], default_seed: int) -> range:
+    """The episode seeds an ``[evaluate]``/``[select]`` table asks for."""
+    start = options.get("seed", default_seed)
+    return range(start, start + options.get("episodes", EVAL_EPISODES))
+
+
+def _check_apart(select: Mapping[str, Any], evaluate: Mapping[str, Any]) -> None:
+    """Validation seeds (checkpoint choice) must not overlap the test seeds."""
+    val, test = _seeds(select, SELECT_SEED), _seeds(evaluate, 0)
+    if val.start < test.stop and test.start < val.stop:
+        raise CTPError(f"seeds {val.start}..{val.stop - 1} overlap the test seeds "
+                       f"{test.start}..{test.stop - 1} of [evaluate]; choose checkpoints on "
+                       "other seeds (default 1000..)")
 
 
 def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
@@ -339,9 +370,7 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
     """Run ``recipe``'s stages in order into ``out`` (default: the recipe's), skipping the
     finished ones and resuming an interrupted one; stops after ``until`` when given.
     Returns ``stages.json``'s content."""
-    from ctp.evaluate import EvalConfig, evaluate, format_table
-    from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
-    from ctp.planning.planner import defaults_of
+    from ctp.evaluate import format_table
     from ctp.teacher_pairs import make_pairs
 
     if until is not None and until not in STAGES:
@@ -363,32 +392,74 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
         elif stage == "pairs":
             cfg.progress = progress
             info = {"count": cfg.count, "path": str(make_pairs(cfg))}
+        elif stage == "select":
+            info = _select_stage(recipe, out, cfg, progress)
         elif stage == "bundle":
-            trained = {stage: str(out / stage / "latest.pt") if getattr(recipe, stage) is not None
-                       else None for stage in ("critic", "value", "invdyn")}
-            path = export_planner(ExportConfig(
-                str(out / "student" / "latest.pt"), str(out / "planner.pt"),
-                teacher=str(out / "teacher" / "latest.pt"),
-                half=bool(cfg.get("half", True)),
-                defaults={k: v for k, v in cfg.items() if k not in ("half", "scorers")},
-                scorers=cfg.get("scorers"), **trained))
+            path = _bundle(recipe, out, _student(out, run.finished()), out / "planner.pt")
             info = {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
         else:
-            payload = load_planner_file(out / "planner.pt")
-            task_env = _planner_env(payload)
-            result = evaluate(EvalConfig(
-                env=task_env, checkpoint=str(out / "planner.pt"),
-                episodes=cfg.get("episodes", 100), seed=cfg.get("seed", 0),
-                num_envs=cfg.get("num_envs", 1),
-                replan=(payload.get("defaults") or {}).get("replan"),
-                planner=defaults_of(payload), out=str(out / "eval.json"), progress=progress))
+            result = _evaluate(out / "planner.pt", cfg, 0, out / "eval.json", progress)
             print(format_table(result))
-            info = {"env": task_env, "d4rl_normalized": result["d4rl_normalized"],
+            info = {"env": result["env"], "d4rl_normalized": result["d4rl_normalized"],
                     "path": str(out / "eval.json")}
         run.mark(stage, time.perf_counter() - start, **info)
         if stage == until:
             break
     return run.finished()
+
+
+def _student(out: Path, finished: Mapping[str, Any]) -> Path:
+    """The student checkpoint the planner is made from: [select]'s choice, else the last."""
+    chosen = finished.get("select", {}).get("chosen")
+    return Path(chosen) if chosen else out / "student" / "latest.pt"
+
+
+def _bundle(recipe: Recipe, out: Path, student: Path, path: Path) -> Path:
+    """A planner file at ``path`` from ``student``, the teacher and the recipe's other
+    trained networks, with ``[bundle]``'s defaults and scorers."""
+    from ctp.planning.bundle import ExportConfig, export_planner
+
+    cfg = recipe.bundle
+    trained = {stage: str(out / stage / "latest.pt") if getattr(recipe, stage) is not None
+               else None for stage in ("critic", "value", "invdyn")}
+    return export_planner(ExportConfig(
+        str(student), str(path), teacher=str(out / "teacher" / "latest.pt"),
+        half=bool(cfg.get("half", True)),
+        defaults={k: v for k, v in cfg.items() if k not in ("half", "scorers")},
+        scorers=cfg.get("scorers"), **trained))
+
+
+def _evaluate(planner: Path, options: Mapping[str, Any], default_seed: int, out: Path,
+              progress: bool) -> dict[str, Any]:
+    """Closed-loop evaluation of a planner file with its own defaults; JSON to ``out``."""
+    from ctp.evaluate import EvalConfig, evaluate
+    from ctp.planning.bundle import load_planner_file
+    from ctp.planning.planner import defaults_of
+
+    payload = load_planner_file(planner)
+    seeds = _seeds(options, default_seed)
+    return evaluate(EvalConfig(
+        env=_planner_env(payload), checkpoint=str(planner), episodes=len(seeds),
+        seed=seeds.start, num_envs=options.get("num_envs", 1),
+        replan=(payload.get("defaults") or {}).get("replan"), planner=defaults_of(payload),
+        out=str(out), progress=progress))
+
+
+def _select_stage(recipe: Recipe, out: Path, options: Mapping[str, Any], progress: bool
+                  ) -> dict[str, Any]:
+    """Evaluate every kept student checkpoint (``latest.pt`` and the ``keep_best``
+    lowest-loss ones) on the validation seeds; the best mean score is chosen."""
+    folder = out / "select"
+    folder.mkdir(parents=True, exist_ok=True)
+    scores: dict[str, float] = {}
+    for student in sorted((out / "student").glob("step-*.pt")) + [out / "student" / "latest.pt"]:
+        planner = _bundle(recipe, out, student, folder / f"{student.stem}.planner.pt")
+        result = _evaluate(planner, options, SELECT_SEED, folder / f"{student.stem}.json",
+                           progress)
+        scores[str(student)] = result["d4rl_normalized"]["mean"]
+        planner.unlink()  # a few MB each; the JSON stays
+    chosen = max(scores, key=lambda path: scores[path])
+    return {"chosen": chosen, "validation": scores}
 
 
 def _planner_env(payload: Mapping[str, Any]) -> str:

@@ -77,6 +77,8 @@ def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None
      ("[teacher]", "'out_dir' is set by the recipe runner")),
     (MINIMAL + "[pairs]\ncount = 0\n", ("[pairs]", "--count", ">= 1")),
     (MINIMAL.replace("candidates = 4", "candidate = 4"), ("[bundle]", "'candidate'")),
+    (MINIMAL + "[select]\nseed = 50\n[evaluate]\nseed = 0\n",
+     ("[select]", "seeds 50..149 overlap the test seeds 0..99")),
     (MINIMAL + "[value]\nhorizon = 16\n",
      ("[value]", "'horizon' is set by the recipe runner")),
     (MINIMAL + "[invdyn]\nhidden = [0]\n", ("[invdyn]", "--hidden")),
@@ -155,7 +157,7 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
     rest = run_main(capsys, "recipe", recipe, "--out", out, *TINY)
     assert rest.returncode == 0, rest.stderr
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == [s for s in STAGES if s not in ("value", "invdyn")]
+    assert list(stages) == [s for s in STAGES if s not in ("value", "invdyn", "select")]
     assert stages["teacher"]["step"] == 2  # not trained again
     result = json.loads((out / "eval.json").read_text())
     assert result["episodes"] == 1 and result["candidates"] == 32
@@ -172,10 +174,30 @@ def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root
                     *TINY_LOCOMOTION)
     assert proc.returncode == 0, proc.stderr
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic")]
+    assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic", "select")]
     payload = load_planner_file(out / "planner.pt")
     assert payload["value"] is not None and payload["invdyn"]["invdyn"]["stride"] == 1
     assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1
     result = json.loads((out / "eval.json").read_text())
     assert result["env"] == "hopper-medium" and result["replan"] == 1
     assert result["scorer"] == "value" and result["candidates"] == 16
+
+
+@pytest.mark.slow
+def test_select_chooses_the_best_checkpoint_on_validation_seeds(capsys, own_root,
+                                                                 tmp_path) -> None:
+    out = tmp_path / "run"
+    proc = run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml", "--out", out, *TINY,
+                    "--set", "student.checkpoint_every=1", "--set", "select.episodes=2",
+                    "--set", "select.num_envs=2")
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads((out / "stages.json").read_text())
+    scores = stages["select"]["validation"]
+    assert len(scores) == 3  # step-1, step-2 (keep_best 2) and latest
+    assert stages["select"]["chosen"] == max(scores, key=scores.get)
+    for candidate in scores:
+        result = json.loads((out / "select" / f"{Path(candidate).stem}.json").read_text())
+        assert result["seeds"] == [1000, 1001]  # validation, never the test seeds
+        assert result["d4rl_normalized"]["mean"] == scores[candidate]
+    assert not list((out / "select").glob("*.planner.pt"))
+    assert json.loads((out / "eval.json").read_text())["seeds"] == [0]
