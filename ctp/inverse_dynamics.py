@@ -52,6 +52,15 @@ def invdyn_pairs(data: StepStream, stride: int = 1) -> tuple[torch.Tensor, torch
             torch.from_numpy(np.ascontiguousarray(data.actions[idx], dtype=np.float32)))
 
 
+def check_reach(k: int, stride: int, horizon: int) -> None:
+    """Inverse dynamics reaching k env steps ahead must hit a plan state: k a multiple of the
+    plans' stride, at most the plan's span ``(horizon - 1) * stride``."""
+    span = (horizon - 1) * stride
+    if not (isinstance(k, int) and k >= stride and k % stride == 0 and k <= span):
+        raise CTPError(f"inverse dynamics k (its stride): expected a multiple of the plans' "
+                       f"stride {stride} up to their span {span} env steps, got {k!r}")
+
+
 class InverseDynamics(nn.Module):
     """``forward(state [B, D], target [B, D])`` -> actions ``[B, A]``, raw env units: the
     action at ``state`` towards ``target``, ``stride`` env steps later."""

@@ -11,10 +11,10 @@ fields; ``[pairs]``: ``ctp.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner 
 ``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
 vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
 optional. The value network and the inverse dynamics take the dataset, horizon and stride of
-the teacher (invdyn's k is the plans' stride); the bundle holds every network the recipe
-trains. ``[select]`` evaluates every kept student checkpoint on validation seeds (1000.. by
-default, refused if they overlap the test seeds) and bundles the best; without it the bundle
-takes the student's last checkpoint.
+the teacher (invdyn's k, its ``stride``, may be a multiple of the plans' stride); the bundle
+holds every network the recipe trains. ``[select]`` evaluates every kept student checkpoint
+on validation seeds (1000.. by default, refused if they overlap the test seeds) and bundles
+the best; without it the bundle takes the student's last checkpoint.
 
 The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
 recipe is refused, naming the first differing entry, except for budgets: ``max_minutes`` may
@@ -173,8 +173,10 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         if options is None:
             return None
         reserved = {"kind", "out_dir", "resume", "teacher", "student", "pairs", "dataset_id"}
-        if stage in ("value", "invdyn"):
+        if stage == "value":
             reserved |= {"horizon", "stride"}  # the plans': the teacher's
+        if stage == "invdyn":
+            reserved |= {"horizon"}  # its stride is k, by default the plans' stride
         if bad := reserved & options.keys():
             raise CTPError(f"{where}: {sorted(bad)[0]!r} is set by the recipe runner")
         plans = (_stage_config(recipe, "teacher", out) if stage in ("value", "invdyn")
@@ -186,8 +188,14 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             "critic": {"student": str(out / "student" / "latest.pt")},
             "value": plans and {"dataset_id": plans.dataset_id, "horizon": plans.horizon,
                                 "stride": plans.stride},
-            "invdyn": plans and {"dataset_id": plans.dataset_id, "stride": plans.stride},
+            "invdyn": plans and {"dataset_id": plans.dataset_id,
+                                 "stride": options.get("stride", plans.stride)},
         }[stage]
+        if stage == "invdyn":
+            options = {k: v for k, v in options.items() if k != "stride"}
+            from ctp.inverse_dynamics import check_reach
+
+            _build(where, lambda: check_reach(links["stride"], plans.stride, plans.horizon))
         cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
                                                 **links, **options))
         _build(where, lambda: validate(cfg))

@@ -65,7 +65,9 @@ def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None
         assert (value.dataset_id, value.horizon, value.stride) == (
             recipe.data["dataset_id"], 32, 1)
         assert (invdyn.kind, invdyn.dataset_id, invdyn.stride) == (
-            "invdyn", recipe.data["dataset_id"], 1)
+            "invdyn", recipe.data["dataset_id"], 31)  # k: the plan's last state
+    with pytest.raises(CTPError, match=r"\[invdyn\].*span 31 env steps, got 32"):
+        load_recipe(CONFIGS / "locomotion/hopper-medium.toml", {"invdyn.stride": 32})
 
 
 @pytest.mark.parametrize("text, fragments", [
@@ -176,7 +178,7 @@ def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root
     stages = json.loads((out / "stages.json").read_text())
     assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic", "select")]
     payload = load_planner_file(out / "planner.pt")
-    assert payload["value"] is not None and payload["invdyn"]["invdyn"]["stride"] == 1
+    assert payload["value"] is not None and payload["invdyn"]["invdyn"]["stride"] == 31
     assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1
     result = json.loads((out / "eval.json").read_text())
     assert result["env"] == "hopper-medium" and result["replan"] == 1

@@ -82,16 +82,19 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
     for name, other in others.items():
         if other is None:
             continue
-        # invdyn reads single states: its k must be the plans' stride; its horizon is unused
-        keys = ("dataset_id", "stride") if name == "--invdyn" else ("dataset_id", "horizon",
-                                                                      "stride")
+        # invdyn reads single states: its horizon is unused, its k must reach a plan state
+        keys = ("dataset_id",) if name == "--invdyn" else ("dataset_id", "horizon", "stride")
         for key in keys:
-            theirs = other["invdyn"]["stride"] if (name, key) == ("--invdyn", "stride") \
-                else other[key]
-            if theirs != student[key]:
-                raise CTPError(f"{name}: {key} {theirs!r} differs from the student's "
+            if other[key] != student[key]:
+                raise CTPError(f"{name}: {key} {other[key]!r} differs from the student's "
                                f"{student[key]!r}")
         if name == "--invdyn":
+            from ctp.inverse_dynamics import check_reach
+
+            try:
+                check_reach(other["invdyn"]["stride"], student["stride"], student["horizon"])
+            except CTPError as exc:
+                raise CTPError(f"{name}: {exc}") from None
             dim = int(other["invdyn"]["obs_dim"])
             if dim != obs_dim:
                 raise CTPError(f"{name}: reads {dim}-dim states, the student plans "

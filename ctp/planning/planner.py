@@ -106,18 +106,25 @@ def _network_from(payload: dict[str, Any], key: str, edm: EDMConfig, device: tor
     return model.to(device).eval().requires_grad_(False)
 
 
-def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, device: torch.device,
+def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, horizon: int,
+                 device: torch.device,
                  source: str):
     """The inverse-dynamics MLP of a planner file's ``invdyn`` entry, frozen and checked: it
-    reads the planned states' width and its k is the plans' stride."""
+    reads the planned states' width and its k reaches a plan state (``check_reach``)."""
+    from ctp.inverse_dynamics import check_reach
+
     entry = payload["invdyn"]
     where = f"{source}: invdyn"
     if not isinstance(entry, dict) or "invdyn" not in entry or "state" not in entry:
         raise CTPError(f"{where}: expected a dict with 'invdyn' and 'state'")
     model = load_invdyn_network(entry["invdyn"], entry["state"], where)
-    if model.obs_dim != obs_dim or model.stride != stride:
-        raise CTPError(f"{where}: reads {model.obs_dim}-dim states {model.stride} env steps "
-                       f"apart, the plans hold {obs_dim}-dim states {stride} apart")
+    if model.obs_dim != obs_dim:
+        raise CTPError(f"{where}: reads {model.obs_dim}-dim states, the plans hold "
+                       f"{obs_dim}-dim states")
+    try:
+        check_reach(model.stride, stride, horizon)
+    except CTPError as exc:
+        raise CTPError(f"{where}: {exc}") from None
     return model.to(device).eval().requires_grad_(False)
 
 
@@ -189,7 +196,8 @@ class Planner:
             for spec in scoring.LEARNED.values() if payload.get(spec.network)}
         self.critic = self.scorer_networks.get("critic")
         self.value = self.scorer_networks.get("value")
-        self.invdyn = (_invdyn_from(payload, self.obs_dim, self.stride, self.device, source)
+        self.invdyn = (_invdyn_from(payload, self.obs_dim, self.stride, self.horizon,
+                                    self.device, source)
                        if payload.get("invdyn") else None)
         # Every network the file holds, by entry name, for the task's controller.
         self.networks = {**self.scorer_networks,

@@ -15,6 +15,7 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_main
 
+from ctp.errors import CTPError
 from ctp.inverse_dynamics import load_invdyn
 from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
 from ctp.planning.planner import load_planner
@@ -100,7 +101,8 @@ def test_bundle_refuses_value_or_invdyn_of_another_plan_shape(maze_extras, tmp_p
                           "--value: horizon 16 differs from the student's 8")
     assert_one_line_error(run_main(capsys, "bundle", "--student", f["student"], "--invdyn",
                                    invdyn1, "--out", out),
-                          "--invdyn: stride 1 differs from the student's 4")
+                          "--invdyn: inverse dynamics k", "multiple of the plans' stride 4",
+                          "got 1")
     assert not out.exists()
 
 
@@ -196,6 +198,25 @@ def test_invdyn_controller_acts_towards_the_plans_next_state(hopper_root) -> Non
     np.testing.assert_array_equal(controller.target(), result.trajectory[:, 2])
     one = planner.plan(obs[0])  # one env, no goal argument (the task has none)
     assert one.trajectory.shape == (8, 11) and one.action.shape == (3,)
+
+
+def test_invdyn_reaching_further_aims_at_the_plan_state_k_steps_ahead(hopper_root,
+                                                                      tmp_path) -> None:
+    _, invdyn3 = _value_invdyn(tmp_path, horizon=8, stride=3, dataset_id=HOPPER)
+    path = export_planner(ExportConfig(str(hopper_root["student"]), str(tmp_path / "k3.pt"),
+                                       value=str(hopper_root["value"]), invdyn=str(invdyn3)))
+    planner = load_planner(path)
+    assert (planner.invdyn.stride, planner.stride) == (3, 1)
+    obs = _start_states(2)
+    result = planner.plan(obs, np.zeros((2, 0), np.float32))
+    with torch.no_grad():
+        expected = planner.invdyn(torch.from_numpy(obs),
+                                  torch.from_numpy(result.trajectory[:, 3])).numpy()
+    np.testing.assert_array_equal(result.action, expected)
+    _, invdyn8 = _value_invdyn(tmp_path / "far", horizon=8, stride=8, dataset_id=HOPPER)
+    with pytest.raises(CTPError, match="up to their span 7 env steps, got 8"):
+        export_planner(ExportConfig(str(hopper_root["student"]), str(tmp_path / "k8.pt"),
+                                    invdyn=str(invdyn8)))
 
 
 def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> None:
