@@ -273,13 +273,20 @@ def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None
                           "--multi-goal: hopper-medium has no goal")
 
 
-def test_shipped_hopper_planner_plans_with_its_recipe_settings() -> None:
-    planner = load_planner(env="hopper-medium")  # ctp/assets/hopper-medium.pt
+@pytest.mark.parametrize("env, task, dims", [("hopper-medium", "hopper", (11, 3)),
+                                              ("halfcheetah-medium", "halfcheetah", (17, 6))])
+def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, dims) -> None:
+    from ctp.tasks.locomotion.spec import get_task
+
+    planner = load_planner(env=env)  # ctp/assets/<env>.pt
     assert planner.task.name == "locomotion" and planner.scorer_name() == "value"
     assert (planner.horizon, planner.stride, planner.invdyn.stride) == (32, 1, 31)
     assert planner.config.candidates == 16
-    result = planner.plan(_start_states(1)[0])
-    assert result.trajectory.shape == (32, 11) and result.action.shape == (3,)
+    gym_env = get_task(task).make_env()
+    state = gym_env.reset(seed=0)[0].astype(np.float32)
+    gym_env.close()
+    result = planner.plan(state)
+    assert result.trajectory.shape == (32, dims[0]) and result.action.shape == (dims[1],)
     assert np.all(np.abs(result.action) <= 1.0) and np.isfinite(result.score)
 
 
