@@ -296,10 +296,12 @@ class _Run:
         except (OSError, json.JSONDecodeError) as exc:
             raise CTPError(f"{self.stages_path}: unreadable ({exc})") from None
 
-    def mark(self, stage: str, seconds: float, **info: Any) -> None:
-        done = self.finished()
-        done[stage] = {"seconds": round(seconds, 1), **info}
+    def mark(self, done: dict[str, Any], stage: str, seconds: float, **info: Any
+             ) -> dict[str, Any]:
+        """``done`` (the finished stages) with ``stage`` added, written to stages.json."""
+        done = {**done, stage: {"seconds": round(seconds, 1), **info}}
         write_json(self.stages_path, done)
+        return done
 
 
 def _without_budget(table: Any) -> Any:
@@ -386,9 +388,10 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
     out = Path(out or recipe.out)
     run = _Run(recipe, out)
     run.check_recipe()
+    done = run.finished()
     for stage in STAGES:
         cfg = _stage_config(recipe, stage, out)
-        if stage in run.finished() or (stage in OPTIONAL and cfg is None):
+        if stage in done or (stage in OPTIONAL and cfg is None):
             if stage == until:
                 break
             continue
@@ -403,17 +406,17 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
         elif stage == "select":
             info = _select_stage(recipe, out, cfg, progress)
         elif stage == "bundle":
-            path = _bundle(recipe, out, _student(out, run.finished()), out / "planner.pt")
+            path = _bundle(recipe, out, _student(out, done), out / "planner.pt")
             info = {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
         else:
             result = _evaluate(out / "planner.pt", cfg, 0, out / "eval.json", progress)
             print(format_table(result))
             info = {"env": result["env"], "d4rl_normalized": result["d4rl_normalized"],
                     "path": str(out / "eval.json")}
-        run.mark(stage, time.perf_counter() - start, **info)
+        done = run.mark(done, stage, time.perf_counter() - start, **info)
         if stage == until:
             break
-    return run.finished()
+    return done
 
 
 def _student(out: Path, finished: Mapping[str, Any]) -> Path:

@@ -128,8 +128,42 @@ def nan_data(w: Path) -> None:
         obs[...] = values
 
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RECIPE = """name = "r"
+out = "runs/r"
+[data]
+dataset_id = "ctp/pointmaze/umaze-v1"
+[teacher]
+horizon = 8
+[student]
+steps = 2
+[bundle]
+candidates = 4
+"""
+
+
+def recipe_with_unknown_option(w: Path) -> None:
+    (w / "r.toml").write_text(RECIPE.replace("horizon = 8", "horizon = 8\nlrr = 1"))
+
+
+def recipe_with_overlapping_seeds(w: Path) -> None:
+    (w / "r.toml").write_text(RECIPE + "[select]\nseed = 10\n[evaluate]\nseed = 0\n")
+
+
 # (argv with {w} for the work folder, fragments the error line must hold, setup)
 CLI_CASES = {
+    # recipes: every option is checked before any stage runs
+    "recipe-missing-file": (("recipe", "{w}/none.toml"), ["none.toml", "cannot read"], None),
+    "recipe-unknown-option": (("recipe", "{w}/r.toml"), ["r.toml", "[teacher]", "lrr"],
+                              recipe_with_unknown_option),
+    "recipe-select-overlaps-test-seeds": (("recipe", "{w}/r.toml"),
+                                          ["[select]", "overlap the test seeds"],
+                                          recipe_with_overlapping_seeds),
+    "recipe-set-unknown-table": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+                                  "studnt.steps=1"), ["--set studnt.steps"], None),
+    "recipe-invdyn-beyond-plan": (("recipe", str(CONFIGS / "locomotion/hopper-medium.toml"),
+                                   "--set", "invdyn.stride=32"),
+                                  ["[invdyn]", "span 31 env steps", "got 32"], None),
     # NaN / inf / out-of-range float options
     "plan-dyn-weight-nan": ((*PLAN, "--dyn-weight", "nan"), ["--dyn-weight", "finite"], None),
     "plan-critic-weight-inf": ((*PLAN, "--critic-weight", "inf"), ["--critic-weight", "finite"],
