@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ctp.cli import main
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"  # the repository's recipes
+
 
 def _command(args) -> list[str]:
     return [sys.executable, "-m", "ctp", *map(str, args)]

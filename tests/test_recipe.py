@@ -7,12 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import assert_one_line_error, run_main
+from helpers import CONFIGS, assert_one_line_error, run_main
 
 from ctp.errors import CTPError
 from ctp.recipe import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SHIPPED = sorted(CONFIGS.glob("*/*.toml"))
 # A few steps of each stage on tiny data (the dataset is generated into the test's folder).
 TINY = ("--set", "data.steps=2000", "--set", "teacher.steps=2", "--set", "teacher.batch_size=4",

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from helpers import assert_one_line_error, run_main, spawn_ctp
+from helpers import CONFIGS, assert_one_line_error, run_main, spawn_ctp
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.cli import main
@@ -128,7 +128,6 @@ def nan_data(w: Path) -> None:
         obs[...] = values
 
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 RECIPE = """name = "r"
 out = "runs/r"
 [data]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import assert_one_line_error, run_main
+from helpers import CONFIGS, assert_one_line_error, run_main
 
 from ctp.errors import CTPError
 from ctp.inverse_dynamics import load_invdyn
@@ -276,12 +276,15 @@ def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None
 @pytest.mark.parametrize("env, task, dims", [("hopper-medium", "hopper", (11, 3)),
                                               ("halfcheetah-medium", "halfcheetah", (17, 6))])
 def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, dims) -> None:
+    from ctp.recipe import load_recipe
     from ctp.tasks.locomotion.spec import get_task
 
+    recipe = load_recipe(CONFIGS / f"locomotion/{env}.toml")
     planner = load_planner(env=env)  # ctp/assets/<env>.pt
     assert planner.task.name == "locomotion" and planner.scorer_name() == "value"
-    assert (planner.horizon, planner.stride, planner.invdyn.stride) == (32, 1, 31)
-    assert planner.config.candidates == 16
+    assert (planner.horizon, planner.stride, planner.invdyn.stride) == (
+        recipe.teacher["horizon"], recipe.teacher["stride"], recipe.invdyn["stride"])
+    assert planner.config.candidates == recipe.bundle["candidates"]
     gym_env = get_task(task).make_env()
     state = gym_env.reset(seed=0)[0].astype(np.float32)
     gym_env.close()
