@@ -4,7 +4,8 @@ Euler steps, each followed by a value-gradient step on the plan, then the action
 
 Run: ``pytest bench/bench_locomotion.py --benchmark-only``; the two rows of one run give the
 ratio. Hopper-medium recipe sizes (configs/locomotion/hopper-medium.toml): H = 32 states one
-every env step, 11-dim states, 3-dim actions, U-Nets of dim 32 with mults 1,2,4, K = 16.
+every env step, 11-dim states, 3-dim actions, U-Nets of dim 32 with mults 1,2,4, K = 16 and
+32 (the shipped hopper-medium K), inverse dynamics aimed at the plan's last state (k = 31).
 Weights are random: latency does not depend on them.
 """
 
@@ -18,7 +19,7 @@ from ctp.inverse_dynamics import InverseDynamics
 from ctp.nn import TemporalUNet, UNetConfig
 from ctp.value_net import ValueNet
 
-H, D, A, K = 32, 11, 3, 16
+H, D, A = 32, 11, 3
 GUIDED_STEPS = 20
 GUIDE_SCALE = 0.1  # value-gradient step per level (Diffuser's scale is tuned per task)
 
@@ -39,13 +40,13 @@ def _condition(state: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]
     return start_goal_condition(start, start, H, 0)  # the start state only
 
 
-def ctp_decision(nets, state: torch.Tensor) -> torch.Tensor:
-    """K one-jump candidates, the best by V, its action: ``state [1, D]`` -> ``[1, A]``."""
+def ctp_decision(nets, state: torch.Tensor, k: int) -> torch.Tensor:
+    """``k`` one-jump candidates, the best by V, its action: ``state [1, D]`` -> ``[1, A]``."""
     _, student, value, invdyn = nets
-    mask, pinned = _condition(state, K)
-    plans = ctm_sample(student, torch.randn(K, H, D) * EDMConfig().sigma_max, mask, pinned, 1)
+    mask, pinned = _condition(state, k)
+    plans = ctm_sample(student, torch.randn(k, H, D) * EDMConfig().sigma_max, mask, pinned, 1)
     best = value(plans, mask, pinned).argmax()
-    return invdyn(state, plans[best, 1][None])
+    return invdyn(state, plans[best, -1][None])
 
 
 def diffuser_decision(nets, state: torch.Tensor) -> torch.Tensor:
@@ -62,10 +63,14 @@ def diffuser_decision(nets, state: torch.Tensor) -> torch.Tensor:
             leaf = x.detach().requires_grad_(True)
             (grad,) = torch.autograd.grad(value.standardized(leaf, mask, pinned).sum(), leaf)
         x = apply_condition(x + GUIDE_SCALE * grid[i + 1] ** 2 * grad, mask, pinned)
-    return invdyn(state, x[:, 1])
+    return invdyn(state, x[:, -1])
 
 
-DECISIONS = {"ctp-1jump-K16": ctp_decision, "diffuser-20-guided": diffuser_decision}
+DECISIONS = {
+    "ctp-1jump-K16": lambda nets, state: ctp_decision(nets, state, 16),
+    "ctp-1jump-K32": lambda nets, state: ctp_decision(nets, state, 32),
+    "diffuser-20-guided": diffuser_decision,
+}
 
 
 @pytest.mark.parametrize("name", list(DECISIONS))
