@@ -276,7 +276,10 @@ def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None
 @pytest.mark.parametrize("env, task, dims", [("hopper-medium", "hopper", (11, 3)),
                                               ("hopper-medium-replay", "hopper", (11, 3)),
                                               ("walker2d-medium", "walker2d", (17, 6)),
-                                              ("halfcheetah-medium", "halfcheetah", (17, 6))])
+                                              ("walker2d-medium-replay", "walker2d", (17, 6)),
+                                              ("halfcheetah-medium", "halfcheetah", (17, 6)),
+                                              ("halfcheetah-medium-replay", "halfcheetah",
+                                               (17, 6))])
 def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, dims) -> None:
     from ctp.recipe import load_recipe
     from ctp.tasks.locomotion.spec import get_task
