@@ -2,10 +2,10 @@
 inverse-dynamics action) against a Diffuser-style planner on the same networks (20 teacher
 Euler steps, each followed by a value-gradient step on the plan, then the action).
 
-Run: ``pytest bench/bench_locomotion.py --benchmark-only``; the two rows of one run give the
-ratio. Hopper-medium recipe sizes (configs/locomotion/hopper-medium.toml): H = 32 states one
-every env step, 11-dim states, 3-dim actions, U-Nets of dim 32 with mults 1,2,4, K = 16 and
-32 (the shipped hopper-medium K), inverse dynamics aimed at the plan's last state (k = 31).
+Run: ``pytest bench/bench_locomotion.py --benchmark-only``; the rows of one run give the
+ratios. Hopper-medium recipe sizes (configs/locomotion/hopper-medium.toml): H = 32 states one
+every env step, 11-dim states, 3-dim actions, U-Nets of dim 32 with mults 1,2,4, K = 16 (shipped)
+and 32, inverse dynamics aimed at the plan's last state (k = 31).
 Weights are random: latency does not depend on them.
 """
 

@@ -183,7 +183,7 @@ def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root
     assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1
     result = json.loads((out / "eval.json").read_text())
     assert result["env"] == "hopper-medium" and result["replan"] == 1
-    assert result["scorer"] == "value" and result["candidates"] == 32  # the recipe's K
+    assert result["scorer"] == "value" and result["candidates"] == 16  # the recipe's K
 
 
 @pytest.mark.slow
