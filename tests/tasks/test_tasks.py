@@ -110,8 +110,8 @@ def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_
     assert planner.config.goal_radius == planner.task.goal_radius
     assert planner.scorer_weights() == {"reward": 1.0, "dynamics": 10.0}
     # Files made before the task layer have no "task" entry: they are PointMaze planners.
-    old = {k: v for k, v in payload.items() if k != "task"}
-    assert Planner(old).task is get_task("pointmaze") and Planner(old).env == "pointmaze-umaze"
+    legacy = Planner({k: v for k, v in payload.items() if k != "task"})
+    assert legacy.task is get_task("pointmaze") and legacy.env == "pointmaze-umaze"
     with pytest.raises(CTPError, match="ctp/pointmaze/umaze-v1: not a locomotion dataset"):
         Planner({**payload, "task": "locomotion"})
     with pytest.raises(CTPError, match="unknown task 'antmaze'"):
