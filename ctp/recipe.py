@@ -10,9 +10,12 @@ Each table of the file holds the stage's options with the names of the library's
 fields; ``[pairs]``: ``ctp.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
 ``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
 vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
-optional. The value network and the inverse dynamics take the dataset, horizon and stride of
-the teacher (invdyn's k, its ``stride``, may be a multiple of the plans' stride); the bundle
-holds every network the recipe trains. ``[select]`` evaluates every kept student checkpoint
+optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner file's teacher
+instead of training one (its dataset must be ``[data]``'s; the other ``[teacher]`` options
+are then unused), to distil a new student from a teacher that already ships. The value
+network and the inverse dynamics take the dataset, horizon and stride of the teacher
+(invdyn's k, its ``stride``, may be a multiple of the plans' stride); the bundle holds every
+network the recipe trains. ``[select]`` evaluates every kept student checkpoint
 on validation seeds (1000.. by default, refused if they overlap the test seeds) and bundles
 the best; without it the bundle takes the student's last checkpoint.
 
@@ -52,6 +55,7 @@ OPTIONAL = ("pairs", "critic", "value", "invdyn", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
+FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained
 EVAL_EPISODES = 100  # [evaluate] / [select] episodes when not given
 SELECT_SEED = 1000  # [select]'s first validation seed when not given
 
@@ -168,6 +172,9 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
     from ctp.train import TrainConfig, validate
 
     where = f"{recipe.source}: [{stage}]"
+    if stage == "teacher" and FROM_PLANNER in recipe.teacher:
+        return _imported_teacher(recipe.teacher[FROM_PLANNER], recipe.data["dataset_id"],
+                                 out, where)
     if stage in TRAINING:
         options = getattr(recipe, stage)
         if options is None:
@@ -221,6 +228,26 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             _build(where, lambda: _check_apart(options, recipe.evaluate))
     return {"data": recipe.data, "bundle": recipe.bundle, "select": recipe.select,
             "evaluate": recipe.evaluate}[stage]
+
+
+def _imported_teacher(planner: Any, dataset_id: str, out: Path, where: str) -> Any:
+    """The config of a teacher taken from a planner file instead of trained (``[teacher]
+    from_planner``): its dataset must be the recipe's."""
+    from ctp.planning.bundle import load_planner_file
+    from ctp.train import TrainConfig
+
+    if not isinstance(planner, str) or not planner:
+        raise CTPError(f"{where} {FROM_PLANNER}: expected a planner file path, got {planner!r}")
+    payload = _build(f"{where} {FROM_PLANNER}", lambda: load_planner_file(planner))
+    if payload.get("teacher") is None:
+        raise CTPError(f"{where} {FROM_PLANNER}: {planner} holds no teacher")
+    if payload["dataset_id"] != dataset_id:
+        raise CTPError(f"{where} {FROM_PLANNER}: {planner}'s teacher was trained on "
+                       f"{payload['dataset_id']}, [data] names {dataset_id}")
+    unet = payload["teacher"]["unet"]
+    return TrainConfig(kind="teacher", out_dir=str(out / "teacher"), dataset_id=dataset_id,
+                       horizon=payload["horizon"], stride=payload["stride"], dim=unet["dim"],
+                       dim_mults=tuple(unet["dim_mults"]))
 
 
 def _seeds(options: Mapping[str, Any], default_seed: int) -> range:
@@ -369,6 +396,18 @@ def _train_stage(cfg: Any, progress: bool) -> dict[str, Any]:
     return {"step": result.step, "checkpoint": str(result.latest)}
 
 
+def _import_teacher(planner: str, out: Path) -> dict[str, Any]:
+    """The teacher stage of ``[teacher] from_planner``: the planner file's teacher as the
+    run's teacher checkpoint (no training)."""
+    from ctp.planning.bundle import unbundle_planner
+
+    path = unbundle_planner(planner, out, kinds=("teacher",))["teacher"]
+    step = _saved_step(path.parent)
+    print(f"[teacher] the teacher of {planner} (step {step}); the other [teacher] options "
+          "are not used")
+    return {"step": step, "checkpoint": str(path), FROM_PLANNER: planner}
+
+
 def _saved_step(out: Path) -> int:
     from ctp.checkpoint import load_checkpoint
 
@@ -398,6 +437,8 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
         start = time.perf_counter()
         if stage == "data":
             info = _data_stage(cfg, progress)
+        elif stage == "teacher" and FROM_PLANNER in recipe.teacher:
+            info = _import_teacher(recipe.teacher[FROM_PLANNER], out)
         elif stage in TRAINING:
             info = _train_stage(cfg, progress)
         elif stage == "pairs":

@@ -10,6 +10,7 @@ import pytest
 from helpers import CONFIGS, assert_one_line_error, run_main
 
 from ctp.errors import CTPError
+from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.recipe import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
 
 SHIPPED = sorted(CONFIGS.glob("*/*.toml"))
@@ -28,6 +29,7 @@ TINY_LOCOMOTION = (
     "--set", "invdyn.batch_size=4", "--set", "evaluate.episodes=1",
     "--set", "evaluate.num_envs=1", "--no-progress")
 
+SHIPPED_MEDIUM = bundled_planner_path("pointmaze-medium")
 MINIMAL = """
 name = "toy"
 out = "runs/toy"
@@ -88,6 +90,13 @@ def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None
     (MINIMAL.replace("candidates = 4", "candidates = 4\nscorers = { valu = 1.0 }"),
      ("[bundle]", "unknown scorer 'valu'")),
     ("name = 'x'\nout = 'y'\n[data\n", ("not valid TOML",)),
+    (MINIMAL.replace("horizon = 8", "from_planner = 'none.pt'"),
+     ("[teacher] from_planner", "none.pt", "not found")),
+    (MINIMAL.replace("horizon = 8", "from_planner = 3"),
+     ("[teacher] from_planner", "expected a planner file path")),
+    (MINIMAL.replace("horizon = 8", f"from_planner = '{SHIPPED_MEDIUM}'"),
+     ("[teacher] from_planner", "trained on ctp/pointmaze/medium-v1",
+      "[data] names ctp/pointmaze/umaze-v1")),
 ])
 def test_bad_recipes_name_the_table_and_option(text: str, fragments: tuple[str, ...]) -> None:
     with pytest.raises(CTPError) as info:
@@ -168,10 +177,30 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
 
 
 @pytest.mark.slow
+def test_teacher_from_a_planner_file_is_copied_not_trained(capsys, own_root, tmp_path) -> None:
+    import torch
+
+    from ctp.checkpoint import load_checkpoint
+
+    out, shipped = tmp_path / "run", bundled_planner_path("pointmaze-umaze")
+    proc = run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml", "--out", out,
+                    "--until", "pairs", *TINY, "--set", f"teacher.from_planner={shipped}")
+    assert proc.returncode == 0, proc.stderr
+    assert "the other [teacher] options are not used" in proc.stdout
+    stages = json.loads((out / "stages.json").read_text())
+    planner = load_planner_file(shipped)
+    assert stages["teacher"]["from_planner"] == str(shipped)
+    assert stages["teacher"]["step"] == planner["teacher"]["step"]  # not teacher.steps=2
+    assert not (out / "teacher" / "metrics.jsonl").exists()
+    teacher = load_checkpoint(out / "teacher" / "latest.pt", "teacher")
+    for name, weight in planner["teacher"]["state"].items():
+        assert torch.equal(teacher["ema"][name], weight.float()), name
+    assert teacher["horizon"] == planner["horizon"] and stages["pairs"]["count"] == 8
+
+
+@pytest.mark.slow
 def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root, tmp_path
                                                                  ) -> None:
-    from ctp.planning.bundle import load_planner_file
-
     out = tmp_path / "run"
     proc = run_main(capsys, "recipe", CONFIGS / "locomotion/hopper-medium.toml", "--out", out,
                     *TINY_LOCOMOTION)

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default: the recipe's 'out')")
     p.add_argument("--until", metavar="STAGE",
                    help="stop after this stage (data, teacher, pairs, student, critic, value, "
-                        "invdyn, bundle, evaluate)")
+                        "invdyn, select, bundle, evaluate)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override one recipe option, e.g. --set teacher.steps=2000 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -181,13 +181,15 @@ def load_planner_file(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
+def unbundle_planner(path: str | Path, out_dir: str | Path,
+                     kinds: tuple[str, ...] | None = None) -> dict[str, Path]:
     """Turn a planner file back into training checkpoints, to continue training it.
 
     Writes ``OUT/{teacher,ctm,critic,value,invdyn}/latest.pt`` (for the networks the file
-    holds) with the EMA weights as float32 model and EMA state, a fresh AdamW state and the
-    file's step, so ``ctp train ctm --teacher OUT/teacher/latest.pt --out OUT/ctm --resume``
-    continues the student. Returns ``{kind: checkpoint path}``.
+    holds, or only ``kinds`` of them) with the EMA weights as float32 model and EMA state, a
+    fresh AdamW state and the file's step, so ``ctp train ctm --teacher
+    OUT/teacher/latest.pt --out OUT/ctm --resume`` continues the student. Returns
+    ``{kind: checkpoint path}``.
     """
     import torch
 
@@ -200,7 +202,7 @@ def unbundle_planner(path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     written = {}
     for key, kind in PLANNER_NETWORKS.items():
         network = planner.get(key)
-        if network is None:
+        if network is None or (kinds is not None and kind not in kinds):
             continue
         common = dict(kind=kind, dataset_id=planner["dataset_id"], horizon=planner["horizon"],
                       out_dir=str(Path(out_dir) / kind))
