@@ -27,6 +27,7 @@ from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.cli import main
 from ctp.errors import CTPError
 from ctp.planning import load_planner
+from ctp.planning.bundle import bundled_planner_path
 from ctp.planning.planner import MAX_CANDIDATES
 from ctp.train import TrainConfig, train
 
@@ -163,6 +164,14 @@ CLI_CASES = {
     "recipe-invdyn-beyond-plan": (("recipe", str(CONFIGS / "locomotion/hopper-medium.toml"),
                                    "--set", "invdyn.stride=32"),
                                   ["[invdyn]", "span 31 env steps", "got 32"], None),
+    "recipe-teacher-from-missing-planner": (
+        ("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+         "teacher.from_planner={w}/none.pt"),
+        ["[teacher] from_planner", "none.pt", "not found"], None),
+    "recipe-teacher-from-other-dataset": (
+        ("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+         f"teacher.from_planner={bundled_planner_path('hopper-medium')}"),
+        ["[teacher] from_planner", "trained on ctp/mujoco/hopper/medium-v1"], None),
     # NaN / inf / out-of-range float options
     "plan-dyn-weight-nan": ((*PLAN, "--dyn-weight", "nan"), ["--dyn-weight", "finite"], None),
     "plan-critic-weight-inf": ((*PLAN, "--critic-weight", "inf"), ["--critic-weight", "finite"],
