@@ -16,10 +16,10 @@ import sys
 from collections.abc import Sequence
 
 from ctp import __version__
-from ctp.commands import baseline, data, info, plan, recipe, tools, train
+from ctp.commands import baseline, compare, data, info, plan, recipe, tools, train
 from ctp.errors import CTPError
 
-COMMANDS = (data, train, tools, recipe, plan, baseline, info)
+COMMANDS = (data, train, tools, recipe, plan, compare, baseline, info)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,7 +38,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--version", action="version", version=f"ctp {__version__}")
     sub = parser.add_subparsers(
         dest="command",
-        metavar="{data,train,pairs,average,bundle,unbundle,curves,recipe,plan,baseline,info}",
+        metavar="{data,train,pairs,average,bundle,unbundle,curves,recipe,plan,compare,baseline,"
+                "info}",
         parser_class=OneLineParser,
     )
     for command in COMMANDS:

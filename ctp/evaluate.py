@@ -20,7 +20,7 @@ import torch
 from ctp.atomic import write_json
 from ctp.errors import CTPError
 from ctp.planning.planner import Planner, PlannerConfig
-from ctp.stats import mean_se
+from ctp.stats import mean_se, normalized
 from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.validation import check_not_input, check_options, check_writable, resolve_device
 
@@ -75,10 +75,6 @@ class Episode:
     def steps(self) -> int:
         """Env steps the episode lasted (fewer than the task's when it terminated early)."""
         return len(self.path) - 1
-
-
-def normalized(ret: float, ref_min: float, ref_max: float) -> float:
-    return 100.0 * (ret - ref_min) / (ref_max - ref_min)
 
 
 def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:

@@ -12,3 +12,8 @@ def mean_se(values: Sequence[float] | np.ndarray) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     se = float(arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else 0.0
     return {"mean": float(arr.mean()), "se": se}
+
+
+def normalized(ret: float, ref_min: float, ref_max: float) -> float:
+    """The normalised score ``100 * (ret - ref_min) / (ref_max - ref_min)`` of one return."""
+    return 100.0 * (ret - ref_min) / (ref_max - ref_min)

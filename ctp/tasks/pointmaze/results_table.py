@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from ctp.errors import CTPError
-from ctp.evaluate import EvalConfig, evaluate, normalized
+from ctp.evaluate import EvalConfig, evaluate
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.planner import Planner, defaults_of
-from ctp.stats import mean_se
+from ctp.stats import mean_se, normalized
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec

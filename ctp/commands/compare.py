@@ -1,0 +1,33 @@
+"""``ctp compare BASE.json NEW.json``: two ``ctp plan --out`` results, paired by episode seed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    text = ("compare two 'ctp plan --out' results on their common episode seeds: each "
+            "score and the paired difference NEW - BASE (mean +- SE over seeds)")
+    p = sub.add_parser("compare", help=text, description=text)
+    p.add_argument("base", metavar="BASE.json", help="the reference evaluation")
+    p.add_argument("new", metavar="NEW.json", help="the evaluation compared with it")
+    p.add_argument("--out", help="write the comparison as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ctp.atomic import write_json
+    from ctp.comparison import compare_results, format_comparison, load_result
+    from ctp.validation import check_not_input, check_writable
+
+    if args.out:
+        check_not_input("--out", args.out, {"BASE.json": args.base, "NEW.json": args.new})
+        check_writable("--out", Path(args.out))
+    comparison = compare_results(load_result(args.base), load_result(args.new),
+                                 names=(args.base, args.new))
+    print(format_comparison(comparison))
+    if args.out:
+        write_json(args.out, comparison)
+        print(f"comparison written to {args.out}")
+    return 0
