@@ -2,9 +2,9 @@
 
 An episode seed fixes the start (and, for a maze, the goal), so two planners evaluated on the
 same seeds face the same episodes. Their per-seed difference cancels most of the spread
-between episodes: its standard error is often several times smaller than either score's,
-which is what decides whether a new planner beats a shipped one (docs/results.md). Scores are
-``d4rl_normalized`` with the constants both files carry; raw returns are compared too.
+between episodes: its standard error is smaller than either score's, and it decides whether
+a new planner beats a shipped one (docs/results.md). Scores are ``d4rl_normalized`` with the
+constants both files carry; raw returns are compared too.
 """
 
 from __future__ import annotations
