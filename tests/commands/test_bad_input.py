@@ -150,8 +150,25 @@ def recipe_with_overlapping_seeds(w: Path) -> None:
     (w / "r.toml").write_text(RECIPE + "[select]\nseed = 10\n[evaluate]\nseed = 0\n")
 
 
+def junk_json(w: Path) -> None:
+    (w / "a.json").write_text("{not json")
+
+
+def not_a_result(w: Path) -> None:
+    (w / "a.json").write_text(json.dumps({"env": "pointmaze-umaze"}))
+
+
 # (argv with {w} for the work folder, fragments the error line must hold, setup)
 CLI_CASES = {
+    # ctp compare (the rest of its refusals are in tests/test_comparison.py)
+    "compare-missing-file": (("compare", "{w}/none.json", "{w}/none.json"),
+                             ["none.json", "no such file"], None),
+    "compare-junk-json": (("compare", "{w}/a.json", "{w}/a.json"),
+                          ["a.json", "not a JSON file"], junk_json),
+    "compare-not-a-result": (("compare", "{w}/a.json", "{w}/a.json"),
+                             ["a.json", "not a 'ctp plan --out' result"], not_a_result),
+    "compare-out-is-input": (("compare", "{w}/a.json", "{w}/a.json", "--out", "{w}/a.json"),
+                             ["--out", "is the BASE.json input"], junk_json),
     # recipes: every option is checked before any stage runs
     "recipe-missing-file": (("recipe", "{w}/none.toml"), ["none.toml", "cannot read"], None),
     "recipe-unknown-option": (("recipe", "{w}/r.toml"), ["r.toml", "[teacher]", "lrr"],
