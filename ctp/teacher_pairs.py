@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ctp.checkpoint import load_checkpoint, save_checkpoint
+from ctp.ctm import CTMStudent, one_jump_loss
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.edm import EDMDenoiser, heun_sample
 from ctp.errors import CTPError
@@ -125,16 +126,38 @@ def make_pairs(cfg: PairsConfig) -> Path:
     })
 
 
-def load_pairs(path: str, teacher: EDMDenoiser, teacher_payload: dict[str, Any]
+def load_pairs(path: str, payload: dict[str, Any], teacher: EDMDenoiser | None = None
                ) -> dict[str, torch.Tensor]:
-    """The pairs file's tensors (noise, start, goal, target), after checking that it was made
-    by this very teacher (weights fingerprint, dataset, horizon, stride)."""
+    """The pairs file's tensors (noise, start, goal, target), after checking that it fits the
+    checkpoint ``payload`` (dataset, horizon, stride) and, given ``teacher``, that it was made
+    by this very teacher (weights fingerprint)."""
     pairs = load_checkpoint(path, KIND)
     for name in ("dataset_id", "horizon", "stride"):
-        if pairs[name] != teacher_payload[name]:
-            raise CTPError(f"{path}: {name} {pairs[name]!r}, but the teacher's is "
-                           f"{teacher_payload[name]!r}")
-    if pairs["teacher_fingerprint"] != teacher_fingerprint(teacher):
+        if pairs[name] != payload[name]:
+            raise CTPError(f"{path}: {name} {pairs[name]!r}, but the checkpoint's is "
+                           f"{payload[name]!r}")
+    if teacher is not None and pairs["teacher_fingerprint"] != teacher_fingerprint(teacher):
         raise CTPError(f"{path}: teacher_fingerprint {pairs['teacher_fingerprint']} does not "
                        "match the --teacher checkpoint's weights (made by another teacher)")
     return {k: pairs[k] for k in ("noise", "start", "goal", "target")}
+
+
+@torch.no_grad()
+def jump_error(task: Task, student: CTMStudent, pairs: dict[str, torch.Tensor],
+               batch_size: int = 256) -> float:
+    """Mean squared distance (generated entries) between the student's one jump and the
+    teacher's sample over every pair of ``pairs`` (``load_pairs``' tensors, N pairs): the
+    training regression's error, measured on pairs it trained on or on fresh ones."""
+    count, horizon, _ = pairs["noise"].shape
+    total = 0.0
+    for lo in range(0, count, batch_size):
+        hi = min(lo + batch_size, count)
+        mask, value = task.condition(pairs["start"][lo:hi], pairs["goal"][lo:hi], horizon)
+        error = one_jump_loss(student, pairs["noise"][lo:hi], mask, value,
+                              pairs["target"][lo:hi])
+        total += float(error) * (hi - lo)
+    mean = total / count
+    if not np.isfinite(mean):
+        raise CTPError(f"one-jump error is {mean}: the student or the pairs hold non-finite "
+                       "values")
+    return mean

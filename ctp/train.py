@@ -232,7 +232,7 @@ class CTMObjective(Objective):
         # The pairs were drawn from the teacher's dataset: its task conditions them.
         self.task = task_for_dataset(payload["dataset_id"])
         self.pairs = ({k: v.to(device) for k, v in
-                       load_pairs(cfg.pairs, self.teacher, payload).items()}
+                       load_pairs(cfg.pairs, payload, self.teacher).items()}
                       if cfg.pairs else None)
 
     def loss(self, batch, k):

@@ -1,6 +1,8 @@
 """Training loop, checkpoints, resume, time budget, data parallelism and the train CLI."""
 
+import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -115,7 +117,8 @@ def test_average_of_checkpoints_is_their_mean_and_bundles(minari_root, tmp_path,
 
 
 @pytest.mark.slow
-def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tmp_path) -> None:
+def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tmp_path,
+                                                                   capsys) -> None:
     teacher_path = train(tiny_config(tmp_path / "t", steps=2)).latest
     pairs_path = make_pairs(PairsConfig(str(teacher_path), str(tmp_path / "pairs.pt"), count=10,
                                         heun_steps=3, batch_size=4, progress=False))
@@ -132,6 +135,7 @@ def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tm
     run = tmp_path / "c"
     train(tiny_config(run, kind="ctm", teacher=str(teacher_path), steps=1))
     before, _ = load_model(str(run / "latest.pt"), "ctm")
+    shutil.copy(run / "latest.pt", tmp_path / "before.pt")
     cfg = tiny_config(run, kind="ctm", teacher=str(teacher_path), steps=41, resume=True,
                       lr=3e-3, ema_decay=0.8, pairs=str(pairs_path), log_every=10)
     cfg.ctm.pair_weight = 100.0  # the pair term dominates: the one-jump map must fit them
@@ -141,6 +145,14 @@ def test_teacher_pairs_are_heun_samples_and_one_jump_learns_them(minari_root, tm
     with torch.no_grad():
         errors = [one_jump_loss(m, pairs["noise"], mask, value, target) for m in (before, after)]
     assert errors[1] < 0.7 * errors[0], errors
+    # ctp jump-error reports the same regression error, for either student
+    for student, error in zip((tmp_path / "before.pt", run / "latest.pt"), errors):
+        result = run_main(capsys, "jump-error", "--student", str(student), "--pairs",
+                          str(pairs_path), "--batch-size", "3", "--out", str(tmp_path / "je.json"))
+        assert result.returncode == 0 and "on 10 pairs" in result.stdout
+        reported = json.loads((tmp_path / "je.json").read_text())
+        assert reported["count"] == 10
+        assert reported["jump_error"] == pytest.approx(float(error), rel=1e-5)
     rows = (run / "metrics.jsonl").read_text().splitlines()
     assert '"pair"' in rows[-1] and '"pair"' not in rows[0]
 

@@ -1,15 +1,18 @@
-"""``ctp pairs|average|bundle|unbundle|curves``: the tools around training that do not train.
+"""``ctp pairs|jump-error|average|bundle|unbundle|curves``: the tools around training that
+do not train.
 
 Each makes or reads files of the training pipeline (data -> teacher -> pairs -> student ->
-critic -> bundle): teacher pairs for ``ctp train ctm --pairs``, the average of checkpoints, a
-planner file and back, loss curves. They used to be ``ctp train <tool>``; those spellings
-still work for one release and print a deprecation notice (:func:`add_deprecated_aliases`).
+critic -> bundle): teacher pairs for ``ctp train ctm --pairs`` and a student's one-jump error
+on them, the average of checkpoints, a planner file and back, loss curves. All but
+jump-error used to be ``ctp train <tool>``; those spellings still work for one release and
+print a deprecation notice (:func:`add_deprecated_aliases`).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
 from ctp.commands.plan import add_scorer_options
@@ -29,6 +32,17 @@ def _pairs(q: argparse.ArgumentParser) -> Run:
     q.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_threads_option(q)
     return run_pairs
+
+
+def _jump_error(j: argparse.ArgumentParser) -> Run:
+    j.add_argument("--student", required=True, help="CTM student checkpoint (.pt); for a "
+                   "planner file, ctp unbundle it first")
+    j.add_argument("--pairs", required=True, help="pairs file (ctp pairs) of the student's "
+                   "teacher: its training pairs, or fresh ones (another --seed)")
+    j.add_argument("--batch-size", type=int, default=256)
+    j.add_argument("--out", help="JSON file to write the result to")
+    add_threads_option(j)
+    return run_jump_error
 
 
 def _average(a: argparse.ArgumentParser) -> Run:
@@ -69,12 +83,16 @@ def _curves(c: argparse.ArgumentParser) -> Run:
 # name: (help, adds the options and returns the command's run)
 TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Run]]] = {
     "pairs": ("teacher ODE pairs (noise -> Heun sample) for ctp train ctm --pairs", _pairs),
+    "jump-error": ("a student's one-jump error on teacher pairs (trained-on or fresh)",
+                   _jump_error),
     "average": ("average the weights of several checkpoints of one run", _average),
     "bundle": ("bundle student (+ teacher, critic, value, invdyn) into a planner file",
                _bundle),
     "unbundle": ("planner file -> training checkpoints, to go on training", _unbundle),
     "curves": ("plot the loss curves of training runs (PNG)", _curves),
 }
+
+OLD_SPELLINGS = ("pairs", "average", "bundle", "unbundle", "curves")  # once ctp train <tool>
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +106,8 @@ def add_deprecated_aliases(kinds: argparse._SubParsersAction) -> None:
 
     Registered without ``help`` so that ``ctp train --help`` does not list them.
     """
-    for name, (text, add_options) in TOOLS.items():
+    for name in OLD_SPELLINGS:
+        text, add_options = TOOLS[name]
         p = kinds.add_parser(name, description=f"deprecated: use 'ctp {name}'. {text}")
         p.set_defaults(run=deprecated(add_options(p), f"ctp train {name}", f"ctp {name}"))
 
@@ -109,6 +128,33 @@ def run_pairs(args: argparse.Namespace) -> int:
                                   args.far_goal_prob, args.batch_size, args.seed,
                                   not args.no_progress))
     print(f"wrote {args.count} teacher pairs to {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def run_jump_error(args: argparse.Namespace) -> int:
+    from ctp.atomic import write_json
+    from ctp.errors import CTPError
+    from ctp.models import load_model
+    from ctp.tasks import task_for_dataset
+    from ctp.teacher_pairs import jump_error, load_pairs
+    from ctp.validation import check_not_input, check_writable
+
+    apply_threads(args.threads)
+    if args.batch_size < 1:
+        raise CTPError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    if args.out is not None:
+        check_not_input("--out", args.out, {"--student": args.student, "--pairs": args.pairs})
+        check_writable("--out", Path(args.out))
+    student, payload = load_model(args.student, "ctm")
+    pairs = load_pairs(args.pairs, payload)
+    error = jump_error(task_for_dataset(payload["dataset_id"]), student, pairs,
+                       args.batch_size)
+    count = pairs["noise"].shape[0]
+    print(f"one-jump error (mean squared, normalised units) on {count} pairs: {error:.5f}")
+    if args.out is not None:
+        write_json(args.out, {"student": args.student, "step": payload.get("step"),
+                              "pairs": args.pairs, "count": count, "jump_error": error})
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -40,6 +40,7 @@ TEACHER = ("train", "teacher", *TINY)
 RESUME = (*TEACHER, "--resume", "--out", "{w}/t")
 CTM = ("train", "ctm", "--teacher", "{w}/t/latest.pt", "--steps", "5", "--batch-size", "8",
        "--no-progress")
+JUMP_ERROR = ("jump-error", "--student", "{w}/c/latest.pt", "--pairs")
 DATA = "minari/ctp/pointmaze/umaze-v1/data/main_data.hdf5"
 
 
@@ -286,6 +287,13 @@ CLI_CASES = {
                             a_file),
     "train-out-under-a-file": ((*TEACHER, "--out", "{w}/file.txt/run"),
                                ["--out", "cannot create folder"], a_file),
+    "jump-error-teacher-as-student": (("jump-error", "--student", "{w}/t/latest.pt",
+                                       "--pairs", "{w}/t/latest.pt"),
+                                      ["t/latest.pt", "kind 'teacher'", "'ctm'"], None),
+    "jump-error-teacher-as-pairs": ((*JUMP_ERROR, "{w}/t/latest.pt"),
+                                    ["t/latest.pt", "kind 'teacher'", "'pairs'"], None),
+    "jump-error-batch-size-zero": ((*JUMP_ERROR, "{w}/t/latest.pt", "--batch-size", "0"),
+                                   ["--batch-size", ">= 1", "got 0"], None),
     "plan-training-checkpoint": (("plan", "--checkpoint", "{w}/c/latest.pt"),
                                  ["kind 'ctm', expected 'planner'", "ctp bundle"], None),
     "plan-threads-negative": ((*PLAN, "--threads", "-1"), ["--threads", ">= 0"], None),
@@ -318,6 +326,8 @@ CLI_CASES = {
                               "--out", "{w}/t/latest.pt"), ["--out", "is the CKPT"], None),
     "pairs-out-is-teacher": (("pairs", "--teacher", "{w}/t/latest.pt", "--out",
                               "{w}/t/latest.pt"), ["--out", "is the --teacher input"], None),
+    "jump-error-out-is-student": ((*JUMP_ERROR, "{w}/t/latest.pt", "--out", "{w}/c/latest.pt"),
+                                  ["--out", "is the --student input"], None),
     # bounds
     "plan-candidates-huge": ((*PLAN, "--candidates", "100000"),
                              ["--candidates", f"<= {MAX_CANDIDATES}", "100000"], None),
