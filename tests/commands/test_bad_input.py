@@ -151,6 +151,19 @@ def recipe_with_overlapping_seeds(w: Path) -> None:
     (w / "r.toml").write_text(RECIPE + "[select]\nseed = 10\n[evaluate]\nseed = 0\n")
 
 
+def nan_pairs(w: Path) -> None:
+    """``w/pairs.pt``: two pairs fitting the tiny student, one target entry NaN."""
+    student = load_checkpoint(w / "c" / "latest.pt", "ctm")
+    shape = (2, student["horizon"], student["unet"]["obs_dim"])
+    target = torch.zeros(shape)
+    target[1, 3, 0] = float("nan")
+    save_checkpoint(w / "pairs.pt", {
+        "kind": "pairs", "dataset_id": student["dataset_id"], "horizon": student["horizon"],
+        "stride": student["stride"], "teacher_fingerprint": "0" * 16, "noise": torch.zeros(shape),
+        "start": torch.zeros(shape[0], shape[2]), "goal": torch.zeros(shape[0], shape[2]),
+        "target": target})
+
+
 def junk_json(w: Path) -> None:
     (w / "a.json").write_text("{not json")
 
@@ -292,6 +305,8 @@ CLI_CASES = {
                                       ["t/latest.pt", "kind 'teacher'", "'ctm'"], None),
     "jump-error-teacher-as-pairs": ((*JUMP_ERROR, "{w}/t/latest.pt"),
                                     ["t/latest.pt", "kind 'teacher'", "'pairs'"], None),
+    "jump-error-nan-pairs": ((*JUMP_ERROR, "{w}/pairs.pt"),
+                             ["one-jump error is nan", "non-finite"], nan_pairs),
     "jump-error-batch-size-zero": ((*JUMP_ERROR, "{w}/t/latest.pt", "--batch-size", "0"),
                                    ["--batch-size", ">= 1", "got 0"], None),
     "plan-training-checkpoint": (("plan", "--checkpoint", "{w}/c/latest.pt"),
