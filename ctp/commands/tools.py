@@ -133,15 +133,13 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 def run_jump_error(args: argparse.Namespace) -> int:
     from ctp.atomic import write_json
-    from ctp.errors import CTPError
     from ctp.models import load_model
     from ctp.tasks import task_for_dataset
     from ctp.teacher_pairs import jump_error, load_pairs
-    from ctp.validation import check_not_input, check_writable
+    from ctp.validation import check_not_input, check_options, check_writable
 
     apply_threads(args.threads)
-    if args.batch_size < 1:
-        raise CTPError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    check_options([(args.batch_size >= 1, "--batch-size", ">= 1", args.batch_size)])
     if args.out is not None:
         check_not_input("--out", args.out, {"--student": args.student, "--pairs": args.pairs})
         check_writable("--out", Path(args.out))
