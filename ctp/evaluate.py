@@ -156,6 +156,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "edm_steps": planner.config.edm_steps if planner.config.sampler == "edm" else None,
         "candidates": planner.config.candidates,
         "scorer": planner.scorer_name(),
+        "velocities": planner.config.velocities,
         "horizon": planner.horizon,
         "stride": planner.stride,
         "replan": cfg.replan,
@@ -210,6 +211,7 @@ def format_table(result: dict[str, Any]) -> str:
         ("sampler / NFE", f"{result['sampler']} / {result['nfe']}"),
         ("candidates", str(result["candidates"])),
         ("scorer", result["scorer"]),
+        ("velocities", result["velocities"]),
         ("replan", "open loop" if not result["replan"] else f"every {result['replan']} steps"),
         ("ref constants", f"minari {_fmt(result['ref_min_score'])} / "
                           f"{_fmt(result['ref_max_score'])}; d4rl "

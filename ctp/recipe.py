@@ -52,7 +52,8 @@ STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "s
 TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value": "value",
             "invdyn": "invdyn"}  # stage -> kind
 OPTIONAL = ("pairs", "critic", "value", "invdyn", "select")
-BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers")
+BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
+               "velocities")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
 FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained

@@ -25,6 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ctm student (default) or the EDM teacher with Heun")
     p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
     add_scorer_options(p, "")
+    add_velocities_option(p, None, "the planner file's")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -64,6 +65,17 @@ def add_scorer_options(p: argparse.ArgumentParser, default: str) -> None:
                    help="dynamics penalty weight (--scorer dynamics=W)")
     p.add_argument("--critic-weight", type=float, default=None,
                    help="critic logit weight (--scorer critic=W; needs a critic)")
+
+
+def add_velocities_option(p: argparse.ArgumentParser, default: str | None, source: str
+                          ) -> None:
+    """``--velocities {plan,positions}``: what the controller aims for (``default``; unset:
+    ``source``)."""
+    from ctp.tasks.base import VELOCITY_SOURCES
+
+    p.add_argument("--velocities", choices=VELOCITY_SOURCES, default=default,
+                   help="velocities the controller aims for: the plan's own (plan) or those "
+                        f"its positions imply (positions; PointMaze) (default: {source})")
 
 
 def scorer_weight(text: str) -> tuple[str, float]:
@@ -132,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         check_weights(given, planning_task(get_task(payload.get("task") or DEFAULT_TASK)),
                       "--scorer")
         planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
-    for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight"):
+    for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight",
+                 "velocities"):
         value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)

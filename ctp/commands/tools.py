@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
-from ctp.commands.plan import add_scorer_options
+from ctp.commands.plan import add_scorer_options, add_velocities_option
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -64,6 +64,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--replan", type=int, default=None,
                    help="default replan interval R (default: the task's; locomotion 1)")
     add_scorer_options(b, "the task")
+    add_velocities_option(b, None, "plan")
     return run_bundle
 
 
@@ -168,7 +169,8 @@ def run_bundle(args: argparse.Namespace) -> int:
     from ctp.planning.bundle import ExportConfig, export_planner
 
     defaults = {"candidates": args.candidates, "replan": args.replan,
-                "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight}
+                "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight,
+                **({"velocities": args.velocities} if args.velocities else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn))

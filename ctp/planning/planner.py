@@ -26,7 +26,7 @@ from ctp.errors import CTPError
 from ctp.models import load_invdyn_network, load_network
 from ctp.planning import scorers as scoring
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
-from ctp.tasks.base import Candidates
+from ctp.tasks.base import VELOCITY_SOURCES, Candidates
 from ctp.validation import check_options, finite, resolve_device
 
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
@@ -48,6 +48,9 @@ class PlannerConfig:
     dyn_weight: float | None = None  # sets scorers["dynamics"] (--dyn-weight)
     critic_weight: float | None = None  # sets scorers["critic"] (--critic-weight; needs a critic)
     goal_radius: float | None = None  # goal scorer's success radius (None: the task's)
+    # What the controller aims for: the plan's own velocities (plan) or those its positions
+    # imply (positions; PointMaze, docs/design.md "Tracking a plan").
+    velocities: str = "plan"
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
     # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
     # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
@@ -67,6 +70,8 @@ class PlannerConfig:
              "a finite number", self.critic_weight),
             (self.goal_radius is None or (finite(self.goal_radius) and self.goal_radius > 0),
              "goal_radius", "a finite number > 0", self.goal_radius),
+            (self.velocities in VELOCITY_SOURCES, "--velocities",
+             f"one of {', '.join(VELOCITY_SOURCES)}", self.velocities),
         ])
 
     @property
@@ -225,7 +230,7 @@ class Planner:
     def controller(self):
         """A fresh controller of the task for this planner's plans (``ctp.tasks.base.Controller``;
         e.g. locomotion's reads the file's inverse dynamics)."""
-        return self.task.controller(self.stride, self.networks)
+        return self.task.controller(self.stride, self.networks, self.config.velocities)
 
     def scorer_weights(self) -> dict[str, float]:
         """Scorer name -> weight: the task's defaults with this planner's settings."""

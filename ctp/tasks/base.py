@@ -75,6 +75,11 @@ class Scorer:
     penalty: bool = False  # fn returns minus a cost: the rule reads "- w*name"
 
 
+# What a controller aims for (PlannerConfig.velocities): the plan's own velocities, or those
+# its positions imply (a task whose controller cannot do that refuses it).
+VELOCITY_SOURCES = ("plan", "positions")
+
+
 class Observation(NamedTuple):
     """One batched env observation, split the way the method reads it."""
 
@@ -164,10 +169,14 @@ class PlanningTask(Task, Protocol):
                      ) -> np.ndarray:
         """The chosen raw plans ``[E, H, D]`` as they are followed, for goals ``[E, G]``."""
 
-    def controller(self, stride: int, networks: Mapping[str, torch.nn.Module]) -> Controller:
+    def controller(self, stride: int, networks: Mapping[str, torch.nn.Module],
+                   velocities: str = "plan") -> Controller:
         """A fresh controller for plans with one state every ``stride`` env steps; ``networks``
         are the planner file's networks by entry name (e.g. ``invdyn``), for a controller that
-        needs one (a CTPError naming what to bundle when it is missing)."""
+        needs one (a CTPError naming what to bundle when it is missing). ``velocities``: the
+        planner's ``velocities`` setting, ``plan`` (track the plan as it is) or ``positions``
+        (aim for the velocities the plan's positions imply); a controller that cannot do the
+        latter raises a CTPError."""
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of ``env`` in one Gymnasium vector env (evaluation goals,

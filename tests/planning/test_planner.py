@@ -14,6 +14,7 @@ from ctp.tasks.base import interpolate_plan
 from ctp.tasks.pointmaze.controller import (
     PlanFollower,
     hold_after_arrival,
+    implied_velocities,
     tracking_action,
 )
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
@@ -39,6 +40,59 @@ def test_hold_after_arrival() -> None:
     np.testing.assert_allclose(held[0, 2:], [[1.0, 0.0, 0.0, 0.0]] * 2)
     np.testing.assert_allclose(held[0, :2], plans[0, :2])
     np.testing.assert_allclose(held[1], plans[1])  # never arrives: unchanged
+
+
+def test_implied_velocities_are_position_differences() -> None:
+    rng = np.random.default_rng(0)
+    plans = rng.normal(size=(2, 5, 4))
+    out = implied_velocities(plans, step_dt=0.5)
+    np.testing.assert_allclose(out[..., :2], plans[..., :2])  # positions untouched
+    np.testing.assert_allclose(out[:, 0], plans[:, 0])  # the observed start as it is
+    np.testing.assert_allclose(out[:, 2, 2:], (plans[:, 3, :2] - plans[:, 1, :2]) / 1.0)
+    np.testing.assert_allclose(out[:, -1, 2:], (plans[:, -1, :2] - plans[:, -2, :2]) / 0.5)
+    # A plan moving at constant speed gets that speed back, whatever velocities it held.
+    line = np.zeros((1, 6, 4))
+    line[0, :, 0] = 0.3 * np.arange(6)
+    line[0, 1:, 2:] = rng.normal(size=(5, 2))
+    np.testing.assert_allclose(implied_velocities(line, 0.1)[0, 1:, 2:], [[3.0, 0.0]] * 5)
+    assert not np.shares_memory(out, plans)
+
+
+def test_follower_aims_for_the_velocities_it_is_told_to() -> None:
+    plan = np.zeros((1, 3, 4))
+    plan[0, :, 0] = [0.0, 0.08, 0.16]  # 0.08 per plan step of 8 env steps: speed 1
+    plan[0, :, 2] = 5.0  # the plan's own (inconsistent) velocity
+    state = plan[:, 0].copy()
+    own, implied = PlanFollower(8), PlanFollower(8, "positions")
+    own.set_plans(plan)
+    implied.set_plans(plan)
+    # a = (wp_xy - xy) + (wp_v - v) at the waypoint one env step ahead: x 0.01; vx 5 as
+    # planned, or 4.5 between the start's 5 and the implied 1 at the next plan state.
+    np.testing.assert_allclose(own.act(state), [[0.01 + 0.0, 0.0]])  # 5 - 5
+    np.testing.assert_allclose(implied.act(state), [[0.01 + 4.5 - 5.0, 0.0]])
+    with pytest.raises(CTPError, match="velocities: expected one of plan, positions"):
+        PlanFollower(8, "speeds")
+
+
+def test_bundle_records_velocities_and_plan_overrides_them(planner_file, tmp_path, capsys
+                                                          ) -> None:
+    from ctp.planning.bundle import load_planner_file
+
+    path = tmp_path / "p.pt"
+    assert "velocities" not in load_planner_file(planner_file["planner"])["defaults"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(planner_file["root"]))
+        proc = run_main(capsys, "bundle", "--student", planner_file["student"], "--velocities",
+                        "positions", "--out", path)
+        assert proc.returncode == 0, proc.stderr
+        assert load_planner_file(path)["defaults"]["velocities"] == "positions"
+        for flags, expected in (((), "positions"), (("--velocities", "plan"), "plan")):
+            out = tmp_path / f"{expected}.json"
+            proc = run_main(capsys, "plan", "--checkpoint", path, *flags, "--episodes", "1",
+                            "--no-progress", "--out", out)
+            assert proc.returncode == 0, proc.stderr
+            assert json.loads(out.read_text())["velocities"] == expected
+            assert f"velocities       {expected}" in proc.stdout
 
 
 def test_tracking_action_formula_and_clip() -> None:
@@ -261,6 +315,9 @@ def test_bundled_planners(tmp_path, env: str) -> None:
     assert result["ref_min_score"] < result["ref_max_score"]  # shipped with the planner
     assert result["candidates"] == payload["defaults"]["candidates"]
     assert result["replan"] == payload["defaults"]["replan"]
+    assert result["velocities"] == payload["defaults"].get("velocities", "plan")
+    # Medium and large track the velocities their plans' positions imply (results 22).
+    assert result["velocities"] == ("plan" if maze.name == "umaze" else "positions")
 
 
 def test_missing_bundled_planner_is_a_one_line_error(tmp_path, monkeypatch, capsys) -> None:

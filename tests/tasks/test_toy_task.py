@@ -100,7 +100,7 @@ class ToyTask:
                      ) -> np.ndarray:
         return plans
 
-    def controller(self, stride: int, networks) -> ToyController:
+    def controller(self, stride: int, networks, velocities: str = "plan") -> ToyController:
         return ToyController()
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:

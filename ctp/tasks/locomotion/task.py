@@ -103,9 +103,13 @@ class LocomotionTask:
         """The chosen plans as they are (nothing to hold)."""
         return plans
 
-    def controller(self, stride: int, networks: Mapping[str, Any]
+    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan"
                    ) -> InverseDynamicsController:
-        """``a = f(observed s_t, plan[1])`` with the planner file's inverse dynamics."""
+        """``a = f(observed s_t, plan[1])`` with the planner file's inverse dynamics (which
+        reads whole states: ``velocities`` other than ``plan`` are refused)."""
+        if velocities != "plan":
+            raise CTPError(f"velocities {velocities!r}: the locomotion controller reads the "
+                           "plan's states as they are; expected 'plan'")
         invdyn = networks.get("invdyn")
         if invdyn is None:
             raise CTPError("locomotion planning needs inverse dynamics in the planner file: "

@@ -119,10 +119,11 @@ class PointMazeTask:
         ``goal_radius`` on."""
         return hold_after_arrival(plans, goal, goal_radius)
 
-    def controller(self, stride: int, networks: Mapping[str, Any]) -> PlanFollower:
+    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan"
+                   ) -> PlanFollower:
         """Diffuser's tracking controller over the plans' interpolated waypoints (no
-        network)."""
-        return PlanFollower(stride)
+        network), aiming for the plan's velocities or those its positions imply."""
+        return PlanFollower(stride, velocities)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` PointMaze envs: the single-task goal, or Multi2D random goals."""

@@ -228,7 +228,8 @@ def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> N
     assert "d4rl_normalized" in proc.stdout and "every 1 steps" in proc.stdout
     result = json.loads(out.read_text())
     maze_keys = {"env", "checkpoint", "dataset_id", "episodes", "seeds", "task", "sampler",
-                 "nfe", "jumps", "edm_steps", "candidates", "scorer", "horizon", "stride",
+                 "nfe", "jumps", "edm_steps", "candidates", "scorer", "velocities", "horizon",
+                 "stride",
                  "replan", "num_envs", "cuda_graphs", "compiled", "device", "torch_threads",
                  "ref_min_score", "ref_max_score", "d4rl_ref_min_score", "d4rl_ref_max_score",
                  "goal_radius", "return", "normalized", "d4rl_normalized", "success_rate",
@@ -271,6 +272,10 @@ def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None
     assert_one_line_error(run_main(capsys, "plan", "--env", "hopper-medium", "--checkpoint",
                                    h["planner"], "--multi-goal", "--episodes", "1"),
                           "--multi-goal: hopper-medium has no goal")
+    # Its controller reads whole plan states: velocities implied by positions mean nothing.
+    assert_one_line_error(run_main(capsys, "plan", "--env", "hopper-medium", "--checkpoint",
+                                   h["planner"], "--velocities", "positions", "--episodes", "1"),
+                          "velocities 'positions'", "locomotion controller", "expected 'plan'")
 
 
 @pytest.mark.parametrize("env, task, dims", [("hopper-medium", "hopper", (11, 3)),
