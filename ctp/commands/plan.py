@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="ctm student (default) or the EDM teacher with Heun")
     p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
     add_scorer_options(p, "")
-    add_velocities_option(p, None, "the planner file's")
+    add_velocities_option(p, "the planner file's")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -67,13 +67,11 @@ def add_scorer_options(p: argparse.ArgumentParser, default: str) -> None:
                    help="critic logit weight (--scorer critic=W; needs a critic)")
 
 
-def add_velocities_option(p: argparse.ArgumentParser, default: str | None, source: str
-                          ) -> None:
-    """``--velocities {plan,positions}``: what the controller aims for (``default``; unset:
-    ``source``)."""
+def add_velocities_option(p: argparse.ArgumentParser, source: str) -> None:
+    """``--velocities {plan,positions}``: what the controller aims for (unset: ``source``)."""
     from ctp.tasks.base import VELOCITY_SOURCES
 
-    p.add_argument("--velocities", choices=VELOCITY_SOURCES, default=default,
+    p.add_argument("--velocities", choices=VELOCITY_SOURCES, default=None,
                    help="velocities the controller aims for: the plan's own (plan) or those "
                         f"its positions imply (positions; PointMaze) (default: {source})")
 

@@ -64,7 +64,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--replan", type=int, default=None,
                    help="default replan interval R (default: the task's; locomotion 1)")
     add_scorer_options(b, "the task")
-    add_velocities_option(b, None, "plan")
+    add_velocities_option(b, "plan")
     return run_bundle
 
 

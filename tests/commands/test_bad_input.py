@@ -195,6 +195,10 @@ CLI_CASES = {
     "recipe-invdyn-beyond-plan": (("recipe", str(CONFIGS / "locomotion/hopper-medium.toml"),
                                    "--set", "invdyn.stride=32"),
                                   ["[invdyn]", "span 31 env steps", "got 32"], None),
+    "recipe-bundle-velocities-unknown": (("recipe", str(CONFIGS / "pointmaze/medium.toml"),
+                                          "--set", "bundle.velocities=speeds"),
+                                         ["--velocities", "one of plan, positions", "speeds"],
+                                         None),
     "recipe-teacher-from-missing-planner": (
         ("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
          "teacher.from_planner={w}/none.pt"),
