@@ -268,7 +268,7 @@ def _check_apart(select: Mapping[str, Any], evaluate: Mapping[str, Any]) -> None
 
 def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
     """The planner defaults a bundle stage writes, range-checked as ``ctp bundle`` does; the
-    scorer weights checked against the dataset's task."""
+    scorer weights and the velocity source checked against the dataset's task."""
     from ctp.planning.planner import PlannerConfig
     from ctp.planning.scorers import check_weights
     from ctp.tasks import planning_task, task_for_dataset
@@ -276,11 +276,15 @@ def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
     replan = options.get("replan")
     check_options([(replan is None or (isinstance(replan, int) and replan >= 1), "replan",
                     "an integer >= 1 env steps", replan)])
+    task = planning_task(task_for_dataset(dataset_id))
     if "scorers" in options:
-        check_weights(options["scorers"], planning_task(task_for_dataset(dataset_id)),
-                      "scorers")
+        check_weights(options["scorers"], task, "scorers")
     PlannerConfig(**{k: v for k, v in options.items()
                      if k not in ("half", "replan", "scorers")}).validate()
+    velocities = options.get("velocities", "plan")
+    if velocities not in task.velocity_sources:
+        raise CTPError(f"velocities {velocities!r}: the {task.name} controller follows "
+                       f"{', '.join(task.velocity_sources)} only")
 
 
 class _Run:

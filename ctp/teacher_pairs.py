@@ -32,7 +32,7 @@ from ctp.errors import CTPError
 from ctp.models import load_model, normalizer_of
 from ctp.tasks import task_for_dataset
 from ctp.tasks.base import Task
-from ctp.validation import check_not_input, check_options
+from ctp.validation import check_finite_state, check_not_input, check_options
 
 KIND = "pairs"
 
@@ -129,17 +129,20 @@ def make_pairs(cfg: PairsConfig) -> Path:
 def load_pairs(path: str, payload: dict[str, Any], teacher: EDMDenoiser | None = None
                ) -> dict[str, torch.Tensor]:
     """The pairs file's tensors (noise, start, goal, target), after checking that it fits the
-    checkpoint ``payload`` (dataset, horizon, stride) and, given ``teacher``, that it was made
-    by this very teacher (weights fingerprint)."""
+    checkpoint ``payload`` (dataset, horizon, stride), that they are finite (NaN or inf: a
+    CTPError naming the tensor) and, given ``teacher``, that it was made by this very teacher
+    (weights fingerprint)."""
     pairs = load_checkpoint(path, KIND)
     for name in ("dataset_id", "horizon", "stride"):
         if pairs[name] != payload[name]:
             raise CTPError(f"{path}: {name} {pairs[name]!r}, but the checkpoint's is "
                            f"{payload[name]!r}")
+    tensors = {k: pairs[k] for k in ("noise", "start", "goal", "target")}
+    check_finite_state(tensors, path)
     if teacher is not None and pairs["teacher_fingerprint"] != teacher_fingerprint(teacher):
         raise CTPError(f"{path}: teacher_fingerprint {pairs['teacher_fingerprint']} does not "
                        "match the --teacher checkpoint's weights (made by another teacher)")
-    return {k: pairs[k] for k in ("noise", "start", "goal", "target")}
+    return tensors
 
 
 @torch.no_grad()

@@ -147,6 +147,7 @@ class PlanningTask(Task, Protocol):
     scorers: Mapping[str, Scorer]  # the task's own scorers by name (generic ones: ctp.planning)
     scorer_weights: Mapping[str, float]  # default weights (scorers not named here: 0)
     default_replan: int | None  # ctp bundle's replan interval when none is given (None: none)
+    velocity_sources: tuple[str, ...]  # the VELOCITY_SOURCES its controller can follow
 
     def env_names(self) -> tuple[str, ...]:
         """The env names of ``ctp plan --env``."""
@@ -175,8 +176,8 @@ class PlanningTask(Task, Protocol):
         are the planner file's networks by entry name (e.g. ``invdyn``), for a controller that
         needs one (a CTPError naming what to bundle when it is missing). ``velocities``: the
         planner's ``velocities`` setting, ``plan`` (track the plan as it is) or ``positions``
-        (aim for the velocities the plan's positions imply); a controller that cannot do the
-        latter raises a CTPError."""
+        (aim for the velocities the plan's positions imply); one not in
+        ``velocity_sources`` raises a CTPError."""
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of ``env`` in one Gymnasium vector env (evaluation goals,

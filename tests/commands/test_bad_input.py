@@ -199,6 +199,10 @@ CLI_CASES = {
                                           "--set", "bundle.velocities=speeds"),
                                          ["--velocities", "one of plan, positions", "speeds"],
                                          None),
+    "recipe-bundle-velocities-locomotion": (
+        ("recipe", str(CONFIGS / "locomotion/hopper-medium.toml"), "--set",
+         "bundle.velocities=positions"),
+        ["[bundle]", "positions", "locomotion controller", "follows plan only"], None),
     "recipe-teacher-from-missing-planner": (
         ("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
          "teacher.from_planner={w}/none.pt"),
@@ -310,7 +314,9 @@ CLI_CASES = {
     "jump-error-teacher-as-pairs": ((*JUMP_ERROR, "{w}/t/latest.pt"),
                                     ["t/latest.pt", "kind 'teacher'", "'pairs'"], None),
     "jump-error-nan-pairs": ((*JUMP_ERROR, "{w}/pairs.pt"),
-                             ["one-jump error is nan", "non-finite"], nan_pairs),
+                             ["pairs.pt", "tensor 'target'", "NaN or inf"], nan_pairs),
+    "train-ctm-nan-pairs": ((*CTM, "--pairs", "{w}/pairs.pt", "--out", "{w}/o"),
+                            ["pairs.pt", "tensor 'target'", "NaN or inf"], nan_pairs),
     "jump-error-batch-size-zero": ((*JUMP_ERROR, "{w}/t/latest.pt", "--batch-size", "0"),
                                    ["--batch-size", ">= 1", "got 0"], None),
     "plan-training-checkpoint": (("plan", "--checkpoint", "{w}/c/latest.pt"),

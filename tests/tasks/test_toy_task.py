@@ -58,6 +58,7 @@ class ToyTask:
                            penalty=True)}
     scorer_weights: Mapping[str, float] = {"distance": 1.0}
     default_replan = None
+    velocity_sources = ("plan",)
 
     def dataset_ids(self) -> tuple[str, ...]:
         return (DATASET,)

@@ -44,6 +44,7 @@ class LocomotionTask:
     scorers: Mapping[str, Scorer] = {}
     scorer_weights: Mapping[str, float] = {"value": 1.0}
     default_replan = 1  # ctp bundle's replan when none is given: plan at every env step
+    velocity_sources = ("plan",)  # the inverse dynamics reads the plan's states as they are
 
     def dataset_ids(self) -> tuple[str, ...]:
         """``ctp/mujoco/<task>/<kind>-v1`` for each task and kind."""
@@ -107,7 +108,7 @@ class LocomotionTask:
                    ) -> InverseDynamicsController:
         """``a = f(observed s_t, plan[1])`` with the planner file's inverse dynamics (which
         reads whole states: ``velocities`` other than ``plan`` are refused)."""
-        if velocities != "plan":
+        if velocities not in self.velocity_sources:
             raise CTPError(f"velocities {velocities!r}: the locomotion controller reads the "
                            "plan's states as they are; expected 'plan'")
         invdyn = networks.get("invdyn")

@@ -13,7 +13,7 @@ from ctp.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.errors import CTPError
 from ctp.kernels import dynamics_error, goal_reward
-from ctp.tasks.base import Candidates, Condition, Observation, Scorer
+from ctp.tasks.base import VELOCITY_SOURCES, Candidates, Condition, Observation, Scorer
 from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
 from ctp.tasks.pointmaze.loader import MazeData, check_maze_spaces, load_maze_dataset
 from ctp.tasks.pointmaze.spec import (
@@ -53,6 +53,7 @@ class PointMazeTask:
                                      "dynamics": Scorer(dynamics_score, penalty=True)}
     scorer_weights: Mapping[str, float] = {"reward": 1.0, "dynamics": 10.0}
     default_replan = None  # a bundle without --replan plans open loop
+    velocity_sources = VELOCITY_SOURCES  # the plan's own, or those its positions imply
 
     def dataset_ids(self) -> tuple[str, ...]:
         """``ctp/pointmaze/<maze>-v1`` for each maze."""
