@@ -36,14 +36,10 @@ def build_parser() -> OneLineParser:
         description="Consistency Trajectory Planning: train on offline data, plan in one step.",
     )
     parser.add_argument("--version", action="version", version=f"ctp {__version__}")
-    sub = parser.add_subparsers(
-        dest="command",
-        metavar="{data,train,pairs,average,bundle,unbundle,curves,recipe,plan,compare,baseline,"
-                "info}",
-        parser_class=OneLineParser,
-    )
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     for command in COMMANDS:
         command.add_parser(sub)
+    sub.metavar = "{" + ",".join(sub.choices) + "}"  # every command, in registration order
     return parser
 
 

@@ -42,6 +42,13 @@ def test_bad_usage_is_one_line_exit_2(args: tuple[str, ...]) -> None:
     assert_one_line_error(proc, "(see 'ctp --help')")
 
 
+def test_usage_lists_every_command(capsys) -> None:
+    accepted = run_main(capsys, "frobnicate").stderr.split("choose from ")[1].split(")")[0]
+    names = [name.strip(" '") for name in accepted.split(",")]
+    usage = " ".join(run_main(capsys, "--help").stdout.split("\n\n")[0].split())
+    assert "jump-error" in names and "{" + ",".join(names) + "}" in usage
+
+
 def test_kernels_installed_only_as_subpackage(tmp_path) -> None:
     code = (
         "import importlib.util, ctp.kernels; "
