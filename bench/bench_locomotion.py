@@ -12,12 +12,12 @@ Weights are random: latency does not depend on them.
 import pytest
 import torch
 
-from ctp.conditioning import apply_condition, start_goal_condition
-from ctp.ctm import CTMStudent, ctm_sample
-from ctp.edm import EDMConfig, EDMDenoiser, heun_step, karras_grid
-from ctp.inverse_dynamics import InverseDynamics
+from ctp.data.conditioning import apply_condition, start_goal_condition
+from ctp.models.ctm import CTMStudent, ctm_sample
+from ctp.models.edm import EDMConfig, EDMDenoiser, heun_step, karras_grid
+from ctp.models.inverse_dynamics import InverseDynamics
+from ctp.models.value import ValueNet
 from ctp.nn import TemporalUNet, UNetConfig
-from ctp.value_net import ValueNet
 
 H, D, A = 32, 11, 3
 GUIDED_STEPS = 20

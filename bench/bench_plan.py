@@ -8,9 +8,9 @@ states, dim 32, mults 1,2,4); weights are random (latency does not depend on the
 import pytest
 import torch
 
-from ctp.conditioning import start_goal_condition
-from ctp.ctm import CTMStudent, ctm_sample
-from ctp.edm import EDMConfig, EDMDenoiser, heun_sample, heun_step, karras_grid
+from ctp.data.conditioning import start_goal_condition
+from ctp.models.ctm import CTMStudent, ctm_sample
+from ctp.models.edm import EDMConfig, EDMDenoiser, heun_sample, heun_step, karras_grid
 from ctp.nn import TemporalUNet, UNetConfig
 
 H = 32

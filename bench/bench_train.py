@@ -11,9 +11,9 @@ import copy
 import pytest
 import torch
 
-from ctp.conditioning import start_goal_condition
-from ctp.ctm import CTMConfig, CTMStudent, ctm_loss
-from ctp.edm import EDMDenoiser, edm_loss
+from ctp.data.conditioning import start_goal_condition
+from ctp.models.ctm import CTMConfig, CTMStudent, ctm_loss
+from ctp.models.edm import EDMDenoiser, edm_loss
 from ctp.nn import TemporalUNet, UNetConfig
 
 CONFIGS = {

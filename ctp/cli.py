@@ -3,7 +3,7 @@
 Every subcommand lives in ``ctp.commands.<name>`` (the small file tools together in
 ``ctp.commands.tools``) with ``add_parser(subparsers)`` and ``run(args) -> int``; heavy
 imports (torch, minari, mujoco) happen inside ``run`` so that ``ctp --version`` and argument
-errors stay instant. A :class:`~ctp.errors.CTPError` becomes one
+errors stay instant. A :class:`~ctp.utils.errors.CTPError` becomes one
 line on stderr and exit status 2.
 """
 
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ctp import __version__
 from ctp.commands import baseline, compare, data, info, plan, recipe, tools, train
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 COMMANDS = (data, train, tools, recipe, plan, compare, baseline, info)
 

@@ -47,7 +47,7 @@ def own_root(tmp_path, monkeypatch):
 def planner_file(tiny_umaze, tmp_path_factory):
     """Teacher, student and critic trained for a few steps, bundled into a planner file."""
     from ctp.planning.bundle import ExportConfig, export_planner
-    from ctp.train import TrainConfig, train
+    from ctp.training.loop import TrainConfig, train
 
     out = tmp_path_factory.mktemp("planner")
     common = dict(horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8, steps=3,

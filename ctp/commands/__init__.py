@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 
 def warn_deprecated(old: str, new: str) -> None:

@@ -33,8 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_bc(args: argparse.Namespace) -> int:
     import torch
 
-    from ctp.atomic import write_json
     from ctp.tasks.locomotion.baselines import FitConfig, bc_baseline
+    from ctp.utils.atomic import write_json
 
     torch.set_num_threads(1)
     fit = FitConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)

@@ -17,9 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctp.atomic import write_json
-    from ctp.comparison import compare_results, format_comparison, load_result
-    from ctp.validation import check_not_input, check_writable
+    from ctp.evaluation.comparison import compare_results, format_comparison, load_result
+    from ctp.utils.atomic import write_json
+    from ctp.utils.validation import check_not_input, check_writable
 
     if args.out:
         check_not_input("--out", args.out, {"BASE.json": args.base, "NEW.json": args.new})

@@ -98,9 +98,9 @@ def _maze_list(text: str) -> tuple[str, ...]:
 def run_results_table(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ctp.atomic import atomic_write, write_json
     from ctp.tasks.pointmaze.results_table import TableConfig, build_table, to_markdown
-    from ctp.validation import check_writable
+    from ctp.utils.atomic import atomic_write, write_json
+    from ctp.utils.validation import check_writable
 
     out = Path(args.results_table)
     check_writable("--results-table", out)
@@ -117,12 +117,12 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args.threads)
     if args.results_table:
         return run_results_table(args)
-    from ctp.errors import CTPError
+    from ctp.utils.errors import CTPError
 
     if args.mazes is not None or args.workers != 1:
         option = "--mazes" if args.mazes is not None else "--workers"
         raise CTPError(f"{option}: only applies with --results-table")
-    from ctp.evaluate import EvalConfig, evaluate, format_table
+    from ctp.evaluation.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
     from ctp.planning.planner import Planner, defaults_of
     from ctp.tasks import task_for_env

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctp.recipe import load_recipe, parse_override, run_recipe
+    from ctp.recipe.run import load_recipe, parse_override, run_recipe
 
     apply_threads(args.threads)
     recipe = load_recipe(args.file, dict(parse_override(text) for text in args.set))

@@ -114,7 +114,7 @@ def add_deprecated_aliases(kinds: argparse._SubParsersAction) -> None:
 
 
 def run_curves(args: argparse.Namespace) -> int:
-    from ctp.plotting import plot_training_curves
+    from ctp.training.plotting import plot_training_curves
 
     plot_training_curves(args.runs, args.out)
     print(f"wrote {args.out}")
@@ -122,7 +122,7 @@ def run_curves(args: argparse.Namespace) -> int:
 
 
 def run_pairs(args: argparse.Namespace) -> int:
-    from ctp.teacher_pairs import PairsConfig, make_pairs
+    from ctp.training.teacher_pairs import PairsConfig, make_pairs
 
     apply_threads(args.threads)
     path = make_pairs(PairsConfig(args.teacher, args.out, args.count, args.heun_steps,
@@ -133,11 +133,11 @@ def run_pairs(args: argparse.Namespace) -> int:
 
 
 def run_jump_error(args: argparse.Namespace) -> int:
-    from ctp.atomic import write_json
-    from ctp.models import load_model
+    from ctp.models.builder import load_model
     from ctp.tasks import task_for_dataset
-    from ctp.teacher_pairs import jump_error, load_pairs
-    from ctp.validation import check_not_input, check_options, check_writable
+    from ctp.training.teacher_pairs import jump_error, load_pairs
+    from ctp.utils.atomic import write_json
+    from ctp.utils.validation import check_not_input, check_options, check_writable
 
     apply_threads(args.threads)
     check_options([(args.batch_size >= 1, "--batch-size", ">= 1", args.batch_size)])
@@ -158,7 +158,7 @@ def run_jump_error(args: argparse.Namespace) -> int:
 
 
 def run_average(args: argparse.Namespace) -> int:
-    from ctp.averaging import write_average
+    from ctp.training.averaging import write_average
 
     path = write_average(args.checkpoints, args.out)
     print(f"wrote the average of {len(args.checkpoints)} checkpoints: {path}")

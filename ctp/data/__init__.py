@@ -1,1 +1,2 @@
-"""Offline data shared by every task: the Minari folder, the catalog, normalising, windows."""
+"""Offline data shared by every task: the Minari folder, the catalog, normalising, windows and
+their inpainting condition."""

@@ -22,10 +22,10 @@ from ctp.data.minari_io import (
     env_id_of,
     open_dataset,
 )
-from ctp.errors import CTPError
-from ctp.stats import mean_se
 from ctp.tasks import task_for_dataset
 from ctp.tasks.base import Task
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se
 
 V5_NOTE = ("collected on {env} (v5 dynamics, another behaviour policy): not D4RL's data; "
            "compare its scores only with other v5 results")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 DEFAULT_ROOT = Path("~/.minari/datasets")
 # Metadata keys ctp's generators add beside Minari's own.

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

@@ -18,8 +18,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ctp.data.normalizer import Normalizer
-from ctp.errors import CTPError
 from ctp.tasks.base import StepStream, Task
+from ctp.utils.errors import CTPError
 
 
 def discounted_returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray,

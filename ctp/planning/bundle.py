@@ -6,7 +6,7 @@ schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before 
 are read as ``ctp.tasks.DEFAULT_TASK``'s), dataset_id, horizon, stride, normaliser, EDM
 constants, the dataset's reference scores, per network its config (a U-Net's, or the inverse-
 dynamics MLP's) and EMA weights, the planner defaults and the scorer weights (``scorers``).
-Fields: ``ctp.checkpoint.PlannerFile``.
+Fields: ``ctp.utils.checkpoint.PlannerFile``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ctp.checkpoint import (
+from ctp.utils.checkpoint import (
     FULL_PRECISION,
     KINDS,
     PLANNER_NETWORKS,
     load_checkpoint,
     save_checkpoint,
 )
-from ctp.errors import CTPError
-from ctp.validation import check_not_input
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_not_input
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -89,7 +89,7 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
                 raise CTPError(f"{name}: {key} {other[key]!r} differs from the student's "
                                f"{student[key]!r}")
         if name == "--invdyn":
-            from ctp.inverse_dynamics import check_reach
+            from ctp.models.inverse_dynamics import check_reach
 
             try:
                 check_reach(other["invdyn"]["stride"], student["stride"], student["horizon"])
@@ -193,9 +193,9 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
     """
     import torch
 
-    from ctp.edm import EDMConfig
-    from ctp.models import load_invdyn_network, load_network, unet_config
-    from ctp.train import TrainConfig
+    from ctp.models.builder import load_invdyn_network, load_network, unet_config
+    from ctp.models.edm import EDMConfig
+    from ctp.training.loop import TrainConfig
 
     planner = load_planner_file(path)
     edm = EDMConfig(**planner["edm"])

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 from ctp import _ranking
-from ctp.checkpoint import PLANNER_NETWORKS
-from ctp.ctm import CTMConfig, ctm_sample
 from ctp.data.normalizer import Normalizer
-from ctp.edm import EDMConfig, heun_sample
-from ctp.errors import CTPError
-from ctp.models import load_invdyn_network, load_network
+from ctp.models.builder import load_invdyn_network, load_network
+from ctp.models.ctm import CTMConfig, ctm_sample
+from ctp.models.edm import EDMConfig, heun_sample
 from ctp.planning import scorers as scoring
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
 from ctp.tasks.base import VELOCITY_SOURCES, Candidates
-from ctp.validation import check_options, finite, resolve_device
+from ctp.utils.checkpoint import PLANNER_NETWORKS
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_options, finite, resolve_device
 
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
 MAX_CANDIDATES = 4096
@@ -116,7 +116,7 @@ def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, horizon: in
                  source: str):
     """The inverse-dynamics MLP of a planner file's ``invdyn`` entry, frozen and checked: it
     reads the planned states' width and its k reaches a plan state (``check_reach``)."""
-    from ctp.inverse_dynamics import check_reach
+    from ctp.models.inverse_dynamics import check_reach
 
     entry = payload["invdyn"]
     where = f"{source}: invdyn"

@@ -10,8 +10,8 @@ scorers with weight 0 are not evaluated. Two sources of scorers:
   PointMaze's ``reward`` and ``dynamics``;
 - learned ones, generic over tasks (:data:`LEARNED`), each scoring with one network the
   planner file holds, e.g. ``critic``, ``value``. A new learned scorer is one entry there,
-  plus its network: a kind in ``ctp.models.build_network``, a planner-file entry
-  (``ctp.checkpoint.PLANNER_NETWORKS``) and a ``ctp bundle`` option
+  plus its network: a kind in ``ctp.models.builder.build_network``, a planner-file entry
+  (``ctp.utils.checkpoint.PLANNER_NETWORKS``) and a ``ctp bundle`` option
   (``ctp.planning.bundle``).
 
 Everything here that runs per plan is graph-safe: the terms are resolved once, when the planner
@@ -27,9 +27,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctp.errors import CTPError
 from ctp.tasks.base import Candidates, PlanningTask
-from ctp.validation import finite
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import finite
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ def _critic_logit(critic: nn.Module, plans: Candidates) -> torch.Tensor:
 
 
 def _value(value: nn.Module, plans: Candidates) -> torch.Tensor:
-    """V(plan) (``ctp.value_net``): the discounted return-to-go the value network predicts
+    """V(plan) (``ctp.models.value``): the discounted return-to-go the value network predicts
     from the normalised plan and its condition, in the dataset's reward units."""
     return value(plans.x, plans.mask, plans.value)
 
 
 # Generic scorers, by name; each network's planner-file entry is in
-# ctp.checkpoint.PLANNER_NETWORKS and its network kind in ctp.models.build_network.
+# ctp.utils.checkpoint.PLANNER_NETWORKS and its network kind in ctp.models.builder.build_network.
 LEARNED: dict[str, LearnedScorer] = {
     "critic": LearnedScorer("critic", _critic_logit),
     "value": LearnedScorer("value", _value),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 if TYPE_CHECKING:
     from ctp.tasks.base import PlanningTask, Task

@@ -193,4 +193,5 @@ class PlanningTask(Task, Protocol):
         """``env``'s published (D4RL) random and expert returns, for normalised scores."""
 
     def plot(self, env: str, episodes: Sequence[Any], path: str, title: str) -> None:
-        """A picture of evaluated episodes (``ctp.evaluate.Episode``) written to ``path``."""
+        """A picture of evaluated episodes (``ctp.evaluation.evaluate.Episode``) written to
+        ``path``."""

@@ -23,13 +23,13 @@ import pytest
 import torch
 from helpers import CONFIGS, assert_one_line_error, run_main, spawn_ctp
 
-from ctp.checkpoint import load_checkpoint, save_checkpoint
 from ctp.cli import main
-from ctp.errors import CTPError
 from ctp.planning import load_planner
 from ctp.planning.bundle import bundled_planner_path
 from ctp.planning.planner import MAX_CANDIDATES
-from ctp.train import TrainConfig, train
+from ctp.training.loop import TrainConfig, train
+from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
+from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)
 

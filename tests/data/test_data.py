@@ -22,11 +22,11 @@ from ctp.data.catalog import dataset_info, list_datasets
 from ctp.data.minari_io import CONTINUOUS_KEY, datasets_root
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
-from ctp.errors import CTPError
 from ctp.tasks.pointmaze.generate import GenerateConfig, generate_dataset
 from ctp.tasks.pointmaze.loader import MazeData, load_maze_dataset
 from ctp.tasks.pointmaze.spec import GOAL_RADIUS, get_maze_spec
 from ctp.tasks.pointmaze.task import POINTMAZE as MAZE
+from ctp.utils.errors import CTPError
 
 UMAZE = "ctp/pointmaze/umaze-v1"
 STEPS = 3000  # conftest.tiny_umaze
@@ -644,11 +644,11 @@ def synthetic_data(obs_dim: int, steps: int = 120) -> MazeData:
 
 
 def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
-    from ctp.edm import EDMConfig
-    from ctp.models import build_teacher
+    from ctp.models.builder import build_teacher
+    from ctp.models.edm import EDMConfig
     from ctp.nn import UNetConfig
-    from ctp.teacher_pairs import draw_conditions, teacher_targets
-    from ctp.train import TeacherObjective, TrainConfig
+    from ctp.training.loop import TeacherObjective, TrainConfig
+    from ctp.training.teacher_pairs import draw_conditions, teacher_targets
 
     data = synthetic_data(obs_dim=7)
     windows = TrajectoryWindows(MAZE, data, WindowConfig(8, 3))

@@ -7,7 +7,6 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_ctp, run_main
 
-from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
 from ctp.tasks.base import interpolate_plan
@@ -19,7 +18,8 @@ from ctp.tasks.pointmaze.controller import (
 )
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import get_maze_spec
-from ctp.train import TrainConfig, train
+from ctp.training.loop import TrainConfig, train
+from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)
 
@@ -364,7 +364,7 @@ def test_results_table_from_shipped_planners(tmp_path) -> None:
 
 def test_planner_takes_the_ctm_grid_and_sigmas_from_the_file(planner_file, tmp_path,
                                                              monkeypatch) -> None:
-    from ctp import ctm
+    from ctp.models import ctm
     from ctp.planning import planner as planner_module
     from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_main
 
-from ctp.errors import CTPError
 from ctp.kernels import score_candidates_reference
 from ctp.planning import scorers as scoring
 from ctp.planning.bundle import (
@@ -20,6 +19,7 @@ from ctp.planning.bundle import (
 from ctp.planning.planner import Planner, PlannerConfig, defaults_of, load_planner
 from ctp.tasks import get_task, planning_task
 from ctp.tasks.base import Candidates, Scorer
+from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)
 MAZE = planning_task(get_task("pointmaze"))
@@ -110,7 +110,7 @@ def test_an_alias_for_a_scorer_the_task_lacks_is_refused() -> None:
 
 
 def test_unknown_scorer_in_a_file_is_one_line_error(tmp_path, capsys) -> None:
-    from ctp.checkpoint import save_checkpoint
+    from ctp.utils.checkpoint import save_checkpoint
 
     payload = load_planner_file(bundled_planner_path("pointmaze-umaze"))
     with pytest.raises(CTPError, match="unknown scorer 'valu' for task 'pointmaze'"):

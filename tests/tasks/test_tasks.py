@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ctp.data.normalizer import Normalizer
-from ctp.errors import CTPError
 from ctp.tasks import get_task, planning_task, task_for_dataset, task_for_env, task_names
 from ctp.tasks.base import Candidates, PlanningTask, Task
+from ctp.utils.errors import CTPError
 
 
 def test_registry_finds_tasks_by_name_dataset_and_env() -> None:

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ctp.conditioning import start_goal_condition
+from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.tasks import registry
 from ctp.tasks.base import Condition, Observation, PlanningTask, Scorer, StepStream
@@ -121,10 +121,10 @@ class ToyTask:
 
 
 def test_toy_task_trains_plans_and_evaluates(tmp_path, monkeypatch) -> None:
-    from ctp.evaluate import EvalConfig, evaluate
+    from ctp.evaluation.evaluate import EvalConfig, evaluate
     from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
     from ctp.planning.planner import PlannerConfig
-    from ctp.train import TrainConfig, train
+    from ctp.training.loop import TrainConfig, train
 
     toy = ToyTask()
     assert isinstance(toy, PlanningTask)

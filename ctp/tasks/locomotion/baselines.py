@@ -2,7 +2,7 @@
 
 Behaviour cloning is an MLP ``a = f(s)`` regressed on every (state, action) pair of the
 dataset. Inverse dynamics (``a_t = f(s_t, s_{t+k})``, the planner's action head) is trained by
-``ctp train invdyn`` (``ctp.inverse_dynamics``) on the same MLP, with the pairs of
+``ctp train invdyn`` (``ctp.models.inverse_dynamics``) on the same MLP, with the pairs of
 ``invdyn_pairs``.
 """
 
@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ctp.errors import CTPError
-from ctp.inverse_dynamics import invdyn_pairs  # noqa: F401 - the pairs, here since the BC PR
+from ctp.models.inverse_dynamics import invdyn_pairs  # noqa: F401 - the pairs, here since the BC PR
 from ctp.nn.mlp import MLP
-from ctp.stats import mean_se
 from ctp.tasks.locomotion.loader import LocomotionData, load_locomotion_dataset
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import parse_dataset_name
-from ctp.validation import check_options, finite
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se
+from ctp.utils.validation import check_options, finite
 
 
 @dataclass

@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.atomic import atomic_write, write_json
-from ctp.errors import CTPError
-from ctp.stats import mean_se
-from ctp.tasks.locomotion.actor import SquashedGaussianActor, save_actor
+from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
-from ctp.validation import check_options, finite
+from ctp.utils.atomic import atomic_write, write_json
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se
+from ctp.utils.validation import check_options, finite
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
 CHECK_SEED_OFFSET = 20_000  # and the stochastic check's apart from both

@@ -1,7 +1,7 @@
 """Turn locomotion plans into actions with the planner file's inverse dynamics.
 
 A plan holds one state every ``stride`` env steps; the inverse-dynamics model
-(``ctp.inverse_dynamics``) was trained on pairs ``(s_t, s_{t+k}) -> a_t`` with k its
+(``ctp.models.inverse_dynamics``) was trained on pairs ``(s_t, s_{t+k}) -> a_t`` with k its
 ``stride``, a multiple of the plans' stride within the plan's span (``ctp bundle`` and the
 planner check it). Right after planning, the action is ``f(observed s_t, plan state k env
 steps ahead)``: the observed state (the plan's index 0 is pinned to it) and where the plan

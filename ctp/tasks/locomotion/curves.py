@@ -10,7 +10,7 @@ import numpy as np
 
 def plot_return_curves(episodes: Sequence[Any], path: str, title: str = "",
                        reference: tuple[float, float] | None = None) -> None:
-    """Cumulative reward against env step, one line per episode (``ctp.evaluate.Episode``
+    """Cumulative reward against env step, one line per episode (``ctp.evaluation.evaluate.Episode``
     with per-step ``rewards``); dotted lines at the D4RL random / expert returns when
     ``reference`` is given."""
     import matplotlib

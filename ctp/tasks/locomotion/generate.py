@@ -21,9 +21,7 @@ import numpy as np
 import torch
 
 from ctp.data.minari_io import RANDOM_RETURN_KEY, REF_SOURCE_KEY, dataset_dir, staged_dataset
-from ctp.errors import CTPError
-from ctp.stats import mean_se
-from ctp.tasks.locomotion.actor import SquashedGaussianActor, load_actor
+from ctp.nn.actor import SquashedGaussianActor, load_actor
 from ctp.tasks.locomotion.behaviour import BehaviourConfig, train_behaviour
 from ctp.tasks.locomotion.spec import (
     BEHAVIOUR_KEY,
@@ -31,7 +29,9 @@ from ctp.tasks.locomotion.spec import (
     LocomotionSpec,
     parse_dataset_name,
 )
-from ctp.validation import check_options
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se
+from ctp.utils.validation import check_options
 
 REF_EPISODES = 100
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctp.data.minari_io import dataset_dir, datasets_root, env_id_of, open_dataset
-from ctp.errors import CTPError
 from ctp.tasks.base import StepStream
 from ctp.tasks.locomotion.spec import LocomotionSpec, task_for_dataset
+from ctp.utils.errors import CTPError
 
 
 @dataclass

@@ -6,9 +6,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ctp.atomic import atomic_write
-from ctp.errors import CTPError
 from ctp.tasks.locomotion.spec import get_task
+from ctp.utils.atomic import atomic_write
+from ctp.utils.errors import CTPError
 
 
 def read_run(run_dir: str | Path) -> tuple[dict, list[dict], dict | None]:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ctp.errors import CTPError
 from ctp.tasks.locomotion.spec import LocomotionSpec
+from ctp.utils.errors import CTPError
 
 Policy = Callable[[np.ndarray], np.ndarray]  # observation [obs_dim] -> action [act_dim]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 KINDS = ("medium", "medium-replay")
 # D4RL's infos.py: random- and expert-policy returns of the v3 envs (shared by the v4 envs).

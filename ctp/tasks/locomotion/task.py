@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.conditioning import start_goal_condition
+from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
-from ctp.errors import CTPError
 from ctp.tasks.base import Condition, Observation, Scorer
 from ctp.tasks.locomotion.controller import InverseDynamicsController
 from ctp.tasks.locomotion.loader import LocomotionData, check_spaces, load_locomotion_dataset
@@ -30,6 +29,7 @@ from ctp.tasks.locomotion.spec import (
     parse_dataset_name,
     task_for_dataset,
 )
+from ctp.utils.errors import CTPError
 
 EPISODE_STEPS = 1000  # the *-v4 envs' time limit, D4RL's evaluation episodes
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctp.errors import CTPError
 from ctp.tasks.base import VELOCITY_SOURCES, interpolate_plan
 from ctp.tasks.pointmaze.spec import ENV_DT
+from ctp.utils.errors import CTPError
 
 
 def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:

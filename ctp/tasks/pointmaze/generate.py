@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset
-from ctp.errors import CTPError
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec
+from ctp.utils.errors import CTPError
 
 ACTION_NOISE = 0.5
 REF_EPISODES = 100

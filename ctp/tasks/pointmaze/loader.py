@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, datasets_root
-from ctp.errors import CTPError
 from ctp.tasks.base import StepStream
 from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec, maze_for_dataset
+from ctp.utils.errors import CTPError
 
 
 @dataclass

@@ -10,8 +10,8 @@ from collections import deque
 
 import numpy as np
 
-from ctp.errors import CTPError
 from ctp.tasks.pointmaze.spec import MazeSpec
+from ctp.utils.errors import CTPError
 
 
 class MazeGeometry:

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.errors import CTPError
-from ctp.evaluate import EvalConfig, evaluate
+from ctp.evaluation.evaluate import EvalConfig, evaluate
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.planner import Planner, defaults_of
-from ctp.stats import mean_se, normalized
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se, normalized
 
 # Published on D4RL's maze2d-v1 data (docs/design.md section 7).
 PUBLISHED = {

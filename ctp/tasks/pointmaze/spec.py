@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 GOAL_RADIUS = 0.45  # Gymnasium-Robotics' success radius (D4RL used 0.5)
 GOAL_DIMS = 2  # the goal is a position (x, y)

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.conditioning import start_goal_condition
+from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
-from ctp.errors import CTPError
 from ctp.kernels import dynamics_error, goal_reward
 from ctp.tasks.base import VELOCITY_SOURCES, Candidates, Condition, Observation, Scorer
 from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
@@ -24,6 +23,7 @@ from ctp.tasks.pointmaze.spec import (
     get_maze_spec,
     maze_for_dataset,
 )
+from ctp.utils.errors import CTPError
 
 
 def reward_score(plans: Candidates) -> torch.Tensor:

@@ -10,8 +10,7 @@ import torch
 from helpers import assert_one_line_error, run_main
 
 from ctp.cli import main
-from ctp.errors import CTPError
-from ctp.tasks.locomotion.actor import SquashedGaussianActor
+from ctp.nn.actor import SquashedGaussianActor
 from ctp.tasks.locomotion.baselines import (
     FitConfig,
     bc_baseline,
@@ -22,6 +21,7 @@ from ctp.tasks.locomotion.baselines import (
 from ctp.tasks.locomotion.generate import sample_episodes
 from ctp.tasks.locomotion.loader import load_locomotion_dataset
 from ctp.tasks.locomotion.spec import get_task
+from ctp.utils.errors import CTPError
 
 HOPPER_MEDIUM = "ctp/mujoco/hopper/medium-v1"
 

@@ -15,9 +15,8 @@ import torch
 from helpers import assert_one_line_error, run_main
 
 from ctp.data.catalog import dataset_info, list_datasets
-from ctp.errors import CTPError
+from ctp.nn.actor import load_actor
 from ctp.tasks import dataset_names
-from ctp.tasks.locomotion.actor import load_actor
 from ctp.tasks.locomotion.behaviour import BehaviourConfig, evaluate_actor, train_behaviour
 from ctp.tasks.locomotion.generate import (
     LocomotionGenerateConfig,
@@ -26,6 +25,7 @@ from ctp.tasks.locomotion.generate import (
 )
 from ctp.tasks.locomotion.loader import load_locomotion_dataset
 from ctp.tasks.locomotion.spec import DATASET_NAMES, TASKS, get_task, parse_dataset_name
+from ctp.utils.errors import CTPError
 
 HOPPER_MEDIUM = "ctp/mujoco/hopper/medium-v1"
 HOPPER_REPLAY = "ctp/mujoco/hopper/medium-replay-v1"

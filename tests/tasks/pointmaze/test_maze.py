@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ctp.errors import CTPError
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env, make_vector_env
 from ctp.tasks.pointmaze.spec import GOAL_RADIUS, MAZES, get_maze_spec, maze_for_dataset
+from ctp.utils.errors import CTPError
 
 NAMES = list(MAZES)
 STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))

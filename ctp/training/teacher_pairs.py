@@ -24,15 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.checkpoint import load_checkpoint, save_checkpoint
-from ctp.ctm import CTMStudent, one_jump_loss
 from ctp.data.windows import TrajectoryWindows, WindowConfig
-from ctp.edm import EDMDenoiser, heun_sample
-from ctp.errors import CTPError
-from ctp.models import load_model, normalizer_of
+from ctp.models.builder import load_model, normalizer_of
+from ctp.models.ctm import CTMStudent, one_jump_loss
+from ctp.models.edm import EDMDenoiser, heun_sample
 from ctp.tasks import task_for_dataset
 from ctp.tasks.base import Task
-from ctp.validation import check_finite_state, check_not_input, check_options
+from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_finite_state, check_not_input, check_options
 
 KIND = "pairs"
 

@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctp.checkpoint import NETWORK_KINDS, load_checkpoint
-from ctp.ctm import CTMStudent
 from ctp.data.normalizer import Normalizer
-from ctp.edm import EDMConfig, EDMDenoiser
-from ctp.errors import CTPError
+from ctp.models.ctm import CTMStudent
+from ctp.models.edm import EDMConfig, EDMDenoiser
 from ctp.nn import Critic, TemporalUNet, UNetConfig
-from ctp.validation import load_weights
+from ctp.utils.checkpoint import NETWORK_KINDS, load_checkpoint
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import load_weights
 
 
 def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
@@ -28,7 +28,7 @@ def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
 
 
 def build_network(kind: str, unet: UNetConfig, edm: EDMConfig | None) -> nn.Module:
-    """A fresh network of ``kind`` (``ctp.checkpoint.NETWORK_KINDS``): the EDM teacher, the
+    """A fresh network of ``kind`` (``ctp.utils.checkpoint.NETWORK_KINDS``): the EDM teacher, the
     CTM student (its U-Net also embeds the target time s), the critic or the value network.
     Every U-Net read from a checkpoint or planner file is built here (the inverse-dynamics
     MLP, the one network without a U-Net, by :func:`build_invdyn`)."""
@@ -39,7 +39,7 @@ def build_network(kind: str, unet: UNetConfig, edm: EDMConfig | None) -> nn.Modu
     if kind == "critic":
         return Critic(unet)
     if kind == "value":
-        from ctp.value_net import ValueNet  # ctp.value_net imports this module
+        from ctp.models.value import ValueNet  # ctp.models.value imports this module
 
         return ValueNet(unet)
     raise CTPError(f"unknown network kind {kind!r}: expected one of {', '.join(NETWORK_KINDS)}")
@@ -59,9 +59,9 @@ def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm:
 
 
 def build_invdyn(config: Mapping[str, Any]) -> nn.Module:
-    """A fresh inverse-dynamics MLP (``ctp.inverse_dynamics.InverseDynamics``) from its
+    """A fresh inverse-dynamics MLP (``ctp.models.inverse_dynamics.InverseDynamics``) from its
     recorded config {obs_dim, act_dim, hidden, stride}."""
-    from ctp.inverse_dynamics import InverseDynamics  # it imports this module
+    from ctp.models.inverse_dynamics import InverseDynamics  # it imports this module
 
     return InverseDynamics(int(config["obs_dim"]), int(config["act_dim"]),
                            tuple(int(h) for h in config["hidden"]), int(config["stride"]))

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctp.checkpoint import BEHAVIOUR_KIND, load_checkpoint, save_checkpoint
-from ctp.errors import CTPError
 from ctp.nn.mlp import hidden_stack
+from ctp.utils.checkpoint import BEHAVIOUR_KIND, load_checkpoint, save_checkpoint
+from ctp.utils.errors import CTPError
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # stable-baselines3's clamp
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import CONFIGS, assert_one_line_error, run_main
 
-from ctp.errors import CTPError
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
-from ctp.recipe import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
+from ctp.recipe.run import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
+from ctp.utils.errors import CTPError
 
 SHIPPED = sorted(CONFIGS.glob("*/*.toml"))
 # A few steps of each stage on tiny data (the dataset is generated into the test's folder).
@@ -52,7 +52,7 @@ def test_shipped_recipes_parse_and_cover_every_maze() -> None:
 
 
 def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None:
-    from ctp.recipe import _stage_config
+    from ctp.recipe.run import _stage_config
     from ctp.tasks.locomotion.spec import DATASET_NAMES
 
     recipes = {r.name: r for r in map(load_recipe, sorted(CONFIGS.glob("locomotion/*.toml")))}
@@ -180,7 +180,7 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
 def test_teacher_from_a_planner_file_is_copied_not_trained(capsys, own_root, tmp_path) -> None:
     import torch
 
-    from ctp.checkpoint import load_checkpoint
+    from ctp.utils.checkpoint import load_checkpoint
 
     out, shipped = tmp_path / "run", bundled_planner_path("pointmaze-umaze")
     proc = run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml", "--out", out,

@@ -11,16 +11,16 @@ import torch
 import torch.multiprocessing as mp
 from helpers import assert_one_line_error, run_main
 
-from ctp.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
-from ctp.conditioning import start_goal_condition
-from ctp.ctm import one_jump_loss
-from ctp.edm import heun_sample
-from ctp.errors import CTPError
-from ctp.models import load_model
+from ctp.data.conditioning import start_goal_condition
+from ctp.models.builder import load_model
+from ctp.models.ctm import one_jump_loss
+from ctp.models.edm import heun_sample
 from ctp.planning import load_planner
 from ctp.planning.bundle import ExportConfig, export_planner
-from ctp.teacher_pairs import PairsConfig, make_pairs
-from ctp.train import TrainConfig, train
+from ctp.training.loop import TrainConfig, train
+from ctp.training.teacher_pairs import PairsConfig, make_pairs
+from ctp.utils.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
+from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from ctp.checkpoint import KINDS, load_checkpoint, save_checkpoint
-from ctp.errors import CTPError
-from ctp.validation import check_not_input
+from ctp.utils.checkpoint import KINDS, load_checkpoint, save_checkpoint
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_not_input
 
 # Fields that must agree for weights to be averaged meaningfully.
 _SAME = ("kind", "unet", "dataset_id", "horizon", "stride", "normalizer")

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from ctp.conditioning import start_goal_condition
-from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, jump_times
-from ctp.edm import (
+from ctp.data.conditioning import start_goal_condition
+from ctp.models.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, jump_times
+from ctp.models.edm import (
     EDMConfig,
     EDMDenoiser,
     edm_loss,
@@ -317,13 +317,13 @@ def test_narrow_student_is_smaller_and_keeps_the_time_embedding() -> None:
 
 
 def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -> None:
-    from ctp.checkpoint import NETWORK_KINDS, PLANNER_NETWORKS
-    from ctp.errors import CTPError
-    from ctp.models import build_network, load_network
+    from ctp.models.builder import build_network, load_network
+    from ctp.utils.checkpoint import NETWORK_KINDS, PLANNER_NETWORKS
+    from ctp.utils.errors import CTPError
 
     unet = UNetConfig(obs_dim=4, horizon=8, dim=16, dim_mults=(1, 2))
     edm = EDMConfig()
-    from ctp.value_net import ValueNet
+    from ctp.models.value import ValueNet
 
     types = {"teacher": EDMDenoiser, "ctm": CTMStudent, "critic": Critic, "value": ValueNet}
     assert set(NETWORK_KINDS) == set(types)

@@ -15,7 +15,7 @@ def plot_training_curves(run_dirs: Sequence[str], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ctp.errors import CTPError
+    from ctp.utils.errors import CTPError
 
     fig, axes = plt.subplots(1, len(run_dirs), figsize=(4.2 * len(run_dirs), 3.2),
                              squeeze=False)

@@ -6,8 +6,9 @@ A recipe names a dataset and the settings of every stage that turns it into a pl
          -> evaluate
 
 Each table of the file holds the stage's options with the names of the library's configs
-(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``: ``ctp.train.TrainConfig``
-fields; ``[pairs]``: ``ctp.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
+(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``:
+``ctp.training.loop.TrainConfig`` fields; ``[pairs]``:
+``ctp.training.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
 ``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
 vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
 optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner file's teacher
@@ -38,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctp.atomic import write_json
-from ctp.errors import CTPError
-from ctp.validation import check_options
+from ctp.utils.atomic import write_json
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -169,8 +170,8 @@ def _build(where: str, make: Callable[[], Any]) -> Any:
 
 def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
     """The library config of ``stage`` (None for an absent optional stage), checked."""
-    from ctp.teacher_pairs import PairsConfig
-    from ctp.train import TrainConfig, validate
+    from ctp.training.loop import TrainConfig, validate
+    from ctp.training.teacher_pairs import PairsConfig
 
     where = f"{recipe.source}: [{stage}]"
     if stage == "teacher" and FROM_PLANNER in recipe.teacher:
@@ -201,7 +202,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         }[stage]
         if stage == "invdyn":
             options = {k: v for k, v in options.items() if k != "stride"}
-            from ctp.inverse_dynamics import check_reach
+            from ctp.models.inverse_dynamics import check_reach
 
             _build(where, lambda: check_reach(links["stride"], plans.stride, plans.horizon))
         cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
@@ -235,7 +236,7 @@ def _imported_teacher(planner: Any, dataset_id: str, out: Path, where: str) -> A
     """The config of a teacher taken from a planner file instead of trained (``[teacher]
     from_planner``): its dataset must be the recipe's."""
     from ctp.planning.bundle import load_planner_file
-    from ctp.train import TrainConfig
+    from ctp.training.loop import TrainConfig
 
     if not isinstance(planner, str) or not planner:
         raise CTPError(f"{where} {FROM_PLANNER}: expected a planner file path, got {planner!r}")
@@ -385,7 +386,7 @@ def _data_stage(options: Mapping[str, Any], progress: bool) -> dict[str, Any]:
 
 def _train_stage(cfg: Any, progress: bool) -> dict[str, Any]:
     """Train (or resume) one network within what is left of its budget."""
-    from ctp.train import train
+    from ctp.training.loop import train
 
     out = Path(cfg.out_dir)
     cfg.resume = (out / "latest.pt").exists()
@@ -414,7 +415,7 @@ def _import_teacher(planner: str, out: Path) -> dict[str, Any]:
 
 
 def _saved_step(out: Path) -> int:
-    from ctp.checkpoint import load_checkpoint
+    from ctp.utils.checkpoint import load_checkpoint
 
     return int(load_checkpoint(out / "latest.pt")["step"])
 
@@ -424,8 +425,8 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
     """Run ``recipe``'s stages in order into ``out`` (default: the recipe's), skipping the
     finished ones and resuming an interrupted one; stops after ``until`` when given.
     Returns ``stages.json``'s content."""
-    from ctp.evaluate import format_table
-    from ctp.teacher_pairs import make_pairs
+    from ctp.evaluation.evaluate import format_table
+    from ctp.training.teacher_pairs import make_pairs
 
     if until is not None and until not in STAGES:
         raise CTPError(f"--until: expected one of {', '.join(STAGES)}, got {until!r}")
@@ -489,7 +490,7 @@ def _bundle(recipe: Recipe, out: Path, student: Path, path: Path) -> Path:
 def _evaluate(planner: Path, options: Mapping[str, Any], default_seed: int, out: Path,
               progress: bool) -> dict[str, Any]:
     """Closed-loop evaluation of a planner file with its own defaults; JSON to ``out``."""
-    from ctp.evaluate import EvalConfig, evaluate
+    from ctp.evaluation.evaluate import EvalConfig, evaluate
     from ctp.planning.bundle import load_planner_file
     from ctp.planning.planner import defaults_of
 

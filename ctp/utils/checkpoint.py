@@ -5,7 +5,7 @@ one ``torch.save`` dict of tensors and plain Python values (loadable with
 ``torch.load(weights_only=True)``) carrying ``schema_version`` and ``kind``. The fields of the
 network files are described once, below: :class:`TrainingCheckpoint`, :class:`PlannerFile` and
 the :class:`NetworkEntry` of each network a planner file holds. Networks are rebuilt from them
-by ``ctp.models.build_network`` / ``load_network``.
+by ``ctp.models.builder.build_network`` / ``load_network``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from typing import Any, TypedDict
 
 import torch
 
-from ctp.atomic import atomic_write
-from ctp.errors import CTPError
+from ctp.utils.atomic import atomic_write
+from ctp.utils.errors import CTPError
 
 SCHEMA_VERSION = 1  # every field added since is optional, so version-1 readers need no bump
 KINDS = ("teacher", "ctm", "critic", "value", "invdyn")  # training checkpoints
-NETWORK_KINDS = ("teacher", "ctm", "critic", "value")  # what ctp.models.build_network builds
+# What ctp.models.builder.build_network builds.
+NETWORK_KINDS = ("teacher", "ctm", "critic", "value")
 # A planner file's network entries and the network kind each holds. All but invdyn are U-Nets
-# (NetworkEntry, ctp.models.load_network); invdyn is the inverse-dynamics MLP (InvDynEntry,
-# ctp.models.load_invdyn_network).
+# (NetworkEntry, ctp.models.builder.load_network); invdyn is the inverse-dynamics MLP
+# (InvDynEntry, ctp.models.builder.load_invdyn_network).
 PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic",
                     "value": "value", "invdyn": "invdyn"}
 # Weights a planner file keeps in float32 under ctp bundle --half: statistics, not weights
@@ -42,14 +43,14 @@ class NetworkEntry(TypedDict):
 
 
 class ValueEntry(NetworkEntry, total=False):
-    """The value network of a planner file (``ctp.value_net``): a NetworkEntry plus its
+    """The value network of a planner file (``ctp.models.value``): a NetworkEntry plus its
     training target's statistics (also the ``ret_mean`` / ``ret_std`` buffers in ``state``)."""
 
     returns: dict[str, float]  # gamma, mean, std
 
 
 class InvDynEntry(TypedDict):
-    """The inverse-dynamics MLP of a planner file (``ctp.inverse_dynamics``)."""
+    """The inverse-dynamics MLP of a planner file (``ctp.models.inverse_dynamics``)."""
 
     invdyn: dict[str, Any]  # obs_dim, act_dim, hidden (list), stride (its k)
     state: dict[str, torch.Tensor]  # EMA weights (float16 with --half, statistics float32)
@@ -57,16 +58,16 @@ class InvDynEntry(TypedDict):
 
 
 class TrainingCheckpoint(TypedDict, total=False):
-    """``kind`` one of KINDS (``ctp/train.py``). value checkpoints add ``returns`` (gamma,
+    """``kind`` one of KINDS (``ctp/training/``). value checkpoints add ``returns`` (gamma,
     mean, std of the return-to-go target); invdyn checkpoints hold ``invdyn`` (the MLP's
     config) and no ``unet``/``edm``."""
 
     schema_version: int
     kind: str  # one of KINDS
-    config: dict[str, Any]  # the full ctp.train.TrainConfig
+    config: dict[str, Any]  # the full ctp.training.loop.TrainConfig
     unet: dict[str, Any]  # U-Net config, as in NetworkEntry
-    edm: dict[str, Any]  # ctp.edm.EDMConfig fields
-    ctm: dict[str, Any]  # ctp.ctm.CTMConfig fields
+    edm: dict[str, Any]  # ctp.models.edm.EDMConfig fields
+    ctm: dict[str, Any]  # ctp.models.ctm.CTMConfig fields
     model: dict[str, torch.Tensor]
     ema: dict[str, torch.Tensor]  # what is loaded for use (load_model)
     optimizer: dict[str, Any]

@@ -1,4 +1,5 @@
-"""``ctp compare`` / ``ctp.comparison``: paired comparison of two real ``ctp plan --out`` runs."""
+"""``ctp compare`` / ``ctp.evaluation.comparison``: paired comparison of two real
+``ctp plan --out`` runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from helpers import assert_one_line_error, run_main
 
 from ctp.cli import main
-from ctp.comparison import compare_results, load_result
+from ctp.evaluation.comparison import compare_results, load_result
 
 torch.set_num_threads(1)
 

@@ -10,7 +10,7 @@ is what the action explains (from ``[s_t, s_{t+k}]`` the net must learn to cance
 inputs against each other). It standardises its input with the training pairs' mean and std
 and squashes its output with tanh (actions in [-1, 1]).
 
-Checkpoint (``kind`` "invdyn", ``ctp/train.py``): the training checkpoint's fields with ``unet``
+Checkpoint (``kind`` "invdyn", ``ctp/training/``): the training checkpoint's fields with ``unet``
 and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride}; ``stride`` (also the
 top-level one) is k; ``normalizer`` is the dataset's (the model does not use it: raw states).
 """
@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ctp.checkpoint import load_checkpoint
 from ctp.data.normalizer import Normalizer
-from ctp.errors import CTPError
-from ctp.models import load_invdyn_network, normalizer_of
+from ctp.models.builder import load_invdyn_network, normalizer_of
 from ctp.nn.mlp import MLP
 from ctp.tasks.base import StepStream
+from ctp.utils.checkpoint import load_checkpoint
+from ctp.utils.errors import CTPError
 
 
 def invdyn_pairs(data: StepStream, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

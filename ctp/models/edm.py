@@ -1,7 +1,7 @@
 """EDM teacher (Karras et al. 2022): preconditioning, loss, Karras grid, Heun sampler.
 
 Trajectories are ``[B, H, D]``; conditions are float ``(mask, value)`` pairs of that shape
-(``ctp.conditioning``). Every sampler is graph-safe: no host syncs, no boolean indexing, and
+(``ctp.data.conditioning``). Every sampler is graph-safe: no host syncs, no boolean indexing, and
 branches depend on the Python loop index only.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ctp.conditioning import apply_condition
+from ctp.data.conditioning import apply_condition
 
 
 @dataclass

@@ -9,7 +9,7 @@ call ``(x, mask, value)`` on normalised ``[B, H, D]`` windows and their conditio
 by MSE on the standardised target ``(G - mean) / std`` (mean and std over the training
 windows); ``forward`` maps back, so V outputs raw returns in the dataset's reward units.
 
-Checkpoint (``kind`` "value", ``ctp/train.py``): the training checkpoint's fields with ``unet``
+Checkpoint (``kind`` "value", ``ctp/training/``): the training checkpoint's fields with ``unet``
 the network's U-Net config, ``edm`` None, and ``returns`` = {gamma, mean, std} of the target
 (mean and std are also the ``ret_mean`` / ``ret_std`` buffers in ``model`` / ``ema``).
 """
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ctp.checkpoint import load_checkpoint
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows
-from ctp.models import load_network, normalizer_of
+from ctp.models.builder import load_network, normalizer_of
 from ctp.nn import Critic, UNetConfig
+from ctp.utils.checkpoint import load_checkpoint
 
 
 class ValueNet(nn.Module):

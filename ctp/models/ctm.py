@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ctp.conditioning import apply_condition
-from ctp.edm import (
+from ctp.data.conditioning import apply_condition
+from ctp.models.edm import (
     EDMConfig,
     EDMDenoiser,
     edm_loss,
@@ -175,7 +175,7 @@ def one_jump_loss(
 ) -> torch.Tensor:
     """Squared distance (generated entries) between the one-jump map
     G(sigma_max z, sigma_max, 0) and the teacher's Heun sample ``target`` from the same unit
-    noise ``z`` ``[B, H, D]`` (``ctp.teacher_pairs``): a scalar."""
+    noise ``z`` ``[B, H, D]`` (``ctp.training.teacher_pairs``): a scalar."""
     t = noise.new_full((noise.shape[0],), student.edm.sigma_max)
     jump = student(noise * student.edm.sigma_max, t, torch.zeros_like(t), mask, value)
     return masked_mse(jump, target, mask).mean()

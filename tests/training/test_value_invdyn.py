@@ -11,18 +11,18 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_main
 
-from ctp.checkpoint import load_checkpoint
 from ctp.cli import build_parser
 from ctp.commands.train import config_from_args
-from ctp.conditioning import start_goal_condition
+from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig, discounted_returns_to_go
-from ctp.errors import CTPError
-from ctp.inverse_dynamics import invdyn_pairs, load_invdyn
+from ctp.models.inverse_dynamics import invdyn_pairs, load_invdyn
+from ctp.models.value import load_value
 from ctp.tasks import registry
 from ctp.tasks.base import Condition, StepStream
-from ctp.train import OBJECTIVES, TrainConfig, train
-from ctp.value_net import load_value
+from ctp.training.loop import OBJECTIVES, TrainConfig, train
+from ctp.utils.checkpoint import load_checkpoint
+from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)
 

@@ -1,6 +1,6 @@
 """Checks shared by the CLI and the library: option ranges, devices, weights, output paths.
 
-Each check raises :class:`~ctp.errors.CTPError` naming the option, file or field at fault and
+Each check raises :class:`~ctp.utils.errors.CTPError` naming the option, file or field at fault and
 what was expected, so the CLI can print it as one line.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctp.errors import CTPError
+from ctp.utils.errors import CTPError
 
 DEVICE_TYPES = ("cpu", "cuda")
 

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.atomic import write_json
-from ctp.errors import CTPError
 from ctp.planning.planner import Planner, PlannerConfig
-from ctp.stats import mean_se, normalized
 from ctp.tasks import DEFAULT_ENV, task_for_env
-from ctp.validation import check_not_input, check_options, check_writable, resolve_device
+from ctp.utils.atomic import write_json
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se, normalized
+from ctp.utils.validation import check_not_input, check_options, check_writable, resolve_device
 
 WARMUP_PLANS = 2
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ctp.errors import CTPError
-from ctp.stats import mean_se, normalized
+from ctp.utils.errors import CTPError
+from ctp.utils.stats import mean_se, normalized
 
 # Entries a `ctp plan --out` result must have, and those two compared results must share.
 RESULT_KEYS = ("env", "task", "d4rl_ref_min_score", "d4rl_ref_max_score", "per_episode")

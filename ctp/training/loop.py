@@ -28,21 +28,21 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from ctp.atomic import atomic_write, write_json
-from ctp.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
-from ctp.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
-from ctp.edm import EDMConfig, edm_loss
-from ctp.errors import CTPError
-from ctp.inverse_dynamics import InverseDynamics, TransitionPairs
-from ctp.models import build_teacher, load_model, normalizer_of, unet_config
+from ctp.models.builder import build_teacher, load_model, normalizer_of, unet_config
+from ctp.models.ctm import CTMConfig, CTMStudent, ctm_loss, ctm_sample, one_jump_loss
+from ctp.models.edm import EDMConfig, edm_loss
+from ctp.models.inverse_dynamics import InverseDynamics, TransitionPairs
+from ctp.models.value import ReturnWindows, ValueNet
 from ctp.nn import Critic, UNetConfig
 from ctp.tasks import DEFAULT_DATASET, task_for_dataset
 from ctp.tasks.base import StepStream, Task
-from ctp.teacher_pairs import load_pairs
-from ctp.validation import check_options, finite, load_weights, resolve_device, same_file
-from ctp.value_net import ReturnWindows, ValueNet
+from ctp.training.teacher_pairs import load_pairs
+from ctp.utils.atomic import atomic_write, write_json
+from ctp.utils.checkpoint import load_checkpoint, prune_checkpoints, save_checkpoint
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_options, finite, load_weights, resolve_device, same_file
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -275,7 +275,7 @@ class CriticObjective(Objective):
 
 class ValueObjective(Objective):
     """V(window) regressed on the discounted return-to-go of the window's first step
-    (``ctp.value_net``): MSE on the target standardised with its mean and std over the
+    (``ctp.models.value``): MSE on the target standardised with its mean and std over the
     training windows (kept in the network's buffers and the checkpoint's ``returns``)."""
 
     defaults: ClassVar[dict[str, Any]] = {"lr": 2e-4, "ema_decay": 0.99}
@@ -303,7 +303,7 @@ class ValueObjective(Objective):
 
 
 class InvDynObjective(Objective):
-    """``a_t = f(s_t, s_{t+k})`` with k = ``stride`` (``ctp.inverse_dynamics``): MSE on the
+    """``a_t = f(s_t, s_{t+k})`` with k = ``stride`` (``ctp.models.inverse_dynamics``): MSE on the
     dataset's transition pairs, raw states in, raw actions out."""
 
     defaults: ClassVar[dict[str, Any]] = {"lr": 3e-4, "ema_decay": 0.99, "stride": 1}

@@ -8,11 +8,11 @@ import signal
 import pytest
 import torch
 
-import ctp.train
-from ctp.checkpoint import load_checkpoint, save_checkpoint
+import ctp.training.loop
 from ctp.cli import build_parser, main
 from ctp.commands.train import config_from_args
-from ctp.train import OBJECTIVES, TrainConfig, lr_scheduler, train
+from ctp.training.loop import OBJECTIVES, TrainConfig, lr_scheduler, train
+from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
 
 torch.set_num_threads(1)
 
@@ -91,7 +91,7 @@ def test_resume_continues_the_schedule_exactly(minari_root, tmp_path, monkeypatc
     whole = train(TrainConfig(out_dir=str(tmp_path / "whole"), **common))
     assert whole.step == 8
 
-    real_update, calls = ctp.train.ema_update, []
+    real_update, calls = ctp.training.loop.ema_update, []
 
     def interrupt_after_three(*args) -> None:  # SIGINT during the third step
         real_update(*args)
@@ -99,11 +99,11 @@ def test_resume_continues_the_schedule_exactly(minari_root, tmp_path, monkeypatc
         if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(ctp.train, "ema_update", interrupt_after_three)
+    monkeypatch.setattr(ctp.training.loop, "ema_update", interrupt_after_three)
     run = tmp_path / "split"
     first = train(TrainConfig(out_dir=str(run), **common))
     assert (first.step, first.stopped_by) == (3, signal.SIGINT)
-    monkeypatch.setattr(ctp.train, "ema_update", real_update)
+    monkeypatch.setattr(ctp.training.loop, "ema_update", real_update)
     saved = load_checkpoint(run / "latest.pt")
     assert saved["scheduler"]["last_epoch"] == 3
     train(TrainConfig(out_dir=str(run), resume=True, **common))

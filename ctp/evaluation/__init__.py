@@ -1,0 +1,2 @@
+"""Closed-loop evaluation of a planner (``evaluate``) and two evaluations paired by seed
+(``comparison``)."""
