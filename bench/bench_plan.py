@@ -69,7 +69,7 @@ def _time_shipped_planner(benchmark, env: str, **settings) -> None:
 
     from ctp.planning import load_planner
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
-    from ctp.planning.planner import defaults_of
+    from ctp.planning.config import defaults_of
 
     config = dataclasses.replace(defaults_of(load_planner_file(bundled_planner_path(env))),
                                  **settings)

@@ -6,6 +6,10 @@ import os
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
+# JAX (sbx SAC, the AntMaze controller's trainer): XLA's cheapest compile, one thread. The
+# tests' few hundred SAC steps spend most of their time compiling (79 s -> 16 s here).
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0 "
+                      "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 from hypothesis import settings  # noqa: E402
 
@@ -47,7 +51,8 @@ def own_root(tmp_path, monkeypatch):
 def planner_file(tiny_umaze, tmp_path_factory):
     """Teacher, student and critic trained for a few steps, bundled into a planner file."""
     from ctp.planning.bundle import ExportConfig, export_planner
-    from ctp.training.loop import TrainConfig, train
+    from ctp.training.config import TrainConfig
+    from ctp.training.loop import train
 
     out = tmp_path_factory.mktemp("planner")
     common = dict(horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8, steps=3,

@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         raise CTPError(f"{option}: only applies with --results-table")
     from ctp.evaluation.evaluate import EvalConfig, evaluate, format_table
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
-    from ctp.planning.planner import Planner, defaults_of
+    from ctp.planning.config import defaults_of
+    from ctp.planning.planner import Planner
     from ctp.tasks import task_for_env
 
     env = task_for_env(args.env).env_name(args.env)

@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctp.recipe.run import load_recipe, parse_override, run_recipe
+    from ctp.recipe.config import load_recipe, parse_override
+    from ctp.recipe.run import run_recipe
 
     apply_threads(args.threads)
     recipe = load_recipe(args.file, dict(parse_override(text) for text in args.set))

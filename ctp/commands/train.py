@@ -126,7 +126,7 @@ class LibraryDefaultsHelp(argparse.HelpFormatter):
         self.kind = kind
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        from ctp.training.loop import TrainConfig
+        from ctp.training.config import TrainConfig
 
         help_text = action.help or ""
         name = _field(self.kind, action.dest) if action.default is None else None
@@ -146,7 +146,7 @@ def config_from_args(args: argparse.Namespace):
     """The ``TrainConfig`` of a ``ctp train KIND`` command line: the options given, the
     library's defaults for the rest."""
     from ctp.models.ctm import CTMConfig
-    from ctp.training.loop import TrainConfig
+    from ctp.training.config import TrainConfig
 
     given = {name: value for dest, value in vars(args).items()
              if value is not None and (name := _field(args.kind, dest)) is not None}
@@ -158,7 +158,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ctp.training.loop import train, validate
+    from ctp.training.config import validate
+    from ctp.training.loop import train
 
     cfg = config_from_args(args)
     validate(cfg)

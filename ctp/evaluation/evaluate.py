@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctp.planning.planner import Planner, PlannerConfig
+from ctp.planning.config import PlannerConfig
+from ctp.planning.planner import Planner
 from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,6 +14,8 @@ from torch import nn
 from ctp.data.normalizer import Normalizer
 from ctp.models.ctm import CTMStudent
 from ctp.models.edm import EDMConfig, EDMDenoiser
+from ctp.models.inverse_dynamics import InverseDynamics
+from ctp.models.value import ValueNet
 from ctp.nn import Critic, TemporalUNet, UNetConfig
 from ctp.utils.checkpoint import NETWORK_KINDS, load_checkpoint
 from ctp.utils.errors import CTPError
@@ -39,8 +42,6 @@ def build_network(kind: str, unet: UNetConfig, edm: EDMConfig | None) -> nn.Modu
     if kind == "critic":
         return Critic(unet)
     if kind == "value":
-        from ctp.models.value import ValueNet  # ctp.models.value imports this module
-
         return ValueNet(unet)
     raise CTPError(f"unknown network kind {kind!r}: expected one of {', '.join(NETWORK_KINDS)}")
 
@@ -61,8 +62,6 @@ def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm:
 def build_invdyn(config: Mapping[str, Any]) -> nn.Module:
     """A fresh inverse-dynamics MLP (``ctp.models.inverse_dynamics.InverseDynamics``) from its
     recorded config {obs_dim, act_dim, hidden, stride}."""
-    from ctp.models.inverse_dynamics import InverseDynamics  # it imports this module
-
     return InverseDynamics(int(config["obs_dim"]), int(config["act_dim"]),
                            tuple(int(h) for h in config["hidden"]), int(config["stride"]))
 
@@ -105,3 +104,27 @@ def load_model(path: str, kind: str | None = None, device: str = "cpu", backend:
 def normalizer_of(payload: dict[str, Any], source: str = "") -> Normalizer:
     """The checkpoint's normaliser (checked finite; errors name ``source``)."""
     return Normalizer.from_state_dict(payload["normalizer"], source)
+
+
+def load_value(path: str | Path, device: str = "cpu", backend: str = "auto"
+               ) -> tuple[ValueNet, Normalizer, dict[str, Any]]:
+    """(frozen value network with EMA weights in eval mode, its normaliser, the payload) from
+    a ``kind`` "value" checkpoint. Windows must be normalised with that normaliser (for the
+    same dataset it equals the teacher's: both are fitted to its states)."""
+    payload = load_checkpoint(path, "value")
+    part = "ema" if payload.get("ema") else "model"
+    net = load_network("value", payload["unet"], payload[part], None, f"{path}: {part}", backend)
+    normalizer = normalizer_of(payload, str(path))
+    return net.to(device).eval().requires_grad_(False), normalizer, payload
+
+
+def load_invdyn(path: str | Path, device: str = "cpu"
+                ) -> tuple[InverseDynamics, Normalizer, dict[str, Any]]:
+    """(frozen inverse-dynamics model with EMA weights in eval mode, the dataset's
+    normaliser, the payload) from a ``kind`` "invdyn" checkpoint. The model takes raw states;
+    its ``stride`` is the k it was trained for (plan states k env steps apart)."""
+    payload = load_checkpoint(path, "invdyn")
+    part = "ema" if payload.get("ema") else "model"
+    model = load_invdyn_network(payload["invdyn"], payload[part], f"{path}: {part}")
+    normalizer = normalizer_of(payload, str(path))
+    return model.to(device).eval().requires_grad_(False), normalizer, payload

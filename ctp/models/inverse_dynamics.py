@@ -17,7 +17,6 @@ top-level one) is k; ``normalizer`` is the dataset's (the model does not use it:
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,10 +24,8 @@ import torch
 from torch import nn
 
 from ctp.data.normalizer import Normalizer
-from ctp.models.builder import load_invdyn_network, normalizer_of
 from ctp.nn.mlp import MLP
 from ctp.tasks.base import StepStream
-from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError
 
 
@@ -111,15 +108,3 @@ class TransitionPairs:
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         rows = torch.from_numpy(np.asarray(idx, dtype=np.int64))
         return {"inputs": self.inputs[rows], "actions": self.actions[rows]}
-
-
-def load_invdyn(path: str | Path, device: str = "cpu"
-                ) -> tuple[InverseDynamics, Normalizer, dict[str, Any]]:
-    """(frozen inverse-dynamics model with EMA weights in eval mode, the dataset's
-    normaliser, the payload) from a ``kind`` "invdyn" checkpoint. The model takes raw states;
-    its ``stride`` is the k it was trained for (plan states k env steps apart)."""
-    payload = load_checkpoint(path, "invdyn")
-    part = "ema" if payload.get("ema") else "model"
-    model = load_invdyn_network(payload["invdyn"], payload[part], f"{path}: {part}")
-    normalizer = normalizer_of(payload, str(path))
-    return model.to(device).eval().requires_grad_(False), normalizer, payload

@@ -16,18 +16,12 @@ the network's U-Net config, ``edm`` None, and ``returns`` = {gamma, mean, std} o
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
-from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows
-from ctp.models.builder import load_network, normalizer_of
 from ctp.nn import Critic, UNetConfig
-from ctp.utils.checkpoint import load_checkpoint
 
 
 class ValueNet(nn.Module):
@@ -82,15 +76,3 @@ class ReturnWindows:
         out = self.windows.batch(idx)
         out["target"] = self._target[torch.from_numpy(np.asarray(idx, dtype=np.int64))]
         return out
-
-
-def load_value(path: str | Path, device: str = "cpu", backend: str = "auto"
-               ) -> tuple[ValueNet, Normalizer, dict[str, Any]]:
-    """(frozen value network with EMA weights in eval mode, its normaliser, the payload) from
-    a ``kind`` "value" checkpoint. Windows must be normalised with that normaliser (for the
-    same dataset it equals the teacher's: both are fitted to its states)."""
-    payload = load_checkpoint(path, "value")
-    part = "ema" if payload.get("ema") else "model"
-    net = load_network("value", payload["unet"], payload[part], None, f"{path}: {part}", backend)
-    normalizer = normalizer_of(payload, str(path))
-    return net.to(device).eval().requires_grad_(False), normalizer, payload

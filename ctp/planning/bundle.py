@@ -114,7 +114,7 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
 def export_planner(cfg: ExportConfig) -> Path:
     """Bundle training checkpoints into one planner file (the dataset's ref scores too)."""
     from ctp.planning import scorers
-    from ctp.planning.planner import PlannerConfig
+    from ctp.planning.config import PlannerConfig
     from ctp.tasks import planning_task, task_for_dataset
 
     check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
@@ -195,7 +195,7 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
 
     from ctp.models.builder import load_invdyn_network, load_network, unet_config
     from ctp.models.edm import EDMConfig
-    from ctp.training.loop import TrainConfig
+    from ctp.training.config import TrainConfig
 
     planner = load_planner_file(path)
     edm = EDMConfig(**planner["edm"])

@@ -1,291 +1,26 @@
-"""Recipes: one TOML file per planner, run end to end by ``ctp recipe FILE``.
-
-A recipe names a dataset and the settings of every stage that turns it into a planner::
-
-    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> select -> bundle
-         -> evaluate
-
-Each table of the file holds the stage's options with the names of the library's configs
-(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``:
-``ctp.training.loop.TrainConfig`` fields; ``[pairs]``:
-``ctp.training.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
-``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
-vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
-optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner file's teacher
-instead of training one (its dataset must be ``[data]``'s; the other ``[teacher]`` options
-are then unused), to distil a new student from a teacher that already ships. The value
-network and the inverse dynamics take the dataset, horizon and stride of the teacher
-(invdyn's k, its ``stride``, may be a multiple of the plans' stride); the bundle holds every
-network the recipe trains. ``[select]`` evaluates every kept student checkpoint
-on validation seeds (1000.. by default, refused if they overlap the test seeds) and bundles
-the best; without it the bundle takes the student's last checkpoint.
-
-The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
-recipe is refused, naming the first differing entry, except for budgets: ``max_minutes`` may
-change), one folder per training stage, ``pairs.pt``, ``select/`` (one JSON per candidate),
-``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall seconds and what
-it made). Rerunning the command skips finished stages and resumes the interrupted one; a
-training stage's ``max_minutes`` is its budget over all attempts.
-"""
+"""Running a recipe: its stages in order into the run folder, skipping finished ones and
+resuming an interrupted one within its budget (``ctp.recipe`` describes the folder)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ctp.recipe.config import (
+    FROM_PLANNER,
+    OPTIONAL,
+    SELECT_SEED,
+    STAGES,
+    TRAINING,
+    Recipe,
+    _seeds,
+    _stage_config,
+)
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_options
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "select",
-          "bundle", "evaluate")
-TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value": "value",
-            "invdyn": "invdyn"}  # stage -> kind
-OPTIONAL = ("pairs", "critic", "value", "invdyn", "select")
-BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
-               "velocities")
-EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
-DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
-FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained
-EVAL_EPISODES = 100  # [evaluate] / [select] episodes when not given
-SELECT_SEED = 1000  # [select]'s first validation seed when not given
-
-
-@dataclass
-class Recipe:
-    """A parsed recipe: the dataset and each stage's options (see the module doc)."""
-
-    name: str
-    out: str
-    data: dict[str, Any]
-    teacher: dict[str, Any]
-    student: dict[str, Any]
-    bundle: dict[str, Any]
-    evaluate: dict[str, Any] = field(default_factory=dict)
-    pairs: dict[str, Any] | None = None
-    critic: dict[str, Any] | None = None
-    value: dict[str, Any] | None = None
-    invdyn: dict[str, Any] | None = None
-    select: dict[str, Any] | None = None
-    source: str = ""  # the file it was read from (not part of the recipe)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe as recorded in the run folder (without ``source``)."""
-        d = dataclasses.asdict(self)
-        d.pop("source")
-        return d
-
-
-def _table(raw: Mapping[str, Any], key: str, source: str, required: bool) -> dict | None:
-    value = raw.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, dict):
-        raise CTPError(f"{source}: [{key}]: expected a table of options")
-    return dict(value)
-
-
-def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            raise CTPError(f"{where}: unknown option {key!r}; expected one of "
-                           f"{', '.join(allowed)}")
-
-
-def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> Recipe:
-    """A checked :class:`Recipe` from TOML ``text``; ``overrides`` maps ``"table.key"`` to a
-    value that replaces the file's (``ctp recipe --set``). Errors name ``source`` and the
-    table and option at fault; every stage's config is built (and range-checked) here, so a
-    bad option fails before any stage runs."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CTPError(f"{source}: not valid TOML ({exc})") from None
-    for dotted, value in (overrides or {}).items():
-        table, _, key = dotted.partition(".")
-        if not key or table not in STAGES:
-            raise CTPError(f"--set {dotted}: expected TABLE.KEY with TABLE one of "
-                           f"{', '.join(STAGES)}")
-        raw.setdefault(table, {})[key] = value
-    _check_keys(raw, ("name", "out", *STAGES), source)
-    for key in ("name", "out"):
-        if not isinstance(raw.get(key), str) or not raw[key]:
-            raise CTPError(f"{source}: {key}: expected a non-empty string")
-    recipe = Recipe(
-        name=raw["name"], out=raw["out"],
-        data=_table(raw, "data", source, True),
-        teacher=_table(raw, "teacher", source, True),
-        student=_table(raw, "student", source, True),
-        bundle=_table(raw, "bundle", source, True),
-        evaluate=_table(raw, "evaluate", source, False) or {},
-        pairs=_table(raw, "pairs", source, False),
-        critic=_table(raw, "critic", source, False),
-        value=_table(raw, "value", source, False),
-        invdyn=_table(raw, "invdyn", source, False),
-        select=_table(raw, "select", source, False),
-        source=source,
-    )
-    _check_keys(recipe.data, DATA_KEYS, f"{source}: [data]")
-    if not isinstance(recipe.data.get("dataset_id"), str):
-        raise CTPError(f"{source}: [data] dataset_id: expected a Minari dataset id string")
-    _check_keys(recipe.bundle, BUNDLE_KEYS, f"{source}: [bundle]")
-    _check_keys(recipe.evaluate, EVALUATE_KEYS, f"{source}: [evaluate]")
-    if recipe.select is not None:
-        _check_keys(recipe.select, EVALUATE_KEYS, f"{source}: [select]")
-    for stage in STAGES:  # build every config once: types and ranges checked up front
-        _stage_config(recipe, stage, Path(recipe.out))
-    return recipe
-
-
-def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Recipe:
-    """:func:`parse_recipe` of the file at ``path``."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise CTPError(f"{path}: cannot read the recipe ({exc.strerror})") from None
-    return parse_recipe(text, str(path), overrides)
-
-
-def _build(where: str, make: Callable[[], Any]) -> Any:
-    """``make()``, with a wrong option name, type or range reported as one line at ``where``."""
-    try:
-        return make()
-    except CTPError as exc:
-        raise CTPError(f"{where}: {exc}") from None
-    except TypeError as exc:  # an unknown keyword of a config dataclass
-        raise CTPError(f"{where}: {exc}".replace("__init__() ", "")) from None
-
-
-def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
-    """The library config of ``stage`` (None for an absent optional stage), checked."""
-    from ctp.training.loop import TrainConfig, validate
-    from ctp.training.teacher_pairs import PairsConfig
-
-    where = f"{recipe.source}: [{stage}]"
-    if stage == "teacher" and FROM_PLANNER in recipe.teacher:
-        return _imported_teacher(recipe.teacher[FROM_PLANNER], recipe.data["dataset_id"],
-                                 out, where)
-    if stage in TRAINING:
-        options = getattr(recipe, stage)
-        if options is None:
-            return None
-        reserved = {"kind", "out_dir", "resume", "teacher", "student", "pairs", "dataset_id"}
-        if stage == "value":
-            reserved |= {"horizon", "stride"}  # the plans': the teacher's
-        if stage == "invdyn":
-            reserved |= {"horizon"}  # its stride is k, by default the plans' stride
-        if bad := reserved & options.keys():
-            raise CTPError(f"{where}: {sorted(bad)[0]!r} is set by the recipe runner")
-        plans = (_stage_config(recipe, "teacher", out) if stage in ("value", "invdyn")
-                 else None)
-        links = {
-            "teacher": {"dataset_id": recipe.data["dataset_id"]},
-            "student": {"teacher": str(out / "teacher" / "latest.pt"),
-                        "pairs": str(out / "pairs.pt") if recipe.pairs is not None else None},
-            "critic": {"student": str(out / "student" / "latest.pt")},
-            "value": plans and {"dataset_id": plans.dataset_id, "horizon": plans.horizon,
-                                "stride": plans.stride},
-            "invdyn": plans and {"dataset_id": plans.dataset_id,
-                                 "stride": options.get("stride", plans.stride)},
-        }[stage]
-        if stage == "invdyn":
-            options = {k: v for k, v in options.items() if k != "stride"}
-            from ctp.models.inverse_dynamics import check_reach
-
-            _build(where, lambda: check_reach(links["stride"], plans.stride, plans.horizon))
-        cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
-                                                **links, **options))
-        _build(where, lambda: validate(cfg))
-        return cfg
-    if stage == "pairs":
-        if recipe.pairs is None:
-            return None
-        cfg = _build(where, lambda: PairsConfig(teacher=str(out / "teacher" / "latest.pt"),
-                                                out=str(out / "pairs.pt"), **recipe.pairs))
-        _build(where, cfg.validate)
-        return cfg
-    if stage == "bundle":
-        _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
-    if stage in ("select", "evaluate"):
-        options = getattr(recipe, stage)
-        if options is None:
-            return None
-        _build(where, lambda: check_options([
-            (isinstance(options.get(key, 1), int) and options.get(key, 1) >= low,
-             key, f"an integer >= {low}", options.get(key))
-            for key, low in (("episodes", 1), ("seed", 0), ("num_envs", 1))]))
-        if stage == "select":
-            _build(where, lambda: _check_apart(options, recipe.evaluate))
-    return {"data": recipe.data, "bundle": recipe.bundle, "select": recipe.select,
-            "evaluate": recipe.evaluate}[stage]
-
-
-def _imported_teacher(planner: Any, dataset_id: str, out: Path, where: str) -> Any:
-    """The config of a teacher taken from a planner file instead of trained (``[teacher]
-    from_planner``): its dataset must be the recipe's."""
-    from ctp.planning.bundle import load_planner_file
-    from ctp.training.loop import TrainConfig
-
-    if not isinstance(planner, str) or not planner:
-        raise CTPError(f"{where} {FROM_PLANNER}: expected a planner file path, got {planner!r}")
-    payload = _build(f"{where} {FROM_PLANNER}", lambda: load_planner_file(planner))
-    if payload.get("teacher") is None:
-        raise CTPError(f"{where} {FROM_PLANNER}: {planner} holds no teacher")
-    if payload["dataset_id"] != dataset_id:
-        raise CTPError(f"{where} {FROM_PLANNER}: {planner}'s teacher was trained on "
-                       f"{payload['dataset_id']}, [data] names {dataset_id}")
-    unet = payload["teacher"]["unet"]
-    return TrainConfig(kind="teacher", out_dir=str(out / "teacher"), dataset_id=dataset_id,
-                       horizon=payload["horizon"], stride=payload["stride"], dim=unet["dim"],
-                       dim_mults=tuple(unet["dim_mults"]))
-
-
-def _seeds(options: Mapping[str, Any], default_seed: int) -> range:
-    """The episode seeds an ``[evaluate]``/``[select]`` table asks for."""
-    start = options.get("seed", default_seed)
-    return range(start, start + options.get("episodes", EVAL_EPISODES))
-
-
-def _check_apart(select: Mapping[str, Any], evaluate: Mapping[str, Any]) -> None:
-    """Validation seeds (checkpoint choice) must not overlap the test seeds."""
-    val, test = _seeds(select, SELECT_SEED), _seeds(evaluate, 0)
-    if val.start < test.stop and test.start < val.stop:
-        raise CTPError(f"seeds {val.start}..{val.stop - 1} overlap the test seeds "
-                       f"{test.start}..{test.stop - 1} of [evaluate]; choose checkpoints on "
-                       "other seeds (default 1000..)")
-
-
-def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
-    """The planner defaults a bundle stage writes, range-checked as ``ctp bundle`` does; the
-    scorer weights and the velocity source checked against the dataset's task."""
-    from ctp.planning.planner import PlannerConfig
-    from ctp.planning.scorers import check_weights
-    from ctp.tasks import planning_task, task_for_dataset
-
-    replan = options.get("replan")
-    check_options([(replan is None or (isinstance(replan, int) and replan >= 1), "replan",
-                    "an integer >= 1 env steps", replan)])
-    task = planning_task(task_for_dataset(dataset_id))
-    if "scorers" in options:
-        check_weights(options["scorers"], task, "scorers")
-    PlannerConfig(**{k: v for k, v in options.items()
-                     if k not in ("half", "replan", "scorers")}).validate()
-    velocities = options.get("velocities", "plan")
-    if velocities not in task.velocity_sources:
-        raise CTPError(f"velocities {velocities!r}: the {task.name} controller follows "
-                       f"{', '.join(task.velocity_sources)} only")
 
 
 class _Run:
@@ -492,7 +227,7 @@ def _evaluate(planner: Path, options: Mapping[str, Any], default_seed: int, out:
     """Closed-loop evaluation of a planner file with its own defaults; JSON to ``out``."""
     from ctp.evaluation.evaluate import EvalConfig, evaluate
     from ctp.planning.bundle import load_planner_file
-    from ctp.planning.planner import defaults_of
+    from ctp.planning.config import defaults_of
 
     payload = load_planner_file(planner)
     seeds = _seeds(options, default_seed)
@@ -525,14 +260,3 @@ def _planner_env(payload: Mapping[str, Any]) -> str:
     from ctp.tasks import get_task, planning_task
 
     return planning_task(get_task(payload["task"])).env_for_dataset(payload["dataset_id"])
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``TABLE.KEY=VALUE`` (VALUE in TOML syntax; a bare word is a string) -> (key, value)."""
-    dotted, sep, value = text.partition("=")
-    if not sep or not dotted:
-        raise CTPError(f"--set {text!r}: expected TABLE.KEY=VALUE, e.g. teacher.steps=2000")
-    try:
-        return dotted.strip(), tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return dotted.strip(), value

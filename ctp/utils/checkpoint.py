@@ -64,7 +64,7 @@ class TrainingCheckpoint(TypedDict, total=False):
 
     schema_version: int
     kind: str  # one of KINDS
-    config: dict[str, Any]  # the full ctp.training.loop.TrainConfig
+    config: dict[str, Any]  # the full ctp.training.config.TrainConfig
     unet: dict[str, Any]  # U-Net config, as in NetworkEntry
     edm: dict[str, Any]  # ctp.models.edm.EDMConfig fields
     ctm: dict[str, Any]  # ctp.models.ctm.CTMConfig fields

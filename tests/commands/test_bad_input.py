@@ -26,8 +26,9 @@ from helpers import CONFIGS, assert_one_line_error, run_main, spawn_ctp
 from ctp.cli import main
 from ctp.planning import load_planner
 from ctp.planning.bundle import bundled_planner_path
-from ctp.planning.planner import MAX_CANDIDATES
-from ctp.training.loop import TrainConfig, train
+from ctp.planning.config import MAX_CANDIDATES
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
 from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError
 

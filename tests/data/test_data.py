@@ -647,7 +647,8 @@ def test_windows_pairs_and_teacher_take_the_datas_width() -> None:
     from ctp.models.builder import build_teacher
     from ctp.models.edm import EDMConfig
     from ctp.nn import UNetConfig
-    from ctp.training.loop import TeacherObjective, TrainConfig
+    from ctp.training.config import TrainConfig
+    from ctp.training.objectives import TeacherObjective
     from ctp.training.teacher_pairs import draw_conditions, teacher_targets
 
     data = synthetic_data(obs_dim=7)

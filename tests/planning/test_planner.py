@@ -18,7 +18,8 @@ from ctp.tasks.pointmaze.controller import (
 )
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import get_maze_spec
-from ctp.training.loop import TrainConfig, train
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
 from ctp.utils.errors import CTPError
 
 torch.set_num_threads(1)

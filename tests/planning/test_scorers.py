@@ -16,7 +16,8 @@ from ctp.planning.bundle import (
     export_planner,
     load_planner_file,
 )
-from ctp.planning.planner import Planner, PlannerConfig, defaults_of, load_planner
+from ctp.planning.config import PlannerConfig, defaults_of
+from ctp.planning.planner import Planner, load_planner
 from ctp.tasks import get_task, planning_task
 from ctp.tasks.base import Candidates, Scorer
 from ctp.utils.errors import CTPError

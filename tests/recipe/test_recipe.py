@@ -10,7 +10,8 @@ import pytest
 from helpers import CONFIGS, assert_one_line_error, run_main
 
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
-from ctp.recipe.run import STAGES, load_recipe, parse_override, parse_recipe, spent_seconds
+from ctp.recipe.config import STAGES, load_recipe, parse_override, parse_recipe
+from ctp.recipe.run import spent_seconds
 from ctp.utils.errors import CTPError
 
 SHIPPED = sorted(CONFIGS.glob("*/*.toml"))
@@ -52,7 +53,7 @@ def test_shipped_recipes_parse_and_cover_every_maze() -> None:
 
 
 def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None:
-    from ctp.recipe.run import _stage_config
+    from ctp.recipe.config import _stage_config
     from ctp.tasks.locomotion.spec import DATASET_NAMES
 
     recipes = {r.name: r for r in map(load_recipe, sorted(CONFIGS.glob("locomotion/*.toml")))}

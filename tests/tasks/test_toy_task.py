@@ -123,8 +123,9 @@ class ToyTask:
 def test_toy_task_trains_plans_and_evaluates(tmp_path, monkeypatch) -> None:
     from ctp.evaluation.evaluate import EvalConfig, evaluate
     from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
-    from ctp.planning.planner import PlannerConfig
-    from ctp.training.loop import TrainConfig, train
+    from ctp.planning.config import PlannerConfig
+    from ctp.training.config import TrainConfig
+    from ctp.training.loop import train
 
     toy = ToyTask()
     assert isinstance(toy, PlanningTask)

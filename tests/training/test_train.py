@@ -17,7 +17,8 @@ from ctp.models.ctm import one_jump_loss
 from ctp.models.edm import heun_sample
 from ctp.planning import load_planner
 from ctp.planning.bundle import ExportConfig, export_planner
-from ctp.training.loop import TrainConfig, train
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
 from ctp.training.teacher_pairs import PairsConfig, make_pairs
 from ctp.utils.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError

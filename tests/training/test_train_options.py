@@ -11,7 +11,10 @@ import torch
 import ctp.training.loop
 from ctp.cli import build_parser, main
 from ctp.commands.train import config_from_args
-from ctp.training.loop import OBJECTIVES, TrainConfig, lr_scheduler, train
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
+from ctp.training.objectives import OBJECTIVES
+from ctp.training.schedules import lr_scheduler
 from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
 
 torch.set_num_threads(1)

@@ -16,11 +16,13 @@ from ctp.commands.train import config_from_args
 from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig, discounted_returns_to_go
-from ctp.models.inverse_dynamics import invdyn_pairs, load_invdyn
-from ctp.models.value import load_value
+from ctp.models.builder import load_invdyn, load_value
+from ctp.models.inverse_dynamics import invdyn_pairs
 from ctp.tasks import registry
 from ctp.tasks.base import Condition, StepStream
-from ctp.training.loop import OBJECTIVES, TrainConfig, train
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
+from ctp.training.objectives import OBJECTIVES
 from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError
 

@@ -19,7 +19,8 @@ import torch
 
 from ctp.evaluation.evaluate import EvalConfig, evaluate
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
-from ctp.planning.planner import Planner, defaults_of
+from ctp.planning.config import defaults_of
+from ctp.planning.planner import Planner
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
 from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec

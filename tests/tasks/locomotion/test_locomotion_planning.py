@@ -15,11 +15,11 @@ import pytest
 import torch
 from helpers import CONFIGS, assert_one_line_error, run_main
 
-from ctp.models.inverse_dynamics import load_invdyn
-from ctp.models.value import load_value
+from ctp.models.builder import load_invdyn, load_value
 from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
 from ctp.planning.planner import load_planner
-from ctp.training.loop import TrainConfig, train
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
 from ctp.utils.errors import CTPError
 
 HOPPER = "ctp/mujoco/hopper/medium-v1"
@@ -286,7 +286,7 @@ def test_locomotion_bad_input_is_one_line(hopper_root, tmp_path, capsys) -> None
                                               ("halfcheetah-medium-replay", "halfcheetah",
                                                (17, 6))])
 def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, dims) -> None:
-    from ctp.recipe.run import load_recipe
+    from ctp.recipe.config import load_recipe
     from ctp.tasks.locomotion.spec import get_task
 
     recipe = load_recipe(CONFIGS / f"locomotion/{env}.toml")
