@@ -1,5 +1,6 @@
 """The layout reads as the pipeline (docs/design.md section 1): no import cycles among ``ctp``
-modules (function-level imports included), few top-level modules, short modules."""
+modules (function-level imports included), few top-level modules, short modules, a short
+README."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ctp"
 MAX_TOP_LEVEL = 8  # .py files directly in ctp/ (__init__, __main__ and cli count)
 MAX_MODULE_LINES = 450
+MAX_README_LINES = 300
 
 
 def _modules() -> dict[str, Path]:
@@ -120,3 +122,7 @@ def test_no_long_modules() -> None:
             if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
     assert long == {}
 
+
+def test_short_readme() -> None:
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= MAX_README_LINES, f"README.md has {lines} lines"
