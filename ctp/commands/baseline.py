@@ -1,4 +1,5 @@
-"""``ctp baseline``: train and evaluate a baseline on a locomotion dataset (BC so far)."""
+"""``ctp baseline``: baselines beside the planners: BC on a locomotion dataset, and the
+data-generating controller of an AntMaze dataset (its reference row)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from ctp.commands import print_help
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("baseline", help="train and evaluate a baseline on a locomotion dataset")
+    p = sub.add_parser("baseline", help="evaluate a baseline: BC (locomotion), the AntMaze "
+                       "data-generating controller")
     p.set_defaults(run=print_help(p))
-    base_sub = p.add_subparsers(dest="baseline_command", metavar="{bc}")
+    base_sub = p.add_subparsers(dest="baseline_command", metavar="{bc,expert}")
     bc = base_sub.add_parser(
         "bc", help="behaviour cloning (MLP s -> a) vs the dataset's own mean return",
         description="Fits an MLP a = f(s) on every step of the dataset, evaluates it in the "
@@ -29,6 +31,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="results JSON (default runs/baselines/<dataset id>-bc.json)")
     bc.set_defaults(run=run_bc)
 
+    ex = base_sub.add_parser(
+        "expert", help="an AntMaze dataset's data-generating controller on its eval task",
+        description="Rolls the maze solver + shipped ant controller on the dataset's evaluation "
+        "task (seeds SEED..SEED+EPISODES-1), noiseless or with --noise, and writes the JSON "
+        "keys of 'ctp plan --out' (d4rl_normalized = 100 x success). The reference row of the "
+        "AntMaze tables, never part of a planner.",
+    )
+    ex.add_argument("env", metavar="DATASET", help="antmaze-umaze, antmaze-medium-play, ...")
+    ex.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    ex.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    ex.add_argument("--num-envs", type=int, default=10, help="envs stepped together (default 10)")
+    ex.add_argument("--noise", type=float, default=0.0,
+                    help="Gaussian action noise std (default 0; the data's is 0.2)")
+    ex.add_argument("--actor", default="",
+                    help="ant controller checkpoint (default: the shipped one; e.g. a "
+                    "--train-policy run's ant-actor.pt)")
+    ex.add_argument("--out", default="",
+                    help="results JSON (default runs/baselines/<env>-expert.json)")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ex.set_defaults(run=run_expert)
+
 
 def run_bc(args: argparse.Namespace) -> int:
     import torch
@@ -44,4 +67,29 @@ def run_bc(args: argparse.Namespace) -> int:
     b, c = result.behaviour_d4rl_normalized, result.bc_d4rl_normalized
     print(f"{result.dataset_id}: behaviour {b['mean']:.1f} +- {b['se']:.1f}, BC {c['mean']:.1f} "
           f"+- {c['se']:.1f} (D4RL-normalised, {result.episodes} episodes); wrote {out}")
+    return 0
+
+
+def run_expert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
+    from ctp.tasks.antmaze.spec import get_spec
+    from ctp.utils.atomic import write_json
+    from ctp.utils.validation import check_writable
+
+    spec = get_spec(args.env)
+    out = Path(args.out or f"runs/baselines/{spec.env_name}-expert.json")
+    if args.out:
+        check_writable("--out", out)
+    cfg = ExpertConfig(spec.env_name, episodes=args.episodes, seed=args.seed,
+                       num_envs=args.num_envs, noise=args.noise, progress=not args.no_progress)
+    if args.actor:
+        cfg.actor_path = args.actor
+    result = evaluate_expert(cfg)
+    write_json(out, result)
+    score = result["d4rl_normalized"]
+    print(f"{spec.env_name}: expert (ours), noise {args.noise:g}: {score['mean']:.1f} +- "
+          f"{score['se']:.1f} (100 x success, {result['episodes']} episodes); decision p50 "
+          f"{result['latency_ms']['p50']:.2f} ms; wrote {out}")
     return 0

@@ -24,7 +24,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "--train-policy, SAC is trained from scratch first (about 1-1.5 h on one thread, "
             "resumable: rerun the same command). <task>-medium-replay is that SAC run's replay "
             "buffer up to the medium checkpoint, so it needs the run: --train-policy, or a "
-            "finished run in --run-dir."
+            "finished run in --run-dir. AntMaze antmaze-<maze>[-<kind>]: 1M steps of BFS waypoints "
+            "followed by the shipped SAC ant controller with action noise 0.2 (about 11 min); "
+            "with --train-policy the ant controller is trained first (about 1.5 h on one "
+            "thread, resumable)."
         ),
     )
     gen.add_argument("name", metavar="NAME",
@@ -33,12 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="env steps (default 1M; not used by medium-replay)")
     gen.add_argument("--seed", type=int, default=123, help="seed (default 123)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing dataset")
-    loco = gen.add_argument_group("locomotion behaviour policy")
+    loco = gen.add_argument_group("behaviour policy (locomotion; AntMaze's ant controller)")
     loco.add_argument("--train-policy", action="store_true",
-                      help="train (or resume) the SAC behaviour policy instead of the shipped one")
+                      help="train (or resume) the SAC policy instead of the shipped one")
     loco.add_argument("--policy-seed", type=int, default=0, help="SAC seed (default 0)")
     loco.add_argument("--run-dir", default="",
-                      help="SAC run folder (default runs/behaviour/<task>-seed<policy-seed>)")
+                      help="SAC run folder (default runs/behaviour/<task>-seed<policy-seed>; "
+                      "AntMaze: runs/ant-controller-seed<policy-seed>)")
     gen.set_defaults(run=run_generate)
 
     lst = data_sub.add_parser("list", help="local Minari datasets usable by ctp")

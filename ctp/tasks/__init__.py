@@ -25,20 +25,23 @@ DEFAULT_DATASET = "ctp/pointmaze/umaze-v1"  # ctp train without --dataset
 def registry() -> dict[str, Task]:
     """The registered tasks by name. A new family adds itself here (its one line below); a
     test may add a toy task with ``monkeypatch.setitem(registry(), name, task)``."""
+    from ctp.tasks.antmaze.task import ANTMAZE
     from ctp.tasks.locomotion.task import LOCOMOTION
     from ctp.tasks.pointmaze.task import POINTMAZE
 
-    return {task.name: task for task in (POINTMAZE, LOCOMOTION)}
+    return {task.name: task for task in (POINTMAZE, LOCOMOTION, ANTMAZE)}
 
 
 def _generators() -> dict[str, str]:
     """``ctp data generate`` names -> the module whose ``generate_by_name`` makes them. Names
     come from each family's spec module, which imports neither torch nor Minari."""
+    from ctp.tasks.antmaze.spec import DATASET_NAMES as ANTMAZE_NAMES
     from ctp.tasks.locomotion.spec import DATASET_NAMES as LOCOMOTION_NAMES
     from ctp.tasks.pointmaze.spec import DATASET_NAMES as POINTMAZE_NAMES
 
     return {**dict.fromkeys(POINTMAZE_NAMES, "ctp.tasks.pointmaze.generate"),
-            **dict.fromkeys(LOCOMOTION_NAMES, "ctp.tasks.locomotion.generate")}
+            **dict.fromkeys(LOCOMOTION_NAMES, "ctp.tasks.locomotion.generate"),
+            **dict.fromkeys(ANTMAZE_NAMES, "ctp.tasks.antmaze.generate")}
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -53,6 +56,10 @@ def generate_dataset(name: str, **options: Any) -> str:
     import importlib
 
     generators = _generators()
+    if name.startswith("antmaze-") and name not in generators:
+        from ctp.tasks.antmaze.spec import get_spec
+
+        get_spec(name)  # names the maze or kind at fault
     if name not in generators:
         raise CTPError(f"unknown dataset {name!r}: expected one of {', '.join(generators)}")
     return importlib.import_module(generators[name]).generate_by_name(name, **options)

@@ -727,7 +727,7 @@ def test_cli_list_empty_folder(tmp_path) -> None:
          "ctp data generate: error:", "--steps"),
         (("data", "generate", "pointmaze-umaze", "--steps", "10", "--seed", "-1"),
          "ctp: error:", "--seed: expected a non-negative integer"),
-        (("data", "info", "D4RL/antmaze/umaze-v1"), "ctp: error:",
+        (("data", "info", "D4RL/kitchen/complete-v2"), "ctp: error:",
          "not a dataset id of any task"),
         (("data", "list"), "ctp: error:", "MINARI_DATASETS_PATH: set but empty"),
     ],

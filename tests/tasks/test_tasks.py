@@ -14,24 +14,28 @@ from ctp.utils.errors import CTPError
 
 
 def test_registry_finds_tasks_by_name_dataset_and_env() -> None:
-    assert task_names() == ("pointmaze", "locomotion")
+    assert task_names() == ("pointmaze", "locomotion", "antmaze")
     for name in task_names():
         assert isinstance(get_task(name), Task)
     assert task_for_dataset("ctp/pointmaze/medium-v1").name == "pointmaze"
     assert task_for_dataset("D4RL/pointmaze/large-dense-v2").name == "pointmaze"
     assert task_for_dataset("ctp/mujoco/hopper/medium-replay-v1").name == "locomotion"
+    assert task_for_dataset("D4RL/antmaze/umaze-v1").name == "antmaze"
     assert task_for_env("pointmaze-large").env_name("large") == "pointmaze-large"
     assert task_for_env("hopper-medium-replay").env_name("hopper-medium-replay") == (
         "hopper-medium-replay")
-    for ids in (get_task("pointmaze").dataset_ids(), get_task("locomotion").dataset_ids()):
+    for ids in (get_task(name).dataset_ids() for name in task_names()):
         assert all(task_for_dataset(i).owns_dataset(i) for i in ids)
 
 
 def test_registry_refuses_unknown_names() -> None:
-    with pytest.raises(CTPError, match="unknown task 'antmaze'"):
-        get_task("antmaze")
+    with pytest.raises(CTPError, match="unknown task 'kitchen'"):
+        get_task("kitchen")
     with pytest.raises(CTPError, match="not a dataset id of any task"):
-        task_for_dataset("D4RL/antmaze/umaze-v1")
+        task_for_dataset("D4RL/kitchen/complete-v2")
+    # AntMaze has data and training only so far: no env to plan in.
+    with pytest.raises(CTPError, match="task 'antmaze' cannot plan yet"):
+        planning_task(get_task("antmaze"))
     with pytest.raises(CTPError, match="unknown env 'antmaze-umaze'"):
         task_for_env("antmaze-umaze")
     with pytest.raises(CTPError, match="unknown locomotion env 'hopper': expected one of "
@@ -114,5 +118,7 @@ def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_
     assert legacy.task is get_task("pointmaze") and legacy.env == "pointmaze-umaze"
     with pytest.raises(CTPError, match="ctp/pointmaze/umaze-v1: not a locomotion dataset"):
         Planner({**payload, "task": "locomotion"})
-    with pytest.raises(CTPError, match="unknown task 'antmaze'"):
+    with pytest.raises(CTPError, match="unknown task 'kitchen'"):
+        Planner({**payload, "task": "kitchen"})
+    with pytest.raises(CTPError, match="task 'antmaze' cannot plan yet"):
         Planner({**payload, "task": "antmaze"})

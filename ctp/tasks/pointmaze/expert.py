@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ctp.tasks.pointmaze.maze import MazeGeometry
+from ctp.tasks.maze_grid import MazeGeometry
 
 P_GAIN, D_GAIN = 10.0, -1.0
 WAYPOINT_REACHED = 0.1  # switch to the next waypoint within this distance

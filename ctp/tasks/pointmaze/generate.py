@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset
+from ctp.tasks.maze_grid import MazeGeometry
 from ctp.tasks.pointmaze.expert import WaypointExpert
-from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
+from ctp.tasks.pointmaze.maze import make_env
 from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec
 from ctp.utils.errors import CTPError
 
@@ -164,7 +165,7 @@ def generate_by_name(name: str, steps: int = 1_000_000, seed: int = 123, force: 
     """``ctp data generate pointmaze-<maze>``: generate it, return the one-line summary."""
     if any(options.values()):
         given = ", ".join(f"--{k.replace('_', '-')}" for k, v in options.items() if v)
-        raise CTPError(f"{given}: only for locomotion datasets, not {name}")
+        raise CTPError(f"{given}: only for locomotion and AntMaze datasets, not {name}")
     result = generate_dataset(GenerateConfig(get_maze_spec(name), steps=steps, seed=seed,
                                              force=force, progress=progress))
     return (f"wrote {result.dataset_id}: {result.steps} steps, {result.episodes} episodes, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ctp.tasks.pointmaze.maze import MazeGeometry
+from ctp.tasks.maze_grid import MazeGeometry
 from ctp.tasks.pointmaze.spec import MazeSpec
 
 

@@ -21,8 +21,9 @@ from ctp.evaluation.evaluate import EvalConfig, evaluate
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.config import defaults_of
 from ctp.planning.planner import Planner
+from ctp.tasks.maze_grid import MazeGeometry
 from ctp.tasks.pointmaze.expert import WaypointExpert
-from ctp.tasks.pointmaze.maze import MazeGeometry, make_env
+from ctp.tasks.pointmaze.maze import make_env
 from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se, normalized

@@ -1,7 +1,7 @@
 """What each supported maze is: env id, layouts, episode length, goal, reference constants.
 
-Layouts are Gymnasium-Robotics' maps (``gymnasium_robotics/envs/maze/maps.py``: U_MAZE,
-MEDIUM_MAZE, LARGE_MAZE; 1 = wall, 0 = free), cells indexed (row, col) from the top left.
+Layouts are Gymnasium-Robotics' maps (``ctp.tasks.maze_grid``), cells indexed (row, col) from
+the top left.
 
 Single-task evaluation follows the maps Minari's D4RL PointMaze datasets were scored on
 (Farama-Foundation/minari-dataset-generation-scripts, the pointmaze creation script,
@@ -18,41 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ctp.tasks.maze_grid import LARGE_MAZE, MEDIUM_MAZE, U_MAZE
 from ctp.utils.errors import CTPError
 
 GOAL_RADIUS = 0.45  # Gymnasium-Robotics' success radius (D4RL used 0.5)
 GOAL_DIMS = 2  # the goal is a position (x, y)
 ENV_DT = 0.01  # PointMaze's MuJoCo step (positions move by dt * velocity)
-
-U_MAZE = (
-    (1, 1, 1, 1, 1),
-    (1, 0, 0, 0, 1),
-    (1, 1, 1, 0, 1),
-    (1, 0, 0, 0, 1),
-    (1, 1, 1, 1, 1),
-)
-MEDIUM_MAZE = (
-    (1, 1, 1, 1, 1, 1, 1, 1),
-    (1, 0, 0, 1, 1, 0, 0, 1),
-    (1, 0, 0, 1, 0, 0, 0, 1),
-    (1, 1, 0, 0, 0, 1, 1, 1),
-    (1, 0, 0, 1, 0, 0, 0, 1),
-    (1, 0, 1, 0, 0, 1, 0, 1),
-    (1, 0, 0, 0, 1, 0, 0, 1),
-    (1, 1, 1, 1, 1, 1, 1, 1),
-)
-LARGE_MAZE = (
-    (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
-    (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1),
-    (1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1),
-    (1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1),
-    (1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1),
-    (1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1),
-    (1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1),
-    (1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1),
-    (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1),
-)
-
 
 @dataclass(frozen=True)
 class MazeSpec:

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+from ctp.tasks.maze_grid import MazeGeometry
 from ctp.tasks.pointmaze.expert import WaypointExpert
-from ctp.tasks.pointmaze.maze import MazeGeometry, make_env, make_vector_env
+from ctp.tasks.pointmaze.maze import make_env, make_vector_env
 from ctp.tasks.pointmaze.spec import GOAL_RADIUS, MAZES, get_maze_spec, maze_for_dataset
 from ctp.utils.errors import CTPError
 

@@ -1,0 +1,1 @@
+"""AntMaze: D4RL's long-horizon, goal-conditioned ant navigation (Gymnasium-Robotics mazes)."""

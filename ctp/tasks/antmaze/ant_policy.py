@@ -1,0 +1,274 @@
+"""Train the ant controller: SAC (sbx-rl, stable-baselines3's JAX twin) on ``SteeringAntEnv``.
+
+One run in a run folder, resumable like the locomotion behaviour runs:
+
+- ``config.json``: the run's settings; rerunning the same command resumes, a changed setting
+  is refused (the step budget may grow);
+- ``evals.jsonl``: one row every ``eval_every`` env steps: the deterministic actor's mean speed
+  along the commanded direction (m/s, a fallen ant counts 0 for the rest of its episode), its
+  falls, wall seconds;
+- ``checkpoints/actor-<step>.pt``: the actor at every evaluation (ctp behaviour checkpoints);
+- ``state/``: SAC model + replay buffer every ``save_every`` steps, for resuming after a kill;
+- ``learning-curve.png``: the evaluation speed over env steps;
+- ``ant-actor.pt`` + ``result.json``: the shipped actor, written when the run stops.
+
+Stop rule: after ``min_steps``, training stops at the first evaluation where the best speed
+among fall-free evaluations has not grown by ``plateau_gain`` (relative) over the last
+``patience`` evaluations, or at ``max_steps``. The shipped actor is that best fall-free one.
+
+sbx is about twice as fast as stable-baselines3 per SAC step on this CPU (docs/design.md); its
+actor has stable-baselines3's layout, so it exports to ``SquashedGaussianActor`` and ships as
+torch weights. JAX is held to one thread, like every background run here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctp.nn.actor import SquashedGaussianActor, save_actor
+from ctp.tasks.antmaze.steering import ANT_OBS_DIM, DIRECTION_DIM, SteeringAntEnv
+from ctp.utils.atomic import write_json
+from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_options
+
+EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
+ACT_DIM = 8
+ONE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+@dataclass
+class AntPolicyConfig:
+    """What ``ctp data generate antmaze-<name> --train-policy`` trains."""
+
+    run_dir: str = ""  # default: runs/ant-controller-seed<seed>
+    seed: int = 0
+    max_steps: int = 500_000
+    min_steps: int = 200_000
+    eval_every: int = 10_000
+    eval_episodes: int = 5
+    save_every: int = 50_000
+    learning_starts: int = 10_000
+    patience: int = 6
+    plateau_gain: float = 0.02
+    healthy_reward: float = 1.0  # SteeringAntEnv's shaping
+    ctrl_cost: float = 0.5
+    progress: bool = True
+
+    def resolved(self) -> AntPolicyConfig:
+        """A copy with the run folder filled in, after checking every field."""
+        check_options([
+            *((getattr(self, name) >= 1, f"--{name.replace('_', '-')}", ">= 1",
+               getattr(self, name))
+              for name in ("max_steps", "eval_every", "eval_episodes", "save_every",
+                           "patience")),
+            (0 <= self.seed < 2**32, "--policy-seed", "an integer in 0..2^32-1", self.seed),
+            (self.learning_starts >= 0, "--learning-starts", ">= 0", self.learning_starts),
+            (self.save_every % self.eval_every == 0, "--save-every",
+             "a multiple of --eval-every", self.save_every),
+            (0 <= self.plateau_gain < 1, "--plateau-gain", "in [0, 1)", self.plateau_gain),
+        ])
+        return dataclasses.replace(
+            self, run_dir=self.run_dir or f"runs/ant-controller-seed{self.seed}")
+
+
+def export_actor(model: Any) -> SquashedGaussianActor:
+    """sbx SAC's actor parameters -> a torch ``SquashedGaussianActor`` (29 -> 8)."""
+    params = model.policy.actor_state.params["params"]
+    dense = [params[f"Dense_{i}"] for i in range(len(params))]
+    hidden = tuple(int(np.asarray(d["kernel"]).shape[1]) for d in dense[:-2])
+    actor = SquashedGaussianActor(ANT_OBS_DIM + DIRECTION_DIM, ACT_DIM, hidden)
+    linears = [m for m in actor.latent_pi if isinstance(m, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, d in zip([*linears, actor.mu, actor.log_std], dense):
+            layer.weight.copy_(torch.as_tensor(np.array(d["kernel"]).T))
+            layer.bias.copy_(torch.as_tensor(np.array(d["bias"])))
+    return actor.eval()
+
+
+@torch.no_grad()
+def evaluate_steering(actor: SquashedGaussianActor, episodes: int, seed: int
+                      ) -> dict[str, float]:
+    """The deterministic actor on ``episodes`` steering episodes (seeds seed, seed+1, ...):
+    mean speed along the commanded direction over every step of every episode (m/s; steps after
+    a fall count 0) and the number of falls."""
+    env = SteeringAntEnv()
+    total, falls, steps = 0.0, 0, 0
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=seed + episode)
+        while True:
+            action = actor(torch.as_tensor(obs)[None], deterministic=True)[0].numpy()
+            obs, _, terminated, truncated, info = env.step(action)
+            total += info["speed_along"]
+            if terminated or truncated:
+                falls += int(terminated)
+                break
+        steps += env.max_steps
+    env.close()
+    return {"speed": total / steps, "falls": falls}
+
+
+class _Run:
+    """The run folder's files, the stop rule and the state saves."""
+
+    def __init__(self, cfg: AntPolicyConfig):
+        self.cfg = cfg
+        self.dir = Path(cfg.run_dir)
+        self.state = self.dir / "state"
+
+    def check_config(self) -> None:
+        """Write config.json, or refuse to resume a run made with other settings."""
+        mine = dataclasses.asdict(self.cfg)
+        for budget in ("progress", "max_steps"):
+            mine.pop(budget)
+        path = self.dir / "config.json"
+        if not path.exists():
+            write_json(path, mine)
+            return
+        try:
+            theirs = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CTPError(f"{path}: unreadable run config ({exc})") from None
+        for key, value in mine.items():
+            if theirs.get(key) != value:
+                raise CTPError(f"{path}: this run was made with {key}={theirs.get(key)!r}, "
+                               f"not {value!r}; pass another --run-dir or the same settings")
+
+    def evals(self) -> list[dict[str, float]]:
+        path = self.dir / "evals.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def result(self) -> dict[str, Any] | None:
+        path = self.dir / "result.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def load_or_make(self) -> tuple[Any, float]:
+        """(SAC model, wall seconds already spent), resumed from ``state/`` when there; rows
+        of ``evals.jsonl`` past the saved step are dropped (they are redone)."""
+        from sbx import SAC
+
+        env = SteeringAntEnv(healthy_reward=self.cfg.healthy_reward,
+                             ctrl_cost=self.cfg.ctrl_cost)
+        progress = self.state / "progress.json"
+        if progress.exists():
+            done = json.loads(progress.read_text())
+            model = SAC.load(self.state / "model.zip", env=env)
+            model.load_replay_buffer(self.state / "replay.pkl")
+            if model.num_timesteps != done["step"]:
+                raise CTPError(f"{self.state}: model and progress.json disagree (torn save); "
+                               "delete the folder to restart the run")
+            rows = [r for r in self.evals() if r["step"] <= done["step"]]
+            text = "".join(json.dumps(r) + "\n" for r in rows)
+            (self.dir / "evals.jsonl").write_text(text)
+            return model, float(done["seconds"])
+        model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
+                    buffer_size=self.cfg.max_steps, seed=self.cfg.seed, verbose=0)
+        return model, 0.0
+
+    def save_state(self, model: Any, seconds: float) -> None:
+        """Model, then buffer, then progress.json last: a kill leaves the last whole save."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "progress.json").unlink(missing_ok=True)
+        model.save(self.state / "model.tmp.zip")
+        model.save_replay_buffer(self.state / "replay.tmp.pkl")
+        (self.state / "model.tmp.zip").replace(self.state / "model.zip")
+        (self.state / "replay.tmp.pkl").replace(self.state / "replay.pkl")
+        write_json(self.state / "progress.json", {"step": model.num_timesteps,
+                                                  "seconds": seconds})
+
+    def should_stop(self, rows: list[dict[str, float]]) -> bool:
+        """The stop rule of the module doc, over the evaluation rows so far."""
+        cfg = self.cfg
+        if rows[-1]["step"] >= cfg.max_steps:
+            return True
+        if rows[-1]["step"] < cfg.min_steps or len(rows) <= cfg.patience:
+            return False
+        best = [max([r["speed"] for r in rows[:i] if r["falls"] == 0], default=0.0)
+                for i in (len(rows) - cfg.patience, len(rows))]
+        return best[1] <= best[0] * (1 + cfg.plateau_gain)
+
+    def on_eval(self, model: Any, seconds: float) -> bool:
+        """Evaluate, checkpoint, log; True when the stop rule says stop."""
+        step = model.num_timesteps
+        actor = export_actor(model)
+        row = {"step": step, **evaluate_steering(actor, self.cfg.eval_episodes,
+                                                 self.cfg.seed + EVAL_SEED_OFFSET),
+               "seconds": round(seconds, 1)}
+        save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor,
+                   {"task": "antmaze-steering", "seed": self.cfg.seed, "step": step,
+                    "eval_speed": row["speed"], "eval_falls": row["falls"]})
+        if step % self.cfg.save_every == 0:
+            self.save_state(model, seconds)
+        with open(self.dir / "evals.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        from ctp.tasks.antmaze.plot import plot_controller_curve
+
+        plot_controller_curve(self.dir, self.dir / "learning-curve.png")
+        return self.should_stop(self.evals())
+
+    def finish(self) -> dict[str, Any]:
+        """Copy the best fall-free actor to ``ant-actor.pt`` and write ``result.json``."""
+        rows = [r for r in self.evals() if r["falls"] == 0]
+        if not rows:
+            raise CTPError(f"{self.dir}: no evaluation without a fall; see evals.jsonl")
+        best = max(rows, key=lambda r: r["speed"])
+        ckpt = self.dir / "checkpoints" / f"actor-{best['step']:07d}.pt"
+        target = self.dir / "ant-actor.pt"
+        target.write_bytes(ckpt.read_bytes())
+        result = {"step": best["step"], "speed": best["speed"],
+                  "stopped_at": self.evals()[-1]["step"],
+                  "seconds": self.evals()[-1]["seconds"], "actor_path": str(target)}
+        write_json(self.dir / "result.json", result)
+        return result
+
+
+def train_ant_policy(cfg: AntPolicyConfig) -> dict[str, Any]:
+    """Train SAC until the stop rule holds; resumable after a kill. Returns result.json."""
+    os.environ.setdefault("XLA_FLAGS", ONE_THREAD_XLA)  # before JAX's first import
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    cfg = cfg.resolved()
+    run = _Run(cfg)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    run.check_config()
+    if (result := run.result()) is not None:
+        return result
+    model, spent = run.load_or_make()
+    start = time.perf_counter() - spent
+    bar = tqdm(total=cfg.max_steps, initial=model.num_timesteps, unit="step",
+               desc="SAC ant controller", disable=not cfg.progress, mininterval=2.0)
+
+    class Evaluate(BaseCallback):
+        # SAC stores a step's transition after ``_on_step``; rollout end (every step) comes
+        # after the store, so a state saved there has as many transitions as steps.
+        stop = False
+
+        def _on_step(self) -> bool:
+            bar.update(1)
+            return not self.stop
+
+        def _on_rollout_end(self) -> None:
+            if self.num_timesteps % cfg.eval_every or self.stop:
+                return
+            self.stop = run.on_eval(self.model, time.perf_counter() - start)
+            row = run.evals()[-1]
+            bar.set_postfix(speed=f"{row['speed']:.2f}", falls=row["falls"])
+
+    try:
+        if model.num_timesteps < cfg.max_steps:
+            model.learn(cfg.max_steps - model.num_timesteps, reset_num_timesteps=False,
+                        callback=Evaluate())
+    finally:
+        bar.close()
+    return run.finish()

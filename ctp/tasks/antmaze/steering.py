@@ -1,0 +1,78 @@
+"""The ant controller's training task: walk in a commanded direction on open ground.
+
+OGBench's ``online-ant-xy`` recipe: the observation is the ant's 27-dim D4RL observation (joint
+positions without x, y, then velocities) followed by a unit direction ``z``; the reward is the
+ant's xy velocity along ``z`` (its displacement along ``z`` per second), plus Gymnasium's Ant
+shaping: ``healthy_reward`` per step while upright and minus ``ctrl_cost`` x |a|^2 (without the
+first, falling over costs nothing and SAC did not learn to walk in 110k steps); ``z`` is redrawn
+every ``resample_every`` steps. The body is Gymnasium's ``Ant-v4``, the same ``ant.xml`` that
+Gymnasium-Robotics' ``AntMaze_*-v4`` mazes place in their walls, so the controller's dynamics
+are the maze's. The ant's own healthy-height test ends an episode when it falls or flips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+ANT_OBS_DIM = 27  # D4RL's ant observation: qpos[2:] (13) + qvel (14)
+DIRECTION_DIM = 2
+EPISODE_STEPS = 1000
+
+
+def direction_obs(obs: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The controller's input: ``obs [..., 27]`` and unit ``direction [..., 2]`` -> ``[..., 29]``
+    float32."""
+    return np.concatenate([obs, direction], axis=-1).astype(np.float32)
+
+
+class SteeringAntEnv(gym.Env):
+    """Ant-v4 on open ground, rewarded for velocity along a direction redrawn every
+    ``resample_every`` steps; observation ``[29]`` float32, action ``[8]`` in [-1, 1]."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, resample_every: int = 100, max_steps: int = EPISODE_STEPS,
+                 healthy_reward: float = 1.0, ctrl_cost: float = 0.5):
+        from gymnasium.envs.mujoco.ant_v4 import AntEnv
+
+        self.ant = AntEnv()  # 27-dim observation: x, y excluded, no contact forces
+        self.resample_every = resample_every
+        self.max_steps = max_steps
+        self.healthy_reward, self.ctrl_cost = healthy_reward, ctrl_cost
+        self.action_space = self.ant.action_space
+        self.observation_space = gym.spaces.Box(
+            -np.inf, np.inf, (ANT_OBS_DIM + DIRECTION_DIM,), np.float32)
+        self.direction = np.array([1.0, 0.0])
+        self.steps = 0
+
+    def _draw_direction(self) -> None:
+        angle = self.np_random.uniform(-np.pi, np.pi)
+        self.direction = np.array([np.cos(angle), np.sin(angle)])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        obs, info = self.ant.reset(seed=int(self.np_random.integers(2**31)))
+        self.steps = 0
+        self._draw_direction()
+        return direction_obs(obs, self.direction), info
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        before = self.ant.data.qpos[:2].copy()
+        obs, _, terminated, _, info = self.ant.step(action)
+        velocity = (self.ant.data.qpos[:2] - before) / self.ant.dt
+        speed = float(velocity @ self.direction)
+        info["speed_along"] = speed
+        reward = (speed + self.healthy_reward * (not terminated)
+                  - self.ctrl_cost * float(np.square(action).sum()))
+        self.steps += 1
+        if self.steps % self.resample_every == 0:
+            self._draw_direction()
+        truncated = self.steps >= self.max_steps
+        return direction_obs(obs, self.direction), reward, bool(terminated), truncated, info
+
+    def close(self) -> None:
+        self.ant.close()

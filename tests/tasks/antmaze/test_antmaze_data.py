@@ -1,0 +1,247 @@
+"""AntMaze datasets: specs, the steering task, the SAC ant controller, the maze solver,
+generation, the loader (ours and Minari's D4RL layout), the expert reference row, the CLI.
+
+Everything is real and tiny: MuJoCo ants in Gymnasium-Robotics mazes, sbx SAC for a few hundred
+steps, Minari datasets written and read back.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_one_line_error, run_main
+
+from ctp.nn.actor import SquashedGaussianActor, save_actor
+from ctp.tasks import get_task, task_for_dataset
+from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, WaypointSolver
+from ctp.tasks.antmaze.generate import GenerateConfig, generate_dataset
+from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
+from ctp.tasks.antmaze.spec import DATASET_NAMES, SPECS, get_spec, spec_for_dataset
+from ctp.tasks.antmaze.steering import SteeringAntEnv
+from ctp.tasks.maze_grid import MazeGeometry
+from ctp.utils.errors import CTPError
+
+
+@pytest.fixture(scope="module")
+def random_actor(tmp_path_factory) -> str:
+    """An untrained controller (29 -> 8) saved as a behaviour checkpoint."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("actor") / "actor.pt"
+    save_actor(path, SquashedGaussianActor(29, 8).eval(), {"task": "test"})
+    return str(path)
+
+
+def test_specs_names_maps_and_errors() -> None:
+    assert DATASET_NAMES == ("antmaze-umaze", "antmaze-umaze-diverse", "antmaze-medium-play",
+                             "antmaze-medium-diverse", "antmaze-large-play",
+                             "antmaze-large-diverse")
+    large = get_spec("antmaze-large-play")
+    assert (large.gym_id, large.episode_steps, large.dataset_id) == (
+        "AntMaze_Large-v4", 1000, "ctp/antmaze/large-play-v1")
+    assert large.eval_map()[1][1] == "r" and large.eval_map()[7][9] == "g"
+    play = large.data_map()
+    assert play[1][1] == "r" and sum(row.count("g") for row in play) == 7
+    assert "r" not in sum(get_spec("medium-diverse").data_map(), [])
+    assert get_spec("umaze").eval_cells == ((1, 3), (3, 3))
+    assert not get_spec("umaze").continuing and get_spec("umaze-diverse").continuing
+    with pytest.raises(CTPError, match="medium maze has no 'plain' dataset"):
+        get_spec("antmaze-medium")
+    with pytest.raises(CTPError, match="umaze maze has no 'play'"):
+        get_spec("antmaze-umaze-play")
+    with pytest.raises(CTPError, match="not an AntMaze dataset"):
+        get_spec("hopper-medium")
+    assert spec_for_dataset("D4RL/antmaze/medium-diverse-v1") is SPECS["medium-diverse"]
+    with pytest.raises(CTPError, match="unknown AntMaze dataset"):
+        spec_for_dataset("ctp/antmaze/huge-v1")
+    assert task_for_dataset("D4RL/antmaze/umaze-v1").name == "antmaze"
+
+
+def test_steering_reward_is_velocity_along_the_direction() -> None:
+    env = SteeringAntEnv(resample_every=5)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (29,) and obs.dtype == np.float32
+    assert np.linalg.norm(obs[27:]) == pytest.approx(1.0, abs=1e-6)
+    directions = []
+    for _ in range(10):
+        before, direction = env.ant.data.qpos[:2].copy(), env.direction.copy()
+        obs, reward, terminated, _, info = env.step(np.full(8, 0.5))
+        moved = env.ant.data.qpos[:2] - before
+        assert info["speed_along"] == pytest.approx(moved @ direction / env.ant.dt)
+        assert reward == pytest.approx(info["speed_along"] + (not terminated) - 0.5 * 8 * 0.25)
+        directions.append(tuple(direction))
+    assert len(set(directions)) == 2  # redrawn after 5 steps
+    env.close()
+
+
+def test_solver_walks_a_point_to_every_eval_goal() -> None:
+    """Following the solver's directions at 0.3 m a step reaches each maze's goal without
+    crossing a wall cell."""
+    for name in ("umaze", "medium-play", "large-diverse"):
+        spec = get_spec(name)
+        geometry = MazeGeometry(spec.layout, 4.0)
+        (rr, rc), (gr, gc) = spec.eval_cells
+        xy, goal = geometry.cell_to_xy(np.array([rr, rc])), geometry.cell_to_xy(np.array([gr, gc]))
+        solver = WaypointSolver(spec, np.random.default_rng(0))
+        for _ in range(600):
+            xy = xy + 0.3 * solver.direction(xy, goal)
+            assert geometry.grid[tuple(geometry.xy_to_cell(xy))] == 0, name
+            if np.linalg.norm(xy - goal) <= 0.45:
+                break
+        assert np.linalg.norm(xy - goal) <= 0.45, name
+
+
+def test_generate_load_and_recover_the_eval_env(own_root, random_actor) -> None:
+    result = generate_dataset(GenerateConfig(get_spec("umaze"), steps=1500, progress=False,
+                                             actor_path=random_actor))
+    assert result["steps"] == 1500 and result["episodes"] == 3  # 700 + 700 + 100
+    data = get_task("antmaze").load("ctp/antmaze/umaze-v1")
+    assert data.observations.shape == (1500, 29) and data.actions.shape == (1500, 8)
+    assert data.goals.shape == (1500, 2) and not data.continuous
+    assert list(data.episode_starts) == [0, 700, 1400]
+    assert np.isfinite(data.observations).all() and np.abs(data.actions).max() <= 1.0
+    assert (data.ref_min_score, data.ref_max_score) == (0.0, 1.0)
+    import minari
+
+    env = minari.load_dataset("ctp/antmaze/umaze-v1").recover_environment(eval_env=True)
+    assert env.spec.id == "AntMaze_UMaze-v4" and env.spec.max_episode_steps == 700
+    obs, _ = env.reset(seed=0)
+    geometry = MazeGeometry(get_spec("umaze").layout, 4.0)
+    assert tuple(geometry.xy_to_cell(obs["achieved_goal"])) == (1, 3)
+    assert tuple(geometry.xy_to_cell(obs["desired_goal"])) == (3, 3)
+    env.close()
+    with pytest.raises(CTPError, match="already exists"):
+        generate_dataset(GenerateConfig(get_spec("umaze"), steps=10, progress=False,
+                                        actor_path=random_actor))
+
+
+def test_continuing_kinds_replace_reached_goals(own_root, random_actor) -> None:
+    generate_dataset(GenerateConfig(get_spec("medium-diverse"), steps=1200, progress=False,
+                                    actor_path=random_actor))
+    data = get_task("antmaze").load("ctp/antmaze/medium-diverse-v1")
+    assert list(data.episode_starts) == [0, 1000]  # D4RL's 1000-step episodes
+
+
+def test_loader_reads_minaris_d4rl_layout(own_root) -> None:
+    """A dataset written as Minari's D4RL/antmaze copies are (their id, env and obs dict)."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from ctp.tasks.maze_grid import register_robotics_envs
+
+    register_robotics_envs()
+    env = gym.make("AntMaze_UMaze-v4", continuing_task=True, reset_target=False,
+                   max_episode_steps=700)
+    obs, _ = env.reset(seed=1)
+    steps, observations, actions = 50, [obs], []
+    for _ in range(steps):
+        actions.append(env.action_space.sample())
+        observations.append(env.step(actions[-1])[0])
+    buffer = EpisodeBuffer(
+        id=0, observations={k: np.stack([o[k] for o in observations]) for k in obs},
+        actions=np.stack(actions), rewards=np.zeros(steps),
+        terminations=np.zeros(steps, bool), truncations=np.eye(1, steps, steps - 1, bool)[0])
+    minari.create_dataset_from_buffers(dataset_id="D4RL/antmaze/umaze-v1", env=env,
+                                       buffer=[buffer], algorithm_name="test",
+                                       ref_min_score=0.0, ref_max_score=1.0)
+    env.close()
+    data = get_task("antmaze").load("D4RL/antmaze/umaze-v1")
+    assert data.observations.shape == (steps, 29)
+    np.testing.assert_allclose(data.observations[0, :2], obs["achieved_goal"], rtol=1e-6)
+    np.testing.assert_allclose(data.observations[0, 2:], obs["observation"], rtol=1e-6)
+
+
+def test_missing_dataset_names_the_command(own_root) -> None:
+    with pytest.raises(CTPError, match="ctp data generate antmaze-large-play"):
+        get_task("antmaze").load("ctp/antmaze/large-play-v1")
+
+
+def test_expert_reference_row(random_actor) -> None:
+    result = evaluate_expert(ExpertConfig("antmaze-umaze", episodes=3, num_envs=2, seed=5,
+                                          noise=0.2, actor_path=random_actor, progress=False))
+    assert result["seeds"] == [5, 6, 7] and result["episodes"] == 3
+    assert {"d4rl_normalized", "success_rate", "latency_ms", "per_episode"} <= set(result)
+    scores = [100 * e["return"] for e in result["per_episode"]]
+    assert result["d4rl_normalized"]["mean"] == pytest.approx(np.mean(scores))
+    assert 0.0 <= result["success_rate"] <= 1.0
+    json.dumps(result, allow_nan=False)
+
+
+@pytest.mark.skipif(not SHIPPED_ACTOR.exists(), reason="the ant controller is not shipped yet")
+def test_shipped_controller_reaches_the_umaze_goal() -> None:
+    result = evaluate_expert(ExpertConfig("antmaze-umaze", episodes=2, num_envs=2,
+                                          progress=False))
+    assert result["success_rate"] == 1.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["data", "generate", "antmaze-medium"], "no 'plain' dataset"),
+    (["data", "generate", "antmaze-umaze-play"], "no 'play' dataset"),
+    (["data", "generate", "antmaze-huge-play"], "not an AntMaze dataset"),
+    (["data", "generate", "antmaze-umaze", "--run-dir", "x"], "only with --train-policy"),
+    (["data", "generate", "pointmaze-umaze", "--train-policy"], "locomotion and AntMaze"),
+    (["baseline", "expert", "hopper-medium"], "not an AntMaze dataset"),
+    (["baseline", "expert", "antmaze-umaze", "--episodes", "0"], "--episodes"),
+    (["baseline", "expert", "antmaze-umaze", "--num-envs", "0"], "--num-envs"),
+    (["baseline", "expert", "antmaze-umaze", "--noise", "nan"], "--noise"),
+    (["baseline", "expert", "antmaze-umaze", "--seed", "-1"], "--seed"),
+])
+def test_cli_bad_input_is_one_line(argv, message, own_root, capsys) -> None:
+    assert_one_line_error(run_main(capsys, *argv), message)
+
+
+def _rows(speeds, falls=None):
+    return [{"step": 10 * (i + 1), "speed": s, "falls": (falls or {}).get(i, 0)}
+            for i, s in enumerate(speeds)]
+
+
+def test_controller_stop_rule() -> None:
+    from ctp.tasks.antmaze.ant_policy import AntPolicyConfig, _Run
+
+    run = _Run(AntPolicyConfig(run_dir="unused", max_steps=1000, min_steps=30, patience=2,
+                               plateau_gain=0.1).resolved())
+    assert not run.should_stop(_rows([0.1, 0.2]))  # before min_steps
+    assert not run.should_stop(_rows([0.1, 0.2, 0.5, 0.9]))  # still improving
+    assert run.should_stop(_rows([0.1, 1.0, 1.05, 1.02]))  # under 10% in the last two
+    assert not run.should_stop(_rows([0.1, 1.0, 1.05, 2.0], falls={3: 0}))
+    assert run.should_stop(_rows([0.1, 1.0, 1.05, 2.0], falls={3: 1}))  # a fall does not count
+    assert run.should_stop(_rows([0.1] * 99 + [0.2]))  # 1000 = max_steps
+
+
+def test_controller_trains_resumes_and_exports(tmp_path) -> None:
+    """sbx SAC for a few hundred steps: evaluations, checkpoints, a resume after a kill, a
+    refused change of settings, and the torch export acting as sbx's actor does."""
+    pytest.importorskip("sbx")
+    from ctp.tasks.antmaze.ant_policy import AntPolicyConfig, export_actor, train_ant_policy
+
+    torch.set_num_threads(1)
+    cfg = AntPolicyConfig(run_dir=str(tmp_path), max_steps=400, min_steps=10_000,
+                          eval_every=200, save_every=400, learning_starts=100,
+                          eval_episodes=1, progress=False)
+    first = train_ant_policy(cfg)
+    assert first["stopped_at"] == 400 and (tmp_path / "ant-actor.pt").exists()
+    assert (tmp_path / "learning-curve.png").stat().st_size > 0
+    # A kill after the save at 400: the result is gone, the state is there; a longer budget
+    # resumes from step 400.
+    (tmp_path / "result.json").unlink()
+    (tmp_path / "evals.jsonl").write_text((tmp_path / "evals.jsonl").read_text()
+                                          + json.dumps({"step": 500, "speed": 9.0,
+                                                        "falls": 0}) + "\n")
+    cfg.max_steps = 600
+    second = train_ant_policy(cfg)
+    steps = [json.loads(line)["step"] for line in
+             (tmp_path / "evals.jsonl").read_text().splitlines()]
+    assert steps == [200, 400, 600] and second["stopped_at"] == 600
+    cfg.eval_every = 100
+    with pytest.raises(CTPError, match="eval_every=200"):
+        train_ant_policy(cfg)
+    from sbx import SAC
+
+    model = SAC.load(tmp_path / "state" / "model.zip")
+    obs = np.random.default_rng(0).normal(size=(4, 29)).astype(np.float32)
+    torch_actions = export_actor(model)(torch.from_numpy(obs), deterministic=True).numpy()
+    np.testing.assert_allclose(torch_actions, model.predict(obs, deterministic=True)[0],
+                               atol=1e-5)
