@@ -23,7 +23,7 @@ from ctp.utils.checkpoint import (
     save_checkpoint,
 )
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_not_input
+from ctp.utils.validation import check_finite_state, check_not_input
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -55,6 +55,12 @@ def _state(payload: dict[str, Any], half: bool) -> dict[str, Any]:
                  and k.rsplit(".", 1)[-1] not in FULL_PRECISION else v
                  for k, v in state.items()}
     return state
+
+
+def _check_finite(payload: dict[str, Any], path: str) -> None:
+    """Refuse a checkpoint whose bundled weights (EMA, else model) hold NaN or inf."""
+    part = "ema" if payload["ema"] else "model"
+    check_finite_state(payload[part], f"{path}: {part}")
 
 
 def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
@@ -131,6 +137,10 @@ def export_planner(cfg: ExportConfig) -> Path:
     critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None
     value = load_checkpoint(cfg.value, "value") if cfg.value else None
     invdyn = load_checkpoint(cfg.invdyn, "invdyn") if cfg.invdyn else None
+    for path, payload in ((cfg.student, student), (cfg.teacher, teacher),
+                          (cfg.critic, critic), (cfg.value, value), (cfg.invdyn, invdyn)):
+        if payload is not None:
+            _check_finite(payload, path)
     _check_against_student(student, {"--teacher": teacher, "--critic": critic,
                                      "--value": value, "--invdyn": invdyn})
     task = planning_task(task_for_dataset(student["dataset_id"]))
@@ -198,6 +208,9 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
     from ctp.training.config import TrainConfig
 
     planner = load_planner_file(path)
+    for key in PLANNER_NETWORKS:  # all checked before the first file is written
+        if planner.get(key) is not None:
+            check_finite_state(planner[key]["state"], f"{path}: {key}")
     edm = EDMConfig(**planner["edm"])
     written = {}
     for key, kind in PLANNER_NETWORKS.items():

@@ -16,7 +16,7 @@ import torch
 
 from ctp.utils.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_not_input
+from ctp.utils.validation import check_finite_state, check_not_input
 
 # Fields that must agree for weights to be averaged meaningfully.
 _SAME = ("kind", "unet", "dataset_id", "horizon", "stride", "normalizer")
@@ -48,13 +48,17 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
     replaced by their means over all of them; ``averaged_from`` lists ``{path, step}``.
 
     The checkpoints must share kind, network config, dataset, horizon, stride and
-    normaliser, and hold tensors of the same names and shapes (else a one-line CTPError).
+    normaliser, and hold finite tensors of the same names and shapes (else a one-line
+    CTPError).
     The optimizer state and step are the latest checkpoint's, so ``--resume`` can go on
     from it; ``loss`` is NaN.
     """
     if len(paths) < 2:
         raise CTPError(f"average: expected at least 2 checkpoints, got {len(paths)}")
     payloads = [load_checkpoint(p, KINDS) for p in paths]
+    for path, payload in zip(paths, payloads, strict=True):
+        for part in ("model", "ema"):
+            check_finite_state(payload[part], f"{path}: {part}")
     first = payloads[0]
     shapes = {part: {k: v.shape for k, v in first[part].items()} for part in ("model", "ema")}
     for path, other in zip(paths[1:], payloads[1:], strict=True):

@@ -34,9 +34,23 @@ from ctp.training.schedules import ema_update, lr_scheduler
 from ctp.utils.atomic import write_json
 from ctp.utils.checkpoint import prune_checkpoints, save_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import load_weights, resolve_device
+from ctp.utils.validation import load_weights, nonfinite_tensor, resolve_device
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # save a checkpoint, then stop
+
+
+class TrainingDiverged(CTPError):
+    """A non-finite loss or weights: the run stops and saves nothing over its last finite
+    checkpoint."""
+
+
+def _diverged(kind: str, step: int, what: str, latest: Path,
+              saved_step: int | None) -> TrainingDiverged:
+    """The error of a run that diverged at ``step``, naming the checkpoint kept on disk."""
+    kept = (f"the last finite checkpoint, {latest} (step {saved_step}), is kept"
+            if saved_step is not None else "no checkpoint was written")
+    return TrainingDiverged(f"train {kind}: {what} at step {step}: training diverged (try a "
+                            f"lower --lr); {kept}")
 
 
 def _checkpoint_payload(cfg, obj, opt, scheduler, normalizer, step, loss) -> dict[str, Any]:
@@ -122,6 +136,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     recent: deque[float] = deque(maxlen=100)
     step_fn = _make_step(cfg, objective, opt, device)
     start_time, start_step = time.monotonic(), step
+    saved: dict[str, int | None] = {"step": step if payload is not None else None}
 
     def checkpoint(final: bool = False) -> None:
         if not info.main:
@@ -129,7 +144,13 @@ def train(cfg: TrainConfig) -> TrainResult:
         loss = float(np.mean(recent)) if recent else math.nan
         payload = _checkpoint_payload(cfg, objective, opt, scheduler, windows.normalizer, step,
                                       loss)
+        for part in ("model", "ema"):  # never a NaN checkpoint over a finite one
+            name = nonfinite_tensor(payload[part])
+            if name is not None:
+                raise _diverged(cfg.kind, step, f"{part} tensor {name!r} holds NaN or inf",
+                                out / "latest.pt", saved["step"])
         save_checkpoint(out / "latest.pt", payload)
+        saved["step"] = step
         if not final and math.isfinite(loss):
             save_checkpoint(out / f"step-{step:07d}-loss-{loss:.6f}.pt", payload)
             prune_checkpoints(out, cfg.keep_best)
@@ -138,6 +159,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.kind}", unit="step",
                disable=not (cfg.progress and info.main), mininterval=1.0)
+    diverged = False
     try:
         while step < cfg.steps and stop["signal"] is None and time.monotonic() < deadline:
             batch = {k: v.to(device) for k, v in windows.batch(sampler.next()).items()}
@@ -147,7 +169,10 @@ def train(cfg: TrainConfig) -> TrainResult:
             scheduler.step()
             ema_update(objective.ema, module, cfg.ema_decay)
             step += 1
-            recent.append(float(loss))
+            recent.append(float(loss))  # the step's one host sync, also the divergence check
+            if not math.isfinite(recent[-1]):
+                raise _diverged(cfg.kind, step, f"the loss is {recent[-1]}", out / "latest.pt",
+                                saved["step"])
             if step % cfg.log_every == 0 or step == cfg.steps:
                 elapsed = time.monotonic() - start_time
                 rate = (step - start_step) * cfg.batch_size * info.world / max(elapsed, 1e-9)
@@ -161,11 +186,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             bar.update(1)
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
+    except TrainingDiverged:
+        diverged = True
+        raise
     finally:
         bar.close()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
-        checkpoint(final=True)
+        if not diverged:
+            checkpoint(final=True)
         if metrics:
             metrics.close()
     return TrainResult(out / "latest.pt", step, module, stop["signal"])

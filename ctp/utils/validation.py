@@ -49,12 +49,20 @@ def resolve_device(name: str, option: str = "--device") -> torch.device:
     return device
 
 
-def check_finite_state(state: Mapping[str, Any], where: str) -> None:
-    """Refuse a state dict with NaN or inf in any floating tensor, naming the tensor."""
+def nonfinite_tensor(state: Mapping[str, Any]) -> str | None:
+    """The name of the first floating tensor of ``state`` holding NaN or inf (None: none)."""
     for name, value in state.items():
         if (isinstance(value, torch.Tensor) and value.is_floating_point()
                 and not bool(torch.isfinite(value).all())):
-            raise CTPError(f"{where}: tensor {name!r} holds NaN or inf values")
+            return name
+    return None
+
+
+def check_finite_state(state: Mapping[str, Any], where: str) -> None:
+    """Refuse a state dict with NaN or inf in any floating tensor, naming the tensor."""
+    name = nonfinite_tensor(state)
+    if name is not None:
+        raise CTPError(f"{where}: tensor {name!r} holds NaN or inf values")
 
 
 def load_weights(module: nn.Module, state: Mapping[str, Any], where: str) -> None:

@@ -99,6 +99,19 @@ def nan_teacher(w: Path) -> None:
                                            if k != "schema_version"})
 
 
+def nan_student(w: Path) -> None:
+    """``w/nan_ctm.pt``: the student's checkpoint with one EMA weight NaN."""
+    payload = load_checkpoint(w / "c" / "latest.pt", "ctm")
+    payload["ema"]["net.final_conv.weight"].view(-1)[0] = float("nan")
+    save_checkpoint(w / "nan_ctm.pt", {k: v for k, v in payload.items()
+                                       if k != "schema_version"})
+
+
+def nan_critic_planner(w: Path) -> None:
+    _edit_planner(w, lambda p: next(iter(p["critic"]["state"].values())).view(-1)
+                  .__setitem__(0, float("nan")))
+
+
 def a_file(w: Path) -> None:
     (w / "file.txt").write_text("not a folder\n")
 
@@ -267,6 +280,18 @@ CLI_CASES = {
     "planner-unknown-edm-field": (("plan", "--checkpoint", "{w}/bad.pt", "--episodes", "1"),
                                   ["bad.pt: edm: expected a dict of sigma_min"],
                                   unknown_edm_field),
+    "average-nan-input": (("average", "{w}/c/latest.pt", "{w}/nan_ctm.pt", "--out",
+                           "{w}/avg.pt"),
+                          ["nan_ctm.pt: ema", "'net.final_conv.weight'", "NaN or inf"],
+                          nan_student),
+    "bundle-nan-student": (("bundle", "--student", "{w}/nan_ctm.pt", "--out", "{w}/p.pt"),
+                           ["nan_ctm.pt: ema", "'net.final_conv.weight'", "NaN or inf"],
+                           nan_student),
+    "bundle-inf-teacher": (("bundle", "--student", "{w}/c/latest.pt", "--teacher",
+                            "{w}/inf_teacher.pt", "--out", "{w}/p.pt"),
+                           ["inf_teacher.pt: ema", "NaN or inf"], nan_teacher),
+    "unbundle-nan-critic": (("unbundle", "{w}/bad.pt", "--out", "{w}/u"),
+                            ["bad.pt: critic", "NaN or inf"], nan_critic_planner),
     "ctm-inf-teacher": (("train", "ctm", "--teacher", "{w}/inf_teacher.pt", "--steps", "1",
                          "--out", "{w}/o", "--no-progress"),
                         ["inf_teacher.pt", "NaN or inf"], nan_teacher),
@@ -468,6 +493,65 @@ def test_resume_drops_metrics_rows_past_its_checkpoint_and_stale_temp_files(
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [1, 2, 3, 4, 5]
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+# ------------------------------------------------------------------ diverging training
+
+DIVERGE = ("--steps", "20", "--checkpoint-every", "1", "--lr", "1e30", "--no-progress")
+KIND_ARGS = {"teacher": TEACHER[:-3], "ctm": CTM[:-5], "value": ("train", "value", *TINY[:-3]),
+             "invdyn": ("train", "invdyn", "--batch-size", "8")}
+
+
+def _all_finite(run: Path) -> bool:
+    """Whether every checkpoint in ``run`` holds only finite model and EMA weights."""
+    return all(bool(torch.isfinite(t).all())
+               for path in run.glob("*.pt")
+               for part in ("model", "ema")
+               for t in load_checkpoint(path)[part].values() if t.is_floating_point())
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_ARGS))
+def test_diverging_training_stops_with_its_step_and_kind(kind, work, capsys,
+                                                         monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(work / "minari"))
+    args = [a.format(w=work) for a in KIND_ARGS[kind]]
+    assert_one_line_error(run_main(capsys, *args, *DIVERGE, "--out", work / "o"),
+                          f"train {kind}: ", "at step", "training diverged")
+    assert _all_finite(work / "o")
+
+
+def test_diverging_resume_keeps_the_last_finite_checkpoint(work, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(work / "minari"))
+    run = ("--out", work / "o", "--checkpoint-every", "5", "--no-progress")
+    assert run_main(capsys, *TEACHER[:-3], "--steps", "5", *run).returncode == 0
+    before = snapshot(work / "o")
+    proc = run_main(capsys, *TEACHER[:-3], "--steps", "20", "--lr", "1e30", "--resume", *run)
+    assert_one_line_error(proc, "train teacher: the loss is", "at step 7",
+                          "latest.pt (step 5), is kept")
+    after = snapshot(work / "o")
+    assert {k: v for k, v in after.items() if k.endswith(".pt")} == {
+        k: v for k, v in before.items() if k.endswith(".pt")}
+
+
+def test_non_finite_weights_are_never_checkpointed(minari_root, tmp_path, monkeypatch) -> None:
+    """Weights that turn non-finite in a step whose loss was finite are caught when saving."""
+    import ctp.training.loop as loop
+
+    cfg = dict(kind="teacher", horizon=8, stride=4, dim=16, dim_mults=(1, 2), batch_size=8,
+               out_dir=str(tmp_path), checkpoint_every=1, progress=False)
+    train(TrainConfig(steps=2, **cfg))
+    before = snapshot(tmp_path)
+
+    def overflowing_update(ema, module, decay) -> None:
+        next(module.parameters()).data.fill_(float("inf"))
+
+    monkeypatch.setattr(loop, "ema_update", overflowing_update)
+    with pytest.raises(CTPError, match=r"train teacher: model tensor .* holds NaN or inf at "
+                                       r"step 3: .*latest.pt \(step 2\), is kept"):
+        train(TrainConfig(steps=4, resume=True, **cfg))
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k.endswith(".pt")} == {
+        k: v for k, v in before.items() if k.endswith(".pt")}
 
 
 # ------------------------------------------------------------------ process statuses
