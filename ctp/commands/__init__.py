@@ -7,8 +7,6 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from ctp.utils.errors import CTPError
-
 
 def warn_deprecated(old: str, new: str) -> None:
     """The one-line notice on stderr for a spelling that goes in the next release."""
@@ -56,13 +54,14 @@ def add_threads_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1, metavar="N",
                         help="CPU threads for torch (default 1: beside other busy processes, "
                              "more threads spin-wait and can run several times slower; "
-                             "0 = torch's default, one per core)")
+                             "0 = torch's default, one per core; at most 4 per core)")
 
 
 def apply_threads(threads: int) -> None:
     """Set torch's CPU thread count from ``--threads`` (0 keeps torch's default)."""
-    if threads < 0:
-        raise CTPError(f"--threads: expected >= 0, got {threads}")
+    from ctp.utils.validation import check_options, int_option, max_threads
+
+    check_options([int_option("--threads", threads, 0, max_threads())])
     if threads:
         import torch
 

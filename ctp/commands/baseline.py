@@ -76,9 +76,12 @@ def run_expert(args: argparse.Namespace) -> int:
     from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
     from ctp.tasks.antmaze.spec import get_spec
     from ctp.utils.atomic import write_json
-    from ctp.utils.validation import check_writable
+    from ctp.utils.validation import MAX_SEED, check_options, check_writable, int_option
 
     spec = get_spec(args.env)
+    check_options([int_option("--episodes", args.episodes),
+                   int_option("--seed", args.seed, 0, MAX_SEED),
+                   int_option("--num-envs", args.num_envs)])
     out = Path(args.out or f"runs/baselines/{spec.env_name}-expert.json")
     if args.out:
         check_writable("--out", out)

@@ -23,7 +23,14 @@ from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se, normalized
-from ctp.utils.validation import check_not_input, check_options, check_writable, resolve_device
+from ctp.utils.validation import (
+    MAX_SEED,
+    check_not_input,
+    check_options,
+    check_writable,
+    int_option,
+    resolve_device,
+)
 
 WARMUP_PLANS = 2
 
@@ -47,8 +54,8 @@ class EvalConfig:
 
     def validate(self) -> None:
         check_options([
-            (self.episodes >= 1, "--episodes", ">= 1", self.episodes),
-            (self.seed >= 0, "--seed", ">= 0", self.seed),
+            int_option("--episodes", self.episodes),
+            int_option("--seed", self.seed, 0, MAX_SEED),
             (self.num_envs >= 1, "--num-envs", ">= 1", self.num_envs),
             (self.replan is None or self.replan >= 1, "--replan", ">= 1 env steps",
              self.replan),

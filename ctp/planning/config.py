@@ -9,7 +9,7 @@ from typing import Any
 from ctp.planning import scorers as scoring
 from ctp.tasks.base import VELOCITY_SOURCES
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_options, finite
+from ctp.utils.validation import check_options, finite, int_option
 
 # K per env: 4096 candidates of a horizon-64 plan already hold 1M states per env and call.
 MAX_CANDIDATES = 4096
@@ -39,8 +39,8 @@ class PlannerConfig:
         check_options([
             (1 <= self.candidates <= MAX_CANDIDATES, "--candidates",
              f">= 1 and <= {MAX_CANDIDATES}", self.candidates),
-            (self.jumps >= 1, "--jumps", ">= 1", self.jumps),
-            (self.edm_steps >= 1, "--edm-steps", ">= 1", self.edm_steps),
+            int_option("--jumps", self.jumps),
+            int_option("--edm-steps", self.edm_steps),
             (self.sampler in ("ctm", "edm"), "--sampler", "ctm or edm", self.sampler),
             (0.0 <= self.gamma < 1.0, "--gamma", "in [0, 1)", self.gamma),
             (self.dyn_weight is None or finite(self.dyn_weight), "--dyn-weight",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_options
+from ctp.utils.validation import MAX_COUNT, MAX_SEED, check_options, int_option
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -186,6 +186,11 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
                                                 out=str(out / "pairs.pt"), **recipe.pairs))
         _build(where, cfg.validate)
         return cfg
+    if stage == "data":
+        _build(where, lambda: check_options([
+            int_option(key, recipe.data[key], low, high)
+            for key, low, high in (("steps", 1, MAX_COUNT), ("seed", 0, MAX_SEED))
+            if key in recipe.data]))
     if stage == "bundle":
         _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
     if stage in ("select", "evaluate"):
@@ -193,9 +198,9 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         if options is None:
             return None
         _build(where, lambda: check_options([
-            (isinstance(options.get(key, 1), int) and options.get(key, 1) >= low,
-             key, f"an integer >= {low}", options.get(key))
-            for key, low in (("episodes", 1), ("seed", 0), ("num_envs", 1))]))
+            int_option(key, options[key], low, high)
+            for key, low, high in (("episodes", 1, MAX_COUNT), ("seed", 0, MAX_SEED),
+                                   ("num_envs", 1, MAX_COUNT)) if key in options]))
         if stage == "select":
             _build(where, lambda: _check_apart(options, recipe.evaluate))
     return {"data": recipe.data, "bundle": recipe.bundle, "select": recipe.select,

@@ -55,6 +55,11 @@ def generate_dataset(name: str, **options: Any) -> str:
     and the family's own). Returns the one-line summary."""
     import importlib
 
+    from ctp.utils.validation import MAX_COUNT, MAX_SEED, check_options, int_option
+
+    check_options([int_option(f"--{key.replace('_', '-')}", options[key], low, high)
+                   for key, low, high in (("steps", 1, MAX_COUNT), ("seed", 0, MAX_SEED),
+                                          ("policy_seed", 0, MAX_SEED)) if key in options])
     generators = _generators()
     if name.startswith("antmaze-") and name not in generators:
         from ctp.tasks.antmaze.spec import get_spec

@@ -12,7 +12,7 @@ from ctp.models.ctm import CTMConfig
 from ctp.tasks import DEFAULT_DATASET
 from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_options, finite, resolve_device
+from ctp.utils.validation import MAX_SEED, check_options, finite, int_option, resolve_device
 
 LR_SCHEDULES = ("constant", "cosine")
 # One objective per kind (``ctp.training.objectives.OBJECTIVES``, in this order).
@@ -105,19 +105,19 @@ def validate(cfg: TrainConfig) -> None:
         (finite(cfg.lr) and cfg.lr > 0, "--lr", "a finite number > 0", cfg.lr),
         (cfg.lr_schedule in LR_SCHEDULES, "--lr-schedule", " or ".join(LR_SCHEDULES),
          cfg.lr_schedule),
-        (cfg.warmup_steps >= 0, "--warmup-steps", ">= 0", cfg.warmup_steps),
+        int_option("--warmup-steps", cfg.warmup_steps, 0),
         (finite(cfg.lr_min) and 0 <= cfg.lr_min <= cfg.lr, "--lr-min",
          "a finite number in [0, --lr]", cfg.lr_min),
         (finite(cfg.weight_decay) and cfg.weight_decay >= 0, "weight_decay",
          "a finite number >= 0", cfg.weight_decay),
-        (cfg.steps >= 1, "--steps", ">= 1", cfg.steps),
-        (cfg.seed >= 0, "--seed", ">= 0", cfg.seed),
+        int_option("--steps", cfg.steps),
+        int_option("--seed", cfg.seed, 0, MAX_SEED),
         (cfg.max_minutes is None or (finite(cfg.max_minutes) and cfg.max_minutes > 0),
          "--max-minutes", "a finite number > 0", cfg.max_minutes),
         (0.0 <= cfg.ema_decay < 1.0, "--ema", "in [0, 1)", cfg.ema_decay),
         (finite(cfg.grad_clip) and cfg.grad_clip > 0, "--grad-clip", "a finite number > 0",
          cfg.grad_clip),
-        (cfg.checkpoint_every >= 1, "--checkpoint-every", ">= 1", cfg.checkpoint_every),
+        int_option("--checkpoint-every", cfg.checkpoint_every),
         (cfg.keep_best >= 0, "--keep-best", ">= 0", cfg.keep_best),
         (cfg.log_every >= 1, "log_every", ">= 1", cfg.log_every),
         (finite(cfg.gamma) and 0.0 < cfg.gamma <= 1.0, "--gamma", "a number in (0, 1]",

@@ -32,7 +32,13 @@ from ctp.tasks import task_for_dataset
 from ctp.tasks.base import Task
 from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_finite_state, check_not_input, check_options
+from ctp.utils.validation import (
+    MAX_SEED,
+    check_finite_state,
+    check_not_input,
+    check_options,
+    int_option,
+)
 
 KIND = "pairs"
 
@@ -52,12 +58,12 @@ class PairsConfig:
 
     def validate(self) -> None:
         check_options([
-            (self.count >= 1, "--count", ">= 1", self.count),
-            (self.heun_steps >= 2, "--heun-steps", ">= 2", self.heun_steps),
+            int_option("--count", self.count),
+            int_option("--heun-steps", self.heun_steps, 2),
             (0.0 <= self.far_goal_prob <= 1.0, "--far-goal-prob", "in [0, 1]",
              self.far_goal_prob),
             (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
-            (self.seed >= 0, "--seed", ">= 0", self.seed),
+            int_option("--seed", self.seed, 0, MAX_SEED),
         ])
 
 

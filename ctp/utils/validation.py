@@ -18,6 +18,10 @@ from torch import nn
 from ctp.utils.errors import CTPError
 
 DEVICE_TYPES = ("cpu", "cuda")
+# Integer options: a seed is what numpy, torch and Gymnasium all take (32 bits); a count of
+# steps, episodes or items above MAX_COUNT is a typo, not a plan.
+MAX_SEED = 2**32 - 1
+MAX_COUNT = 10**9
 
 
 def check_options(checks: Iterable[tuple[bool, str, str, Any]]) -> None:
@@ -25,6 +29,20 @@ def check_options(checks: Iterable[tuple[bool, str, str, Any]]) -> None:
     for ok, option, expected, got in checks:
         if not ok:
             raise CTPError(f"{option}: expected {expected}, got {got}")
+
+
+def max_threads() -> int:
+    """The most CPU threads ``--threads`` takes: four per core."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def int_option(option: str, value: Any, low: int = 1,
+               high: int = MAX_COUNT) -> tuple[bool, str, str, Any]:
+    """A :func:`check_options` entry for an integer option: ``value`` an int in
+    ``low..high`` (the default: a count of steps or episodes; seeds take ``0, MAX_SEED``,
+    ``--threads`` ``0, max_threads()``)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    return ok, option, f"an int >= {low} and <= {high}", value
 
 
 def finite(value: float | None) -> bool:

@@ -43,6 +43,7 @@ CTM = ("train", "ctm", "--teacher", "{w}/t/latest.pt", "--steps", "5", "--batch-
        "--no-progress")
 JUMP_ERROR = ("jump-error", "--student", "{w}/c/latest.pt", "--pairs")
 DATA = "minari/ctp/pointmaze/umaze-v1/data/main_data.hdf5"
+HUGE = str(10**23)  # beyond 64 bits
 
 
 # ------------------------------------------------------------------ broken input files
@@ -383,6 +384,43 @@ CLI_CASES = {
     "plan-candidates-huge": ((*PLAN, "--candidates", "100000"),
                              ["--candidates", f"<= {MAX_CANDIDATES}", "100000"], None),
     "plan-replan-zero": ((*PLAN, "--replan", "0"), ["--replan", ">= 1", "got 0"], None),
+    # integer options beyond their range (seeds 0..2^32-1, counts 1..10^9)
+    "plan-seed-huge": ((*PLAN, "--seed", HUGE), ["--seed", "<= 4294967295", HUGE], None),
+    "plan-episodes-huge": ((*PLAN, "--episodes", HUGE), ["--episodes", "<= 1000000000"], None),
+    "plan-jumps-huge": ((*PLAN, "--jumps", HUGE), ["--jumps", "<= 1000000000"], None),
+    "plan-edm-steps-huge": ((*PLAN, "--sampler", "edm", "--edm-steps", HUGE),
+                            ["--edm-steps", "<= 1000000000"], None),
+    "plan-threads-huge": ((*PLAN, "--threads", "100000"), ["--threads", "<= ", "100000"],
+                          None),
+    "train-seed-huge": ((*TEACHER, "--seed", HUGE, "--out", "{w}/o"),
+                        ["--seed", "<= 4294967295"], None),
+    "train-steps-huge": ((*TEACHER, "--steps", HUGE, "--out", "{w}/o"),
+                         ["--steps", "<= 1000000000"], None),
+    "train-threads-huge": ((*TEACHER, "--threads", "100000", "--out", "{w}/o"),
+                           ["--threads", "<= "], None),
+    "pairs-seed-huge": (("pairs", "--teacher", "{w}/t/latest.pt", "--out", "{w}/pairs.pt",
+                         "--seed", HUGE), ["--seed", "<= 4294967295"], None),
+    "pairs-heun-steps-huge": (("pairs", "--teacher", "{w}/t/latest.pt", "--out",
+                               "{w}/pairs.pt", "--heun-steps", HUGE),
+                              ["--heun-steps", "<= 1000000000"], None),
+    "baseline-bc-seed-huge": (("baseline", "bc", "hopper-medium", "--seed", HUGE),
+                              ["--seed", "<= 4294967295"], None),
+    "baseline-bc-episodes-huge": (("baseline", "bc", "hopper-medium", "--episodes", HUGE),
+                                  ["--episodes", "<= 1000000000"], None),
+    "baseline-expert-seed-huge": (("baseline", "expert", "antmaze-umaze", "--seed", HUGE),
+                                  ["--seed", "<= 4294967295"], None),
+    "data-generate-seed-huge": (("data", "generate", "pointmaze-umaze", "--seed", HUGE),
+                                ["--seed", "<= 4294967295"], None),
+    "data-generate-steps-huge": (("data", "generate", "pointmaze-umaze", "--steps", HUGE),
+                                 ["--steps", "<= 1000000000"], None),
+    "data-generate-policy-seed-huge": (("data", "generate", "hopper-medium", "--policy-seed",
+                                        HUGE), ["--policy-seed", "<= 4294967295"], None),
+    "recipe-evaluate-seed-huge": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+                                   f"evaluate.seed={HUGE}"),
+                                  ["[evaluate]", "seed", "<= 4294967295"], None),
+    "recipe-data-steps-huge": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+                                f"data.steps={HUGE}"), ["[data]", "steps", "<= 1000000000"],
+                               None),
 }
 if not torch.cuda.is_available():
     CLI_CASES["plan-device-cuda"] = ((*PLAN, "--device", "cuda"), ["--device", "no CUDA"], None)

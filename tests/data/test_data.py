@@ -726,7 +726,7 @@ def test_cli_list_empty_folder(tmp_path) -> None:
         (("data", "generate", "pointmaze-umaze", "--steps", "ten"),
          "ctp data generate: error:", "--steps"),
         (("data", "generate", "pointmaze-umaze", "--steps", "10", "--seed", "-1"),
-         "ctp: error:", "--seed: expected a non-negative integer"),
+         "ctp: error:", "--seed: expected an int >= 0 and <= 4294967295"),
         (("data", "info", "D4RL/kitchen/complete-v2"), "ctp: error:",
          "not a dataset id of any task"),
         (("data", "list"), "ctp: error:", "MINARI_DATASETS_PATH: set but empty"),

@@ -234,7 +234,7 @@ def test_plan_cli_edm_sampler(planner_file, tmp_path) -> None:
         (("--checkpoint", "missing.pt"), "missing.pt: checkpoint not found"),
         (("--env", "pointmaze-foo"), "unknown maze 'pointmaze-foo'"),
         (("--candidates", "0"), "--candidates: expected >= 1 and <= 4096, got 0"),
-        (("--jumps", "0"), "--jumps: expected >= 1, got 0"),
+        (("--jumps", "0"), "--jumps: expected an int >= 1 and <= 1000000000, got 0"),
         (("--env", "pointmaze-medium"), "not pointmaze-medium"),
         (("--out", "/nonexistent-dir/x.json"), "--out: folder /nonexistent-dir does not exist"),
     ],
@@ -256,7 +256,8 @@ def test_plan_steps_is_a_deprecated_alias_of_jumps(planner_file, capsys) -> None
     warning, error = proc.stderr.strip().splitlines()
     assert warning == ("ctp: warning: '--steps' is deprecated and will be removed in the next "
                        "release; use '--jumps'")
-    assert proc.returncode == 2 and error == "ctp: error: --jumps: expected >= 1, got 0"
+    assert proc.returncode == 2 and error == ("ctp: error: --jumps: expected an int >= 1 and "
+                                              "<= 1000000000, got 0")
 
 
 def test_load_planner_errors(planner_file) -> None:

@@ -279,7 +279,8 @@ def test_two_process_data_parallel_gives_identical_parameters(minari_root, tmp_p
          "--dim: expected a positive multiple of 8, got 20"),
         (("train", "ctm", "--teacher", "t.pt", "--pair-weight", "-1"),
          "--pair-weight: expected >= 0, got -1.0"),
-        (("pairs", "--teacher", "t.pt", "--count", "0"), "--count: expected >= 1, got 0"),
+        (("pairs", "--teacher", "t.pt", "--count", "0"),
+         "--count: expected an int >= 1 and <= 1000000000, got 0"),
         (("pairs", "--teacher", "nope.pt"), "nope.pt: checkpoint not found"),
     ],
 )

@@ -21,7 +21,7 @@ from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import parse_dataset_name
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
-from ctp.utils.validation import check_options, finite
+from ctp.utils.validation import MAX_SEED, check_options, finite, int_option
 
 
 @dataclass
@@ -38,7 +38,8 @@ class FitConfig:
     def check(self) -> None:
         """One-line CTPError for the first option out of range."""
         check_options([
-            (self.steps >= 1, "--steps", ">= 1", self.steps),
+            int_option("--steps", self.steps),
+            int_option("--seed", self.seed, 0, MAX_SEED),
             (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
             (finite(self.lr) and self.lr > 0, "--lr", "a finite positive number", self.lr),
         ])
@@ -107,9 +108,10 @@ def bc_baseline(name_or_id: str, fit: FitConfig, episodes: int = 50,
                 seed: int = 0) -> BaselineResult:
     """Fit BC on the dataset and evaluate it for ``episodes`` episodes (seeds seed..)."""
     check_options([
-        (episodes >= 1, "--episodes", ">= 1", episodes),
-        (seed >= 0, "--seed", "a non-negative integer", seed),
+        int_option("--episodes", episodes),
+        int_option("--seed", seed, 0, MAX_SEED),
     ])
+    fit.check()
     data = load_locomotion_dataset(resolve_dataset(name_or_id))
     spec = data.task
     start = time.perf_counter()

@@ -43,7 +43,7 @@ from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
 from ctp.utils.atomic import atomic_write, write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
-from ctp.utils.validation import check_options, finite
+from ctp.utils.validation import MAX_SEED, check_options, finite, int_option
 
 EVAL_SEED_OFFSET = 10_000  # evaluation episodes use seeds apart from training's
 CHECK_SEED_OFFSET = 20_000  # and the stochastic check's apart from both
@@ -74,7 +74,7 @@ class BehaviourConfig:
             *((getattr(self, name) >= 1, f"--{name.replace('_', '-')}", ">= 1",
                getattr(self, name))
               for name in ("max_steps", "eval_every", "eval_episodes", "check_episodes")),
-            (self.seed >= 0, "--seed", "a non-negative integer", self.seed),
+            int_option("--seed", self.seed, 0, MAX_SEED),
             (self.learning_starts >= 0, "--learning-starts", ">= 0", self.learning_starts),
             (finite(target), "--target", "a finite score", target),
             (finite(check_min), "--check-min", "a finite score", check_min),

@@ -31,7 +31,7 @@ from ctp.tasks.locomotion.spec import (
 )
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
-from ctp.utils.validation import check_options
+from ctp.utils.validation import MAX_SEED, check_options, int_option
 
 REF_EPISODES = 100
 
@@ -178,9 +178,9 @@ def generate_locomotion(cfg: LocomotionGenerateConfig) -> LocomotionGenerateResu
 
     spec, kind = parse_dataset_name(cfg.name)
     check_options([
-        (cfg.steps >= 1, "--steps", "at least 1", cfg.steps),
-        (cfg.seed >= 0, "--seed", "a non-negative integer", cfg.seed),
-        (cfg.policy_seed >= 0, "--policy-seed", "a non-negative integer", cfg.policy_seed),
+        int_option("--steps", cfg.steps),
+        int_option("--seed", cfg.seed, 0, MAX_SEED),
+        int_option("--policy-seed", cfg.policy_seed, 0, MAX_SEED),
     ])
     dataset_id = spec.dataset_id(kind)
     if dataset_dir(dataset_id).exists() and not cfg.force:

@@ -23,6 +23,7 @@ from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import make_env
 from ctp.tasks.pointmaze.spec import MazeSpec, get_maze_spec
 from ctp.utils.errors import CTPError
+from ctp.utils.validation import MAX_SEED, check_options, int_option
 
 ACTION_NOISE = 0.5
 REF_EPISODES = 100
@@ -120,10 +121,8 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
     """Generate and store ``cfg.maze.dataset_id``; refuses to overwrite unless ``force``."""
     import minari
 
-    if cfg.steps < 2:
-        raise CTPError(f"--steps: expected at least 2, got {cfg.steps}")
-    if cfg.seed < 0:
-        raise CTPError(f"--seed: expected a non-negative integer, got {cfg.seed}")
+    check_options([int_option("--steps", cfg.steps, 2),
+                   int_option("--seed", cfg.seed, 0, MAX_SEED)])
     dataset_id = cfg.maze.dataset_id
     if dataset_dir(dataset_id).exists() and not cfg.force:
         raise CTPError(

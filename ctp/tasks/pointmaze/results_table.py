@@ -27,6 +27,7 @@ from ctp.tasks.pointmaze.maze import make_env
 from ctp.tasks.pointmaze.spec import MAZES, MazeSpec, get_maze_spec
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se, normalized
+from ctp.utils.validation import MAX_SEED, check_options, int_option
 
 # Published on D4RL's maze2d-v1 data (docs/design.md section 7).
 PUBLISHED = {
@@ -52,9 +53,9 @@ class TableConfig:
     progress: bool = True
 
     def validate(self) -> None:
-        for option, value in (("--episodes", self.episodes), ("--workers", self.workers)):
-            if value < 1:
-                raise CTPError(f"{option}: expected >= 1, got {value}")
+        check_options([int_option("--episodes", self.episodes),
+                       int_option("--seed", self.seed, 0, MAX_SEED),
+                       (self.workers >= 1, "--workers", ">= 1", self.workers)])
 
     def selected(self) -> list[MazeSpec]:
         """The mazes whose rows to build; a named maze must have a shipped planner."""

@@ -97,8 +97,8 @@ def test_bc_baseline_end_to_end(hopper_data, monkeypatch, tmp_path) -> None:
     [
         (("bc", "hopper-expert"), "unknown dataset 'hopper-expert'"),
         (("bc", "hopper-medium", "--lr", "nan"), "--lr: expected a finite positive"),
-        (("bc", "hopper-medium", "--episodes", "0"), "--episodes: expected >= 1"),
-        (("bc", "hopper-medium", "--steps", "0"), "--steps: expected >= 1"),
+        (("bc", "hopper-medium", "--episodes", "0"), "--episodes: expected an int >= 1"),
+        (("bc", "hopper-medium", "--steps", "0"), "--steps: expected an int >= 1"),
         (("bc", "walker2d-medium"), "ctp data generate walker2d-medium"),
     ],
     ids=["unknown-dataset", "nan-lr", "no-episodes", "no-steps", "missing-dataset"],

@@ -193,7 +193,7 @@ def test_medium_replay_without_a_run_says_what_it_costs(tmp_path, own_root) -> N
         (("generate", "hopper-expert"), "expected one of pointmaze-umaze"),
         (("generate", "pointmaze-umaze", "--train-policy"), "only for locomotion and AntMaze"),
         (("generate", "walker2d-medium-replay", "--run-dir", "nowhere"), "needs --train-policy"),
-        (("generate", "hopper-medium", "--steps", "0"), "--steps: expected at least 1"),
+        (("generate", "hopper-medium", "--steps", "0"), "--steps: expected an int >= 1"),
         (("generate", "hopper-medium", "--policy-seed", "-1"), "--policy-seed"),
         (("info", HOPPER_MEDIUM), "ctp data generate hopper-medium"),
         (("info", "mujoco/ant/medium-v0"), "not a dataset id of any task"),
