@@ -118,3 +118,48 @@ def register_robotics_envs() -> None:
     import gymnasium_robotics
 
     gym.register_envs(gymnasium_robotics)
+
+
+class WaypointPath:
+    """The current waypoint of an agent walking a shortest cell path to its goal (D4RL's
+    waypoint controllers): after (re)planning, the next cell's centre; later ones, cell centres
+    shifted by ``-U(0, jitter)`` per axis (none without ``rng``'s draws when ``jitter`` is 0);
+    the last, the exact goal. The waypoint advances once the agent is within ``reached``."""
+
+    def __init__(self, geometry: MazeGeometry, rng: np.random.Generator, jitter: float,
+                 reached: float) -> None:
+        self.geometry, self.rng, self.jitter, self.reached = geometry, rng, jitter, reached
+        self._goal_xy: np.ndarray | None = None
+        self._dist = np.zeros((1, 1), dtype=np.int64)
+        self._goal_cell: tuple[int, int] = (0, 0)
+        self._cell: tuple[int, int] = (0, 0)
+        self._target = np.zeros(2)
+
+    def _waypoint(self, cell: tuple[int, int], jitter: bool) -> np.ndarray:
+        if cell == self._goal_cell:
+            return self._goal_xy.copy()
+        centre = self.geometry.cell_to_xy(np.array(cell))
+        return centre - (self.rng.uniform(size=2) * self.jitter if jitter else 0.0)
+
+    def _replan(self, xy: np.ndarray, goal_xy: np.ndarray) -> None:
+        self._goal_xy = goal_xy.copy()
+        self._goal_cell = tuple(int(v) for v in self.geometry.xy_to_cell(goal_xy))
+        self._dist = self.geometry.distances_to(self._goal_cell)
+        here = tuple(int(v) for v in self.geometry.xy_to_cell(xy))
+        self._cell = self.geometry.next_cell(here, self._dist)
+        self._target = self._waypoint(self._cell, jitter=False)
+
+    @property
+    def waypoint(self) -> np.ndarray:
+        """The current waypoint ``[2]`` (as the last :meth:`target` call left it)."""
+        return self._target.copy()
+
+    def target(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
+        """The waypoint ``[2]`` for an agent at ``xy [2]`` bound for ``goal_xy [2]``; a goal
+        that moved (by over 1 mm) starts a new path."""
+        if self._goal_xy is None or np.linalg.norm(goal_xy - self._goal_xy) > 1e-3:
+            self._replan(xy, goal_xy)
+        if self._cell != self._goal_cell and np.linalg.norm(self._target - xy) <= self.reached:
+            self._cell = self.geometry.next_cell(self._cell, self._dist)
+            self._target = self._waypoint(self._cell, jitter=self.jitter > 0)
+        return self._target

@@ -61,6 +61,7 @@ class AntPolicyConfig:
     plateau_gain: float = 0.02
     healthy_reward: float = 1.0  # SteeringAntEnv's shaping
     ctrl_cost: float = 0.5
+    body_frame: bool = True  # the direction in the torso's heading frame
     progress: bool = True
 
     def resolved(self) -> AntPolicyConfig:
@@ -95,12 +96,12 @@ def export_actor(model: Any) -> SquashedGaussianActor:
 
 
 @torch.no_grad()
-def evaluate_steering(actor: SquashedGaussianActor, episodes: int, seed: int
-                      ) -> dict[str, float]:
+def evaluate_steering(actor: SquashedGaussianActor, episodes: int, seed: int,
+                      body_frame: bool = False) -> dict[str, float]:
     """The deterministic actor on ``episodes`` steering episodes (seeds seed, seed+1, ...):
     mean speed along the commanded direction over every step of every episode (m/s; steps after
     a fall count 0) and the number of falls."""
-    env = SteeringAntEnv()
+    env = SteeringAntEnv(body_frame=body_frame)
     total, falls, steps = 0.0, 0, 0
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -158,7 +159,7 @@ class _Run:
         from sbx import SAC
 
         env = SteeringAntEnv(healthy_reward=self.cfg.healthy_reward,
-                             ctrl_cost=self.cfg.ctrl_cost)
+                             ctrl_cost=self.cfg.ctrl_cost, body_frame=self.cfg.body_frame)
         progress = self.state / "progress.json"
         if progress.exists():
             done = json.loads(progress.read_text())
@@ -202,18 +203,20 @@ class _Run:
         step = model.num_timesteps
         actor = export_actor(model)
         row = {"step": step, **evaluate_steering(actor, self.cfg.eval_episodes,
-                                                 self.cfg.seed + EVAL_SEED_OFFSET),
+                                                 self.cfg.seed + EVAL_SEED_OFFSET,
+                                                 self.cfg.body_frame),
                "seconds": round(seconds, 1)}
         save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor,
-                   {"task": "antmaze-steering", "seed": self.cfg.seed, "step": step,
+                   {"task": "antmaze-steering", "body_frame": self.cfg.body_frame,
+                    "seed": self.cfg.seed, "step": step,
                     "eval_speed": row["speed"], "eval_falls": row["falls"]})
         if step % self.cfg.save_every == 0:
             self.save_state(model, seconds)
         with open(self.dir / "evals.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
-        from ctp.tasks.antmaze.plot import plot_controller_curve
+        from ctp.tasks.antmaze.plot import plot_controller_curves
 
-        plot_controller_curve(self.dir, self.dir / "learning-curve.png")
+        plot_controller_curves([self.dir], self.dir / "learning-curve.png")
         return self.should_stop(self.evals())
 
     def finish(self) -> dict[str, Any]:

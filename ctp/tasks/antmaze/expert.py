@@ -11,6 +11,7 @@ data's source, never part of a planner.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from ctp.nn.actor import SquashedGaussianActor, load_actor
 from ctp.tasks.antmaze.spec import CELL_SIZE, AntMazeSpec
 from ctp.tasks.antmaze.steering import direction_obs
-from ctp.tasks.maze_grid import MazeGeometry
+from ctp.tasks.maze_grid import MazeGeometry, WaypointPath
 from ctp.utils.errors import CTPError
 
 WAYPOINT_REACHED = 1.0  # m: switch to the next waypoint this close to the current one
@@ -27,16 +28,31 @@ JITTER = 0.8  # m: D4RL's waypoint jitter (0.2 of a unit cell), scaled to 4 m ce
 SHIPPED_ACTOR = Path(__file__).resolve().parents[2] / "assets" / "behaviour" / "ant-controller.pt"
 
 
-def load_controller(path: str | Path = SHIPPED_ACTOR) -> SquashedGaussianActor:
-    """The ant controller (29 -> 8) from a behaviour checkpoint; the shipped one by default."""
+@dataclass
+class AntController:
+    """The ant controller: a SAC actor (29 -> 8) and whether it reads its direction in the
+    torso's heading frame (recorded in its checkpoint's info)."""
+
+    actor: SquashedGaussianActor
+    body_frame: bool
+
+    def __call__(self, obs: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """Observations ``[E, 27]``, world-frame unit directions ``[E, 2]`` -> deterministic
+        actions ``[E, 8]`` in [-1, 1] (float64)."""
+        x = torch.from_numpy(direction_obs(obs, directions, self.body_frame))
+        with torch.no_grad():
+            return self.actor(x, deterministic=True).numpy().astype(np.float64)
+
+
+def load_controller(path: str | Path = SHIPPED_ACTOR) -> AntController:
+    """The ant controller from a behaviour checkpoint; the shipped one by default."""
     if not Path(path).is_file():
         raise CTPError(f"{path}: ant controller not found (train one with 'ctp data generate "
                        "antmaze-umaze --train-policy')")
-    actor, _ = load_actor(path)
+    actor, info = load_actor(path)
     if (actor.latent_pi[0].in_features, actor.mu.out_features) != (29, 8):
         raise CTPError(f"{path}: not an ant controller (expected 29 inputs and 8 actions)")
-    torch.set_grad_enabled(False)
-    return actor
+    return AntController(actor, bool(info.get("body_frame", False)))
 
 
 class WaypointSolver:
@@ -44,38 +60,12 @@ class WaypointSolver:
     current goal, for one ant; replans whenever the goal moves."""
 
     def __init__(self, spec: AntMazeSpec, rng: np.random.Generator, jitter: bool = True):
-        self.geometry = MazeGeometry(spec.layout, CELL_SIZE)
-        self.rng = rng
-        self.jitter = jitter
-        self._goal_xy: np.ndarray | None = None
-        self._dist = np.zeros((1, 1), dtype=np.int64)
-        self._goal_cell: tuple[int, int] = (0, 0)
-        self._cell: tuple[int, int] = (0, 0)
-        self._target = np.zeros(2)
-
-    def _waypoint(self, cell: tuple[int, int], jitter: bool) -> np.ndarray:
-        if cell == self._goal_cell:
-            return self._goal_xy.copy()
-        centre = self.geometry.cell_to_xy(np.array(cell))
-        return centre - (self.rng.uniform(size=2) * JITTER if jitter else 0.0)
-
-    def _replan(self, xy: np.ndarray, goal_xy: np.ndarray) -> None:
-        self._goal_xy = goal_xy.copy()
-        self._goal_cell = tuple(int(v) for v in self.geometry.xy_to_cell(goal_xy))
-        self._dist = self.geometry.distances_to(self._goal_cell)
-        here = tuple(int(v) for v in self.geometry.xy_to_cell(xy))
-        self._cell = self.geometry.next_cell(here, self._dist)
-        self._target = self._waypoint(self._cell, jitter=False)
+        self.path = WaypointPath(MazeGeometry(spec.layout, CELL_SIZE), rng,
+                                 JITTER if jitter else 0.0, WAYPOINT_REACHED)
 
     def direction(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """Unit direction ``[2]`` from the ant's ``xy [2]`` toward its waypoint."""
-        if self._goal_xy is None or np.linalg.norm(goal_xy - self._goal_xy) > 1e-3:
-            self._replan(xy, goal_xy)
-        if (self._cell != self._goal_cell
-                and np.linalg.norm(self._target - xy) <= WAYPOINT_REACHED):
-            self._cell = self.geometry.next_cell(self._cell, self._dist)
-            self._target = self._waypoint(self._cell, jitter=self.jitter)
-        offset = self._target - xy
+        offset = self.path.target(xy, goal_xy) - xy
         return offset / max(float(np.linalg.norm(offset)), 1e-6)
 
 
@@ -83,9 +73,9 @@ class AntExpert:
     """The controller and one ``WaypointSolver`` per env: batched observation dicts ->
     actions ``[E, 8]`` (deterministic; data collection adds its noise outside)."""
 
-    def __init__(self, spec: AntMazeSpec, actor: SquashedGaussianActor, num_envs: int,
+    def __init__(self, spec: AntMazeSpec, controller: AntController, num_envs: int,
                  rng: np.random.Generator, jitter: bool = True):
-        self.spec, self.actor, self.rng, self.jitter = spec, actor, rng, jitter
+        self.spec, self.controller, self.rng, self.jitter = spec, controller, rng, jitter
         self.solvers = [WaypointSolver(spec, rng, jitter) for _ in range(num_envs)]
 
     def reset(self, index: int) -> None:
@@ -98,6 +88,4 @@ class AntExpert:
         directions = np.stack([
             solver.direction(xy, goal) for solver, xy, goal
             in zip(self.solvers, obs["achieved_goal"], obs["desired_goal"])])
-        x = torch.from_numpy(direction_obs(obs["observation"], directions))
-        with torch.no_grad():
-            return self.actor(x, deterministic=True).numpy().astype(np.float64)
+        return self.controller(obs["observation"], directions)

@@ -1,37 +1,46 @@
-"""Pictures of the AntMaze family: the ant controller's learning curve."""
+"""Pictures of the AntMaze family: the ant controller's learning curves."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from ctp.utils.atomic import atomic_write
 from ctp.utils.errors import CTPError
 
 
-def plot_controller_curve(run_dir: str | Path, out: str | Path) -> Path:
-    """Evaluation speed along the commanded direction (m/s) over env steps, falls marked."""
+def read_evals(run_dir: str | Path) -> list[dict]:
+    """The evaluation rows of one controller run folder."""
+    path = Path(run_dir) / "evals.jsonl"
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CTPError(f"{path}: not a readable evaluation log ({exc})") from None
+
+
+def plot_controller_curves(run_dirs: Sequence[str | Path], out: str | Path,
+                           labels: Sequence[str] | None = None) -> Path:
+    """Evaluation speed along the commanded direction (m/s) over env steps, one line per run
+    (labelled by ``labels`` or the folder name), evaluations with a fall marked x."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(run_dir) / "evals.jsonl"
-    try:
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CTPError(f"{path}: not a readable evaluation log ({exc})") from None
-    fig, ax = plt.subplots(figsize=(5.0, 3.2))
-    steps = [r["step"] / 1e3 for r in rows]
-    ax.plot(steps, [r["speed"] for r in rows], "-o", ms=3, lw=1.4, color="tab:blue",
-            label="deterministic eval")
-    fell = [(r["step"] / 1e3, r["speed"]) for r in rows if r["falls"]]
-    if fell:
-        ax.plot(*zip(*fell), "x", color="tab:red", label="an episode fell")
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    for i, run_dir in enumerate(run_dirs):
+        rows = read_evals(run_dir)
+        steps = [r["step"] / 1e3 for r in rows]
+        label = labels[i] if labels else Path(run_dir).name
+        line, = ax.plot(steps, [r["speed"] for r in rows], "-", lw=1.4, label=label)
+        fell = [(r["step"] / 1e3, r["speed"]) for r in rows if r["falls"]]
+        if fell:
+            ax.plot(*zip(*fell), "x", ms=4, color=line.get_color())
     ax.set_xlabel("env steps (k)")
     ax.set_ylabel("speed along command (m/s)")
-    ax.set_title("ant controller, SAC (sbx)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("ant controller, SAC (sbx); x: an evaluation episode fell")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     result = atomic_write(out, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)

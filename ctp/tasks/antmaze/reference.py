@@ -55,7 +55,7 @@ def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
     cfg.validate()
     spec = get_spec(cfg.env)
     torch.set_num_threads(1)
-    actor = load_controller(cfg.actor_path)
+    controller = load_controller(cfg.actor_path)
     rng = np.random.default_rng(cfg.seed)
     seeds = list(range(cfg.seed, cfg.seed + cfg.episodes))
     rows, latencies = [], []
@@ -64,7 +64,7 @@ def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
     for first in range(0, cfg.episodes, cfg.num_envs):
         batch = seeds[first:first + cfg.num_envs]
         envs = make_vector_env(spec, len(batch))
-        expert = AntExpert(spec, actor, len(batch), rng, jitter=False)
+        expert = AntExpert(spec, controller, len(batch), rng, jitter=False)
         obs, _ = envs.reset(seed=batch)
         success = np.zeros(len(batch), dtype=bool)
         arrival = np.full(len(batch), -1)

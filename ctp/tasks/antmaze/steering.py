@@ -22,9 +22,23 @@ DIRECTION_DIM = 2
 EPISODE_STEPS = 1000
 
 
-def direction_obs(obs: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """The controller's input: ``obs [..., 27]`` and unit ``direction [..., 2]`` -> ``[..., 29]``
+def body_direction(obs: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """World-frame unit ``direction [..., 2]`` turned into the torso's heading frame, from the
+    torso quaternion (w, x, y, z) at ``obs[..., 1:5]`` of the 27-dim observation."""
+    w, x, y, z = (obs[..., i] for i in range(1, 5))
+    yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    dx, dy = direction[..., 0], direction[..., 1]
+    return np.stack([cos * dx + sin * dy, -sin * dx + cos * dy], axis=-1)
+
+
+def direction_obs(obs: np.ndarray, direction: np.ndarray, body_frame: bool = False
+                  ) -> np.ndarray:
+    """The controller's input: ``obs [..., 27]`` and a world-frame unit ``direction [..., 2]``
+    (given as is, or in the torso's heading frame with ``body_frame``) -> ``[..., 29]``
     float32."""
+    if body_frame:
+        direction = body_direction(obs, direction)
     return np.concatenate([obs, direction], axis=-1).astype(np.float32)
 
 
@@ -35,13 +49,15 @@ class SteeringAntEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, resample_every: int = 100, max_steps: int = EPISODE_STEPS,
-                 healthy_reward: float = 1.0, ctrl_cost: float = 0.5):
+                 healthy_reward: float = 1.0, ctrl_cost: float = 0.5,
+                 body_frame: bool = False):
         from gymnasium.envs.mujoco.ant_v4 import AntEnv
 
         self.ant = AntEnv()  # 27-dim observation: x, y excluded, no contact forces
         self.resample_every = resample_every
         self.max_steps = max_steps
         self.healthy_reward, self.ctrl_cost = healthy_reward, ctrl_cost
+        self.body_frame = body_frame
         self.action_space = self.ant.action_space
         self.observation_space = gym.spaces.Box(
             -np.inf, np.inf, (ANT_OBS_DIM + DIRECTION_DIM,), np.float32)
@@ -58,7 +74,7 @@ class SteeringAntEnv(gym.Env):
         obs, info = self.ant.reset(seed=int(self.np_random.integers(2**31)))
         self.steps = 0
         self._draw_direction()
-        return direction_obs(obs, self.direction), info
+        return direction_obs(obs, self.direction, self.body_frame), info
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         before = self.ant.data.qpos[:2].copy()
@@ -72,7 +88,8 @@ class SteeringAntEnv(gym.Env):
         if self.steps % self.resample_every == 0:
             self._draw_direction()
         truncated = self.steps >= self.max_steps
-        return direction_obs(obs, self.direction), reward, bool(terminated), truncated, info
+        x = direction_obs(obs, self.direction, self.body_frame)
+        return x, reward, bool(terminated), truncated, info
 
     def close(self) -> None:
         self.ant.close()

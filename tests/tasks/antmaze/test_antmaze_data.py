@@ -242,6 +242,20 @@ def test_controller_trains_resumes_and_exports(tmp_path) -> None:
 
     model = SAC.load(tmp_path / "state" / "model.zip")
     obs = np.random.default_rng(0).normal(size=(4, 29)).astype(np.float32)
-    torch_actions = export_actor(model)(torch.from_numpy(obs), deterministic=True).numpy()
+    with torch.no_grad():
+        torch_actions = export_actor(model)(torch.from_numpy(obs), deterministic=True).numpy()
     np.testing.assert_allclose(torch_actions, model.predict(obs, deterministic=True)[0],
                                atol=1e-5)
+
+
+def test_body_frame_turns_the_direction_by_the_torso_yaw() -> None:
+    from ctp.tasks.antmaze.steering import body_direction, direction_obs
+
+    obs = np.zeros((2, 27))
+    obs[0, 1] = 1.0  # identity quaternion: heading along +x
+    obs[1, 1], obs[1, 4] = np.cos(np.pi / 4), np.sin(np.pi / 4)  # yaw 90 degrees: along +y
+    world = np.array([[1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_allclose(body_direction(obs, world), [[1.0, 0.0], [0.0, -1.0]],
+                               atol=1e-12)
+    np.testing.assert_allclose(direction_obs(obs, world)[:, 27:], world)
+    assert direction_obs(obs, world, body_frame=True).shape == (2, 29)

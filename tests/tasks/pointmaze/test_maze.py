@@ -171,7 +171,7 @@ def test_jittered_waypoints_stay_in_their_cells() -> None:
     # Teleport the point onto each waypoint in turn: the expert walks the BFS path.
     while dist[cell] > 0:
         expert.pd_action(obs)
-        target = expert._target.copy()
+        target = expert.path.waypoint
         nxt = geometry.next_cell(cell, dist)
         assert tuple(geometry.xy_to_cell(target)) == nxt
         offset = geometry.cell_to_xy(np.array(nxt)) - target
@@ -181,7 +181,7 @@ def test_jittered_waypoints_stay_in_their_cells() -> None:
             assert np.all((offset >= 0.0) & (offset < 0.2))
         obs = {**obs, "observation": np.r_[target, 0.0, 0.0], "achieved_goal": target}
         cell, seen = nxt, seen + 1
-    np.testing.assert_allclose(expert._target, goal)
+    np.testing.assert_allclose(expert.path.waypoint, goal)
     assert seen == dist[1, 1]
 
 
