@@ -56,13 +56,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_bc(args: argparse.Namespace) -> int:
     import torch
 
-    from ctp.tasks.locomotion.baselines import FitConfig, bc_baseline
+    from ctp.tasks.locomotion.baselines import FitConfig, bc_baseline, resolve_dataset
     from ctp.utils.atomic import write_json
+    from ctp.utils.validation import check_output
 
     torch.set_num_threads(1)
+    dataset_id = resolve_dataset(args.dataset)
+    out = args.out or f"runs/baselines/{dataset_id.replace('/', '_')}-bc.json"
+    if args.out:
+        check_output("--out", out)
     fit = FitConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
-    result = bc_baseline(args.dataset, fit, episodes=args.episodes, seed=args.seed)
-    out = args.out or f"runs/baselines/{result.dataset_id.replace('/', '_')}-bc.json"
+    result = bc_baseline(dataset_id, fit, episodes=args.episodes, seed=args.seed)
     write_json(out, result.to_dict())
     b, c = result.behaviour_d4rl_normalized, result.bc_d4rl_normalized
     print(f"{result.dataset_id}: behaviour {b['mean']:.1f} +- {b['se']:.1f}, BC {c['mean']:.1f} "
@@ -76,7 +80,7 @@ def run_expert(args: argparse.Namespace) -> int:
     from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
     from ctp.tasks.antmaze.spec import get_spec
     from ctp.utils.atomic import write_json
-    from ctp.utils.validation import MAX_SEED, check_options, check_writable, int_option
+    from ctp.utils.validation import MAX_SEED, check_options, check_output, int_option
 
     spec = get_spec(args.env)
     check_options([int_option("--episodes", args.episodes),
@@ -84,7 +88,7 @@ def run_expert(args: argparse.Namespace) -> int:
                    int_option("--num-envs", args.num_envs)])
     out = Path(args.out or f"runs/baselines/{spec.env_name}-expert.json")
     if args.out:
-        check_writable("--out", out)
+        check_output("--out", out)
     cfg = ExpertConfig(spec.env_name, episodes=args.episodes, seed=args.seed,
                        num_envs=args.num_envs, noise=args.noise, progress=not args.no_progress)
     if args.actor:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ctp.evaluation.comparison import compare_results, format_comparison, load_result
     from ctp.utils.atomic import write_json
-    from ctp.utils.validation import check_not_input, check_writable
+    from ctp.utils.validation import check_output
 
     if args.out:
-        check_not_input("--out", args.out, {"BASE.json": args.base, "NEW.json": args.new})
-        check_writable("--out", Path(args.out))
+        check_output("--out", args.out, {"BASE.json": args.base, "NEW.json": args.new})
     comparison = compare_results(load_result(args.base), load_result(args.new),
                                  names=(args.base, args.new))
     print(format_comparison(comparison))

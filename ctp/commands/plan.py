@@ -100,10 +100,11 @@ def run_results_table(args: argparse.Namespace) -> int:
 
     from ctp.tasks.pointmaze.results_table import TableConfig, build_table, to_markdown
     from ctp.utils.atomic import atomic_write, write_json
-    from ctp.utils.validation import check_writable
+    from ctp.utils.validation import check_output
 
     out = Path(args.results_table)
-    check_writable("--results-table", out)
+    for path in (out, out.with_suffix(".json")):
+        check_output("--results-table", path)
     table = build_table(TableConfig(episodes=args.episodes, seed=args.seed, mazes=args.mazes,
                                     workers=args.workers, progress=not args.no_progress))
     markdown = to_markdown(table)

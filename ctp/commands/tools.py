@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from pathlib import Path
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
 from ctp.commands.plan import add_scorer_options, add_velocities_option
@@ -77,7 +76,7 @@ def _unbundle(u: argparse.ArgumentParser) -> Run:
 
 def _curves(c: argparse.ArgumentParser) -> Run:
     c.add_argument("runs", nargs="+", metavar="RUN", help="ctp train output folders")
-    c.add_argument("--out", required=True, help="PNG file to write")
+    c.add_argument("--out", required=True, help="picture to write (.png, .jpg, .pdf, .svg)")
     return run_curves
 
 
@@ -137,13 +136,12 @@ def run_jump_error(args: argparse.Namespace) -> int:
     from ctp.tasks import task_for_dataset
     from ctp.training.teacher_pairs import jump_error, load_pairs
     from ctp.utils.atomic import write_json
-    from ctp.utils.validation import check_not_input, check_options, check_writable
+    from ctp.utils.validation import check_options, check_output
 
     apply_threads(args.threads)
     check_options([(args.batch_size >= 1, "--batch-size", ">= 1", args.batch_size)])
     if args.out is not None:
-        check_not_input("--out", args.out, {"--student": args.student, "--pairs": args.pairs})
-        check_writable("--out", Path(args.out))
+        check_output("--out", args.out, {"--student": args.student, "--pairs": args.pairs})
     student, payload = load_model(args.student, "ctm")
     pairs = load_pairs(args.pairs, payload)
     error = jump_error(task_for_dataset(payload["dataset_id"]), student, pairs,

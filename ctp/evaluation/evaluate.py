@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +24,8 @@ from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se, normalized
 from ctp.utils.validation import (
     MAX_SEED,
-    check_not_input,
     check_options,
-    check_writable,
+    check_output,
     int_option,
     resolve_device,
 )
@@ -64,8 +62,7 @@ class EvalConfig:
         resolve_device(self.device)
         for option, path in (("--out", self.out), ("--plot", self.plot)):
             if path is not None:
-                check_writable(option, Path(path))
-                check_not_input(option, path, {"--checkpoint": self.checkpoint})
+                check_output(option, path, {"--checkpoint": self.checkpoint})
 
 
 @dataclass

@@ -23,7 +23,7 @@ from ctp.utils.checkpoint import (
     save_checkpoint,
 )
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_finite_state, check_not_input
+from ctp.utils.validation import check_finite_state, check_no_run, check_output
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -123,9 +123,9 @@ def export_planner(cfg: ExportConfig) -> Path:
     from ctp.planning.config import PlannerConfig
     from ctp.tasks import planning_task, task_for_dataset
 
-    check_not_input("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
-                                       "--critic": cfg.critic, "--value": cfg.value,
-                                       "--invdyn": cfg.invdyn})
+    check_output("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
+                                    "--critic": cfg.critic, "--value": cfg.value,
+                                    "--invdyn": cfg.invdyn})
     defaults = dict(cfg.defaults or {})
     replan = defaults.pop("replan", None)
     if replan is not None and replan < 1:
@@ -208,9 +208,11 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
     from ctp.training.config import TrainConfig
 
     planner = load_planner_file(path)
-    for key in PLANNER_NETWORKS:  # all checked before the first file is written
-        if planner.get(key) is not None:
+    for key, kind in PLANNER_NETWORKS.items():  # all checked before the first file is written
+        if planner.get(key) is not None and (kinds is None or kind in kinds):
             check_finite_state(planner[key]["state"], f"{path}: {key}")
+            check_output("--out", Path(out_dir) / kind, folder=True)
+            check_no_run("--out", Path(out_dir) / kind)
     edm = EDMConfig(**planner["edm"])
     written = {}
     for key, kind in PLANNER_NETWORKS.items():

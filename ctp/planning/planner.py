@@ -9,6 +9,7 @@ a weighted sum of named scorers (``ctp.planning.scorers``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,6 +319,9 @@ def load_planner(
     env: str = DEFAULT_ENV,
 ) -> Planner:
     """A :class:`Planner` from a planner file (default: the one bundled for ``env``)."""
+    if path is not None and not isinstance(path, str | os.PathLike):
+        raise CTPError(f"load_planner: path: expected a planner file path (str or "
+                       f"os.PathLike) or None, got {type(path).__name__} {path!r}")
     path = Path(path) if path is not None else bundled_planner_path(env)
     if not path.exists() and path == bundled_planner_path(env):
         raise CTPError(f"no planner is bundled for {env} in this install: {path}")

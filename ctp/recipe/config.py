@@ -125,6 +125,8 @@ def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         text = path.read_text()
     except OSError as exc:
         raise CTPError(f"{path}: cannot read the recipe ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise CTPError(f"{path}: not a text file (expected a TOML recipe)") from None
     return parse_recipe(text, str(path), overrides)
 
 

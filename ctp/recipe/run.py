@@ -21,6 +21,7 @@ from ctp.recipe.config import (
 )
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
+from ctp.utils.validation import check_output
 
 
 class _Run:
@@ -165,7 +166,8 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
 
     if until is not None and until not in STAGES:
         raise CTPError(f"--until: expected one of {', '.join(STAGES)}, got {until!r}")
-    out = Path(out or recipe.out)
+    option = "--out" if out else f"{recipe.source}: out"
+    out = check_output(option, out or recipe.out, folder=True)
     run = _Run(recipe, out)
     run.check_recipe()
     done = run.finished()

@@ -16,7 +16,7 @@ import torch
 
 from ctp.utils.checkpoint import KINDS, load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import check_finite_state, check_not_input
+from ctp.utils.validation import check_finite_state, check_output
 
 # Fields that must agree for weights to be averaged meaningfully.
 _SAME = ("kind", "unet", "dataset_id", "horizon", "stride", "normalizer")
@@ -81,5 +81,5 @@ def average_checkpoints(paths: list[str | Path]) -> dict[str, Any]:
 
 def write_average(paths: list[str | Path], out: str | Path) -> Path:
     """Average ``paths`` (see ``average_checkpoints``) and save the result atomically."""
-    check_not_input("--out", out, {f"CKPT {path}": path for path in paths})
+    check_output("--out", out, {f"CKPT {path}": path for path in paths})
     return save_checkpoint(out, average_checkpoints(paths))

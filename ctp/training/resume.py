@@ -12,7 +12,7 @@ from ctp.training.config import TrainConfig
 from ctp.utils.atomic import atomic_write
 from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import same_file
+from ctp.utils.validation import check_no_run, check_output, same_file
 
 # Config fields a run's weights depend on, per kind: a resumed run must ask for the same.
 # (A ctm student's width is checked against its checkpoint's network; dim is the teacher's.)
@@ -29,12 +29,9 @@ def _resume_payload(cfg: TrainConfig, out: Path) -> dict[str, Any] | None:
     """The checkpoint ``--resume`` continues (None without --resume); a missing one is an
     error, not a silent fresh start, and a fresh start never replaces one."""
     latest = out / "latest.pt"
-    if out.exists() and not out.is_dir():
-        raise CTPError(f"--out: {out} is a file, expected a folder for the run")
+    check_output("--out", out, folder=True)
     if not cfg.resume:
-        if latest.exists():
-            raise CTPError(f"--out: {out} already holds a run ({latest}); pass --resume to "
-                           "continue it or choose another --out")
+        check_no_run("--out", out, "pass --resume to continue it or choose another")
         return None
     if not latest.exists():
         raise CTPError(f"--resume: {latest} not found (nothing to resume; check --out, or "

@@ -35,8 +35,8 @@ from ctp.utils.errors import CTPError
 from ctp.utils.validation import (
     MAX_SEED,
     check_finite_state,
-    check_not_input,
     check_options,
+    check_output,
     int_option,
 )
 
@@ -111,7 +111,7 @@ def teacher_targets(task: Task, teacher: EDMDenoiser, noise: torch.Tensor,
 def make_pairs(cfg: PairsConfig) -> Path:
     """Sample ``cfg.count`` teacher pairs and write them atomically to ``cfg.out``."""
     cfg.validate()
-    check_not_input("--out", cfg.out, {"--teacher": cfg.teacher})
+    check_output("--out", cfg.out, {"--teacher": cfg.teacher})
     teacher, payload = load_model(cfg.teacher, "teacher")
     horizon = payload["horizon"]
     task = task_for_dataset(payload["dataset_id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ DEVICE_TYPES = ("cpu", "cuda")
 # steps, episodes or items above MAX_COUNT is a typo, not a plan.
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 10**9
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file
 
 
 def check_options(checks: Iterable[tuple[bool, str, str, Any]]) -> None:
@@ -119,6 +121,16 @@ def check_not_input(option: str, out: str | Path | None,
                            "that file, choose another path")
 
 
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can be made in the existing ``folder``: tried, since root passes every
+    permission check but a read-only file system's."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def check_writable(option: str, path: Path) -> None:
     """Refuse an output file path that is a folder, in a missing folder, or not writable."""
     parent = path.parent if str(path.parent) else Path(".")
@@ -126,5 +138,56 @@ def check_writable(option: str, path: Path) -> None:
         raise CTPError(f"{option}: {path} is a directory, expected a file path")
     if not parent.is_dir():
         raise CTPError(f"{option}: folder {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not _can_create_in(parent) or (path.exists() and not os.access(path, os.W_OK)):
         raise CTPError(f"{option}: {path} is not writable")
+
+
+def check_writable_folder(option: str, folder: Path) -> None:
+    """Refuse an output folder that is a file, or that cannot be created or written in."""
+    if folder.exists() and not folder.is_dir():
+        raise CTPError(f"{option}: {folder} is a file, expected a folder")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise CTPError(f"{option}: cannot create folder {folder} ({existing} is a file)")
+    if not _can_create_in(existing):
+        raise CTPError(f"{option}: folder {existing} is not writable")
+
+
+def check_no_run(option: str, folder: Path, advice: str = "choose another") -> None:
+    """Refuse a folder that already holds a training run (its ``latest.pt``)."""
+    latest = folder / "latest.pt"
+    if latest.exists():
+        raise CTPError(f"{option}: {folder} already holds a run ({latest}); {advice} {option}")
+
+
+def _dataset_at(path: Path) -> str | None:
+    """What makes ``path`` part of a dataset: the Minari dataset folder (one holding
+    data/main_data.hdf5) it lies in, or its being an HDF5 file; None if neither."""
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / "data" / "main_data.hdf5").is_file():
+            return f"in the Minari dataset folder {folder}"
+    if resolved.is_file():
+        with resolved.open("rb") as fh:
+            if fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return "an HDF5 file (a dataset)"
+    return None
+
+
+def check_output(option: str, path: str | Path,
+                 inputs: Mapping[str, str | Path | None] | None = None, *,
+                 folder: bool = False) -> Path:
+    """The check of a path a command writes, made before any work: not one of ``inputs``
+    (``{option: path}``), not part of a dataset, and writable (a ``folder``: creatable or
+    writable; whether it may already hold a run is the caller's, :func:`check_no_run`)."""
+    path = Path(path)
+    check_not_input(option, path, inputs or {})
+    dataset = _dataset_at(path)
+    if dataset is not None:
+        raise CTPError(f"{option}: {path} is {dataset}; writing there would damage it, "
+                       "choose another path")
+    if folder:
+        check_writable_folder(option, path)
+    else:
+        check_writable(option, path)
+    return path

@@ -113,6 +113,30 @@ def nan_critic_planner(w: Path) -> None:
                   .__setitem__(0, float("nan")))
 
 
+def a_run_in_u(w: Path) -> None:
+    """``w/u/ctm``: a training run where ``ctp unbundle --out w/u`` would write the student."""
+    (w / "u" / "ctm").mkdir(parents=True)
+    shutil.copy(w / "c" / "latest.pt", w / "u" / "ctm" / "latest.pt")
+
+
+def hdf5_copy(w: Path) -> None:
+    shutil.copy(w / DATA, w / "d.hdf5")
+
+
+def empty_metrics(w: Path) -> None:
+    (w / "e").mkdir()
+    (w / "e" / "metrics.jsonl").write_text("")
+
+
+def binary_metrics(w: Path) -> None:
+    (w / "e").mkdir()
+    (w / "e" / "metrics.jsonl").write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def binary_recipe(w: Path) -> None:
+    (w / "r.toml").write_bytes(np.random.default_rng(0).bytes(4096))
+
+
 def a_file(w: Path) -> None:
     (w / "file.txt").write_text("not a folder\n")
 
@@ -200,6 +224,8 @@ CLI_CASES = {
                              ["--out", "is the BASE.json input"], junk_json),
     # recipes: every option is checked before any stage runs
     "recipe-missing-file": (("recipe", "{w}/none.toml"), ["none.toml", "cannot read"], None),
+    "recipe-binary-file": (("recipe", "{w}/r.toml"), ["r.toml", "not a text file"],
+                           binary_recipe),
     "recipe-unknown-option": (("recipe", "{w}/r.toml"), ["r.toml", "[teacher]", "lrr"],
                               recipe_with_unknown_option),
     "recipe-select-overlaps-test-seeds": (("recipe", "{w}/r.toml"),
@@ -380,6 +406,23 @@ CLI_CASES = {
                               "{w}/t/latest.pt"), ["--out", "is the --teacher input"], None),
     "jump-error-out-is-student": ((*JUMP_ERROR, "{w}/t/latest.pt", "--out", "{w}/c/latest.pt"),
                                   ["--out", "is the --student input"], None),
+    # outputs onto datasets and runs
+    "baseline-bc-out-is-dataset": (("baseline", "bc", "hopper-medium", "--out", f"{{w}}/{DATA}"),
+                                   ["--out", "main_data.hdf5", "Minari dataset folder"], None),
+    "baseline-bc-out-is-hdf5": (("baseline", "bc", "hopper-medium", "--out", "{w}/d.hdf5"),
+                                ["--out", "d.hdf5", "an HDF5 file"], hdf5_copy),
+    "plan-out-in-dataset-folder": ((*PLAN, "--out", "{w}/minari/ctp/pointmaze/umaze-v1/r.json"),
+                                   ["--out", "r.json", "Minari dataset folder"], None),
+    "unbundle-over-a-run": (("unbundle", "{w}/planner.pt", "--out", "{w}/u"),
+                            ["--out", "u/ctm already holds a run", "choose another --out"],
+                            a_run_in_u),
+    # ctp curves
+    "curves-empty-metrics": (("curves", "{w}/e", "--out", "{w}/c.png"),
+                             ["e/metrics.jsonl", "no metrics rows"], empty_metrics),
+    "curves-binary-metrics": (("curves", "{w}/e", "--out", "{w}/c.png"),
+                              ["e/metrics.jsonl", "no metrics rows"], binary_metrics),
+    "curves-out-unsupported-suffix": (("curves", "{w}/t", "--out", "{w}/c.txt"),
+                                      ["--out", ".png", "c.txt"], None),
     # bounds
     "plan-candidates-huge": ((*PLAN, "--candidates", "100000"),
                              ["--candidates", f"<= {MAX_CANDIDATES}", "100000"], None),
@@ -461,6 +504,76 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys) -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+READ_ONLY_CASES = {
+    "pairs": ("pairs", "--teacher", "{w}/t/latest.pt", "--out", "{ro}/pairs.pt"),
+    "bundle": ("bundle", "--student", "{w}/c/latest.pt", "--out", "{ro}/p.pt"),
+    "recipe": ("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--out", "{ro}/r"),
+    "average": ("average", "{w}/c/latest.pt", "{w}/c/latest.pt", "--out", "{ro}/a.pt"),
+    "unbundle": ("unbundle", "{w}/planner.pt", "--out", "{ro}/u"),
+    "curves": ("curves", "{w}/t", "--out", "{ro}/c.png"),
+    "plan": (*PLAN, "--out", "{ro}/r.json"),
+    "train": (*TEACHER, "--out", "{ro}/o"),
+}
+
+
+def _can_write_in(folder: Path) -> bool:
+    try:
+        (folder / "probe").touch()
+    except OSError:
+        return False
+    (folder / "probe").unlink()
+    return True
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder no file can be made in: mode 555, or for root (whom modes do not stop) /sys."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if _can_write_in(folder):
+            folder = Path("/sys")
+            if not folder.is_dir() or _can_write_in(folder):
+                pytest.skip("no folder here refuses new files")
+        yield folder
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+
+
+@pytest.mark.parametrize("case", sorted(READ_ONLY_CASES))
+def test_read_only_output_is_one_line_before_any_work(case, work, read_only, capsys,
+                                                      monkeypatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(work / "minari"))
+    before = snapshot(work)
+    argv = [a.format(w=work, ro=read_only) for a in READ_ONLY_CASES[case]]
+    assert_one_line_error(run_main(capsys, *argv), "--out", "not writable")
+    assert snapshot(work) == before
+
+
+def test_load_planner_refuses_a_path_of_another_type() -> None:
+    import ctp
+
+    with pytest.raises(CTPError, match=r"^load_planner: path: expected a planner file path "
+                                       r"\(str or os.PathLike\) or None, got int 42$"):
+        ctp.load_planner(42)
+
+
+def test_curves_of_one_logged_point_draw_it(work, capsys) -> None:
+    import matplotlib.pyplot as plt
+
+    from ctp.training.plotting import draw_run
+
+    (work / "one").mkdir()
+    (work / "one" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n')
+    proc = run_main(capsys, "curves", work / "one", "--out", work / "one.png")
+    assert proc.returncode == 0 and (work / "one.png").stat().st_size > 0, proc.stderr
+    fig, ax = plt.subplots()
+    draw_run(ax, "one", [{"step": 1, "loss": 0.5}])
+    assert ax.lines[0].get_marker() == "o"
+    plt.close(fig)
 
 
 # ----------------------------------------------------------------------- Planner.plan
