@@ -23,10 +23,11 @@ COMMANDS = (data, train, tools, recipe, plan, compare, baseline, info)
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (``ctp: error: ...``) and exit 2."""
+    """An ArgumentParser whose errors are one line, ``ctp: error: ...`` for every subcommand
+    too (the hint names the subcommand's help), and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"ctp: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> OneLineParser:

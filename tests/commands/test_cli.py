@@ -42,6 +42,16 @@ def test_bad_usage_is_one_line_exit_2(args: tuple[str, ...]) -> None:
     assert_one_line_error(proc, "(see 'ctp --help')")
 
 
+@pytest.mark.parametrize(("args", "hint"), [
+    (("plan", "--episodes", "ten"), "(see 'ctp plan --help')"),
+    (("train", "teacher", "--steps", "x"), "(see 'ctp train teacher --help')"),
+    (("data", "generate"), "(see 'ctp data generate --help')"),
+    (("baseline", "bc", "hopper-medium", "--seed", "x"), "(see 'ctp baseline bc --help')"),
+])
+def test_subcommand_usage_errors_say_ctp_error_and_name_their_help(capsys, args, hint) -> None:
+    assert_one_line_error(run_main(capsys, *args), hint)
+
+
 def test_usage_lists_every_command(capsys) -> None:
     accepted = run_main(capsys, "frobnicate").stderr.split("choose from ")[1].split(")")[0]
     names = [name.strip(" '") for name in accepted.split(",")]

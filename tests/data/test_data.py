@@ -724,7 +724,7 @@ def test_cli_list_empty_folder(tmp_path) -> None:
         (("data", "generate", "pointmaze-umaze", "--steps", "1", "--force"), "ctp: error:",
          "--steps"),
         (("data", "generate", "pointmaze-umaze", "--steps", "ten"),
-         "ctp data generate: error:", "--steps"),
+         "ctp: error:", "(see 'ctp data generate --help')"),
         (("data", "generate", "pointmaze-umaze", "--steps", "10", "--seed", "-1"),
          "ctp: error:", "--seed: expected an int >= 0 and <= 4294967295"),
         (("data", "info", "D4RL/kitchen/complete-v2"), "ctp: error:",

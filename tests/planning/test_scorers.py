@@ -129,7 +129,7 @@ def test_unknown_scorer_in_a_file_is_one_line_error(tmp_path, capsys) -> None:
 ])
 def test_plan_cli_refuses_bad_scorers(capsys, args, message) -> None:
     proc = run_main(capsys, "plan", *args, "--episodes", "1", "--no-progress")
-    assert_one_line_error(proc, message, prefix="")
+    assert_one_line_error(proc, message)
 
 
 def test_plan_cli_scorer_sets_the_weight(capsys, tmp_path) -> None:
