@@ -23,12 +23,14 @@ from ctp.data.minari_io import (
     open_dataset,
 )
 from ctp.tasks import task_for_dataset
-from ctp.tasks.base import Task
+from ctp.tasks.base import PlanningTask, Task
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
 
 V5_NOTE = ("collected on {env} (v5 dynamics, another behaviour policy): not D4RL's data; "
            "compare its scores only with other v5 results")
+GOAL_NOTE = ("the ref scores are returns of one evaluation episode with the evaluation goal; "
+             "the dataset's episodes run between other goals, so no normalised score is given")
 
 
 @dataclass
@@ -46,13 +48,21 @@ class DatasetInfo:
     return_se: float
     ref_min_score: float | None
     ref_max_score: float | None
-    normalized_mean: float | None  # 100 (return - ref_min) / (ref_max - ref_min)
+    # 100 (return - ref_min) / (ref_max - ref_min); None where the ref scores are not of
+    # the dataset's episodes (a goal-conditioned task's: its evaluation goal's, GOAL_NOTE)
+    normalized_mean: float | None
     ref_score_source: str
     random_policy_return: float | None
     continuous_episodes: bool  # marked as one run: windows may cross episode boundaries
     note: str
     size_mb: float
     path: str
+
+
+def scores_per_evaluation_goal(task: Task) -> bool:
+    """Whether ``task``'s reference scores are returns of its evaluation task (a goal-
+    conditioned family: an episode toward the evaluation goal), not of a dataset episode."""
+    return isinstance(task, PlanningTask) and task.goal_dims > 0
 
 
 def owning_task(dataset_id: str) -> Task | None:
@@ -114,6 +124,9 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
     returns = mean_se(np.add.reduceat(data.rewards.astype(np.float64), data.episode_starts))
     lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
     env_id = env_id_of(dataset)
+    per_goal = scores_per_evaluation_goal(task)
+    notes = [V5_NOTE.format(env=env_id) if env_id.endswith("-v5") else "",
+             GOAL_NOTE if per_goal and lo is not None else ""]
     return DatasetInfo(
         dataset_id=dataset_id,
         task=task.name,
@@ -126,12 +139,12 @@ def dataset_info(dataset_id: str) -> DatasetInfo:
         return_se=returns["se"],
         ref_min_score=lo,
         ref_max_score=hi,
-        normalized_mean=None if lo is None or hi is None or hi == lo
+        normalized_mean=None if per_goal or lo is None or hi is None or hi == lo
         else 100 * (returns["mean"] - lo) / (hi - lo),
         ref_score_source=str(meta.get(REF_SOURCE_KEY, "dataset metadata")),
         random_policy_return=meta.get(RANDOM_RETURN_KEY),
         continuous_episodes=meta.get(CONTINUOUS_KEY, False) is True,
-        note=V5_NOTE.format(env=env_id) if env_id.endswith("-v5") else "",
+        note="; ".join(note for note in notes if note),
         size_mb=sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20,
         path=str(path),
     )

@@ -83,13 +83,32 @@ def get_task(name: str) -> Task:
     return tasks[name]
 
 
+def dataset_id_of_name(name: str) -> str | None:
+    """The id of the dataset ``ctp data generate NAME`` writes (``pointmaze-umaze`` ->
+    ``ctp/pointmaze/umaze-v1``, ``hopper-medium`` -> ``ctp/mujoco/hopper/medium-v1``); None
+    if ``name`` is no such name."""
+    import re
+
+    if name not in dataset_names():
+        return None
+    for task in registry().values():
+        for dataset_id in task.dataset_ids():
+            key = re.sub(r"-v\d+$", "", dataset_id.removeprefix("ctp/")).replace("/", "-")
+            if key == name or key.endswith(f"-{name}"):
+                return dataset_id
+    return None
+
+
 def task_for_dataset(dataset_id: str) -> Task:
-    """The task whose datasets include ``dataset_id``."""
+    """The task whose datasets include ``dataset_id`` (a dataset name instead of an id: the
+    error names the id)."""
     for task in registry().values():
         if task.owns_dataset(dataset_id):
             return task
+    known = dataset_id_of_name(dataset_id)
+    hint = f"; {dataset_id} is a dataset name, its id is {known}" if known else ""
     raise CTPError(f"{dataset_id}: not a dataset id of any task ctp knows "
-                   f"({', '.join(registry())})")
+                   f"({', '.join(registry())}){hint}")
 
 
 def planning_task(task: Task) -> PlanningTask:

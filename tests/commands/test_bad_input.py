@@ -416,6 +416,12 @@ CLI_CASES = {
     "unbundle-over-a-run": (("unbundle", "{w}/planner.pt", "--out", "{w}/u"),
                             ["--out", "u/ctm already holds a run", "choose another --out"],
                             a_run_in_u),
+    # dataset names where an id is expected
+    "data-info-name-not-id": (("data", "info", "pointmaze-umaze"),
+                              ["pointmaze-umaze", "its id is ctp/pointmaze/umaze-v1"], None),
+    "train-dataset-name-not-id": ((*TEACHER, "--dataset", "hopper-medium", "--out", "{w}/o"),
+                                  ["hopper-medium", "its id is ctp/mujoco/hopper/medium-v1"],
+                                  None),
     # ctp curves
     "curves-empty-metrics": (("curves", "{w}/e", "--out", "{w}/c.png"),
                              ["e/metrics.jsonl", "no metrics rows"], empty_metrics),

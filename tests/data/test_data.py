@@ -708,6 +708,16 @@ def test_cli_list_and_info(minari_root) -> None:
     assert info["continuous_episodes"] is True
 
 
+def test_info_of_maze_data_gives_no_normalised_score(minari_root) -> None:
+    """PointMaze's ref scores are returns of an episode toward the evaluation goal, not of
+    the dataset's goal-to-goal episodes: no normalised score, a note saying why."""
+    info = dataset_info(UMAZE)
+    assert info.normalized_mean is None and info.ref_max_score is not None
+    assert "evaluation goal" in info.note
+    proc = run_ctp("data", "info", UMAZE, root=minari_root)
+    assert proc.returncode == 0 and "normalized_mean" not in proc.stdout, proc.stderr
+
+
 def test_cli_list_empty_folder(tmp_path) -> None:
     proc = run_ctp("data", "list", root=tmp_path)
     assert proc.returncode == 0
