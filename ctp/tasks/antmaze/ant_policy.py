@@ -51,8 +51,8 @@ class AntPolicyConfig:
 
     run_dir: str = ""  # default: runs/ant-controller-seed<seed>
     seed: int = 0
-    max_steps: int = 500_000
-    min_steps: int = 200_000
+    max_steps: int = 900_000
+    min_steps: int = 300_000
     eval_every: int = 10_000
     eval_episodes: int = 5
     save_every: int = 50_000
