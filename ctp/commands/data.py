@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "buffer up to the medium checkpoint, so it needs the run: --train-policy, or a "
             "finished run in --run-dir. AntMaze antmaze-<maze>[-<kind>]: 1M steps of BFS waypoints "
             "followed by the shipped SAC ant controller with action noise 0.2 (about 11 min); "
-            "with --train-policy the ant controller is trained first (about 1.5 h on one "
-            "thread, resumable)."
+            "with --train-policy the ant controller is trained first (up to 900k SAC steps, "
+            "about 2 h on one thread; resumable)."
         ),
     )
     gen.add_argument("name", metavar="NAME",
@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="env steps (default 1M; not used by medium-replay)")
     gen.add_argument("--seed", type=int, default=123, help="seed (default 123)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing dataset")
+    gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
     loco = gen.add_argument_group("behaviour policy (locomotion; AntMaze's ant controller)")
     loco.add_argument("--train-policy", action="store_true",
                       help="train (or resume) the SAC policy instead of the shipped one")
@@ -61,7 +62,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     print(generate_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
                            train_policy=args.train_policy, policy_seed=args.policy_seed,
-                           run_dir=args.run_dir))
+                           run_dir=args.run_dir, progress=not args.no_progress))
     return 0
 
 

@@ -718,6 +718,13 @@ def test_info_of_maze_data_gives_no_normalised_score(minari_root) -> None:
     assert proc.returncode == 0 and "normalized_mean" not in proc.stdout, proc.stderr
 
 
+def test_cli_generate_no_progress_is_quiet(tmp_path) -> None:
+    proc = run_ctp("data", "generate", "pointmaze-umaze", "--steps", "200", "--no-progress",
+                   root=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert (tmp_path / UMAZE / "data" / "main_data.hdf5").is_file()
+
+
 def test_cli_list_empty_folder(tmp_path) -> None:
     proc = run_ctp("data", "list", root=tmp_path)
     assert proc.returncode == 0
