@@ -36,6 +36,12 @@ import torch
 
 from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.antmaze.steering import ANT_OBS_DIM, DIRECTION_DIM, SteeringAntEnv
+from ctp.tasks.sac_runs import (
+    check_run_config,
+    learn_with_evaluations,
+    read_rows,
+    save_sac_state,
+)
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import check_options
@@ -127,27 +133,10 @@ class _Run:
 
     def check_config(self) -> None:
         """Write config.json, or refuse to resume a run made with other settings."""
-        mine = dataclasses.asdict(self.cfg)
-        for budget in ("progress", "max_steps"):
-            mine.pop(budget)
-        path = self.dir / "config.json"
-        if not path.exists():
-            write_json(path, mine)
-            return
-        try:
-            theirs = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CTPError(f"{path}: unreadable run config ({exc})") from None
-        for key, value in mine.items():
-            if theirs.get(key) != value:
-                raise CTPError(f"{path}: this run was made with {key}={theirs.get(key)!r}, "
-                               f"not {value!r}; pass another --run-dir or the same settings")
+        check_run_config(self.dir / "config.json", dataclasses.asdict(self.cfg))
 
     def evals(self) -> list[dict[str, float]]:
-        path = self.dir / "evals.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return read_rows(self.dir / "evals.jsonl")
 
     def result(self) -> dict[str, Any] | None:
         path = self.dir / "result.json"
@@ -177,15 +166,7 @@ class _Run:
         return model, 0.0
 
     def save_state(self, model: Any, seconds: float) -> None:
-        """Model, then buffer, then progress.json last: a kill leaves the last whole save."""
-        self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / "progress.json").unlink(missing_ok=True)
-        model.save(self.state / "model.tmp.zip")
-        model.save_replay_buffer(self.state / "replay.tmp.pkl")
-        (self.state / "model.tmp.zip").replace(self.state / "model.zip")
-        (self.state / "replay.tmp.pkl").replace(self.state / "replay.pkl")
-        write_json(self.state / "progress.json", {"step": model.num_timesteps,
-                                                  "seconds": seconds})
+        save_sac_state(self.state, model, seconds)
 
     def should_stop(self, rows: list[dict[str, float]]) -> bool:
         """The stop rule of the module doc, over the evaluation rows so far."""
@@ -238,7 +219,6 @@ class _Run:
 def train_ant_policy(cfg: AntPolicyConfig) -> dict[str, Any]:
     """Train SAC until the stop rule holds; resumable after a kill. Returns result.json."""
     os.environ.setdefault("XLA_FLAGS", ONE_THREAD_XLA)  # before JAX's first import
-    from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
     cfg = cfg.resolved()
@@ -252,26 +232,11 @@ def train_ant_policy(cfg: AntPolicyConfig) -> dict[str, Any]:
     bar = tqdm(total=cfg.max_steps, initial=model.num_timesteps, unit="step",
                desc="SAC ant controller", disable=not cfg.progress, mininterval=2.0)
 
-    class Evaluate(BaseCallback):
-        # SAC stores a step's transition after ``_on_step``; rollout end (every step) comes
-        # after the store, so a state saved there has as many transitions as steps.
-        stop = False
 
-        def _on_step(self) -> bool:
-            bar.update(1)
-            return not self.stop
+    def postfix() -> dict[str, str]:
+        row = run.evals()[-1]
+        return {"speed": f"{row['speed']:.2f}", "falls": str(row["falls"])}
 
-        def _on_rollout_end(self) -> None:
-            if self.num_timesteps % cfg.eval_every or self.stop:
-                return
-            self.stop = run.on_eval(self.model, time.perf_counter() - start)
-            row = run.evals()[-1]
-            bar.set_postfix(speed=f"{row['speed']:.2f}", falls=row["falls"])
-
-    try:
-        if model.num_timesteps < cfg.max_steps:
-            model.learn(cfg.max_steps - model.num_timesteps, reset_num_timesteps=False,
-                        callback=Evaluate())
-    finally:
-        bar.close()
+    learn_with_evaluations(model, cfg.max_steps, cfg.eval_every,
+                           lambda m: run.on_eval(m, time.perf_counter() - start), bar, postfix)
     return run.finish()

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from ctp.tasks.sac_runs import read_rows
 from ctp.utils.atomic import atomic_write
 from ctp.utils.errors import CTPError
 
@@ -14,7 +15,9 @@ def read_evals(run_dir: str | Path) -> list[dict]:
     """The evaluation rows of one controller run folder."""
     path = Path(run_dir) / "evals.jsonl"
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if not path.is_file():
+            raise OSError("no such file")
+        return read_rows(path)
     except (OSError, json.JSONDecodeError) as exc:
         raise CTPError(f"{path}: not a readable evaluation log ({exc})") from None
 

@@ -40,6 +40,12 @@ from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
+from ctp.tasks.sac_runs import (
+    check_run_config,
+    learn_with_evaluations,
+    read_rows,
+    save_sac_state,
+)
 from ctp.utils.atomic import atomic_write, write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
@@ -147,29 +153,10 @@ class _Run:
 
     def check_config(self) -> None:
         """Write config.json, or refuse to resume a run made with other settings."""
-        mine = dataclasses.asdict(self.cfg)
-        for budget in ("progress", "max_steps"):  # a resumed run may be given a longer budget
-            mine.pop(budget)
-        path = self.dir / "config.json"
-        if path.exists():
-            try:
-                theirs = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise CTPError(f"{path}: unreadable run config ({exc})") from None
-            for key, value in mine.items():
-                if theirs.get(key) != value:
-                    raise CTPError(
-                        f"{path}: this run was made with {key}={theirs.get(key)!r}, not "
-                        f"{value!r}; pass another --run-dir or the same settings"
-                    )
-        else:
-            write_json(path, mine)
+        check_run_config(self.dir / "config.json", dataclasses.asdict(self.cfg))
 
     def evals(self) -> list[dict[str, float]]:
-        path = self.dir / "evals.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return read_rows(self.dir / "evals.jsonl")
 
     def finished(self) -> BehaviourResult | None:
         path = self.dir / "medium.json"
@@ -196,15 +183,7 @@ class _Run:
         return model, 0.0
 
     def save_state(self, model: Any, seconds: float) -> None:
-        """Model, then buffer, then progress.json last: a kill leaves the last whole save."""
-        self.state.mkdir(parents=True, exist_ok=True)
-        (self.state / "progress.json").unlink(missing_ok=True)
-        model.save(self.state / "model.tmp.zip")
-        model.save_replay_buffer(self.state / "replay.tmp.pkl")
-        (self.state / "model.tmp.zip").replace(self.state / "model.zip")
-        (self.state / "replay.tmp.pkl").replace(self.state / "replay.pkl")
-        write_json(self.state / "progress.json", {"step": model.num_timesteps,
-                                                  "seconds": seconds})
+        save_sac_state(self.state, model, seconds)
 
     def on_eval(self, model: Any, seconds: float) -> bool:
         """Evaluate, log, checkpoint; True at the medium checkpoint (see the module doc)."""
@@ -248,7 +227,6 @@ class _Run:
 
 def train_behaviour(cfg: BehaviourConfig) -> BehaviourResult:
     """Train SAC until an evaluation reaches the medium target; resumable after a kill."""
-    from stable_baselines3.common.callbacks import BaseCallback
     from tqdm import tqdm
 
     cfg = cfg.resolved()
@@ -265,27 +243,13 @@ def train_behaviour(cfg: BehaviourConfig) -> BehaviourResult:
     if last:
         bar.set_postfix(ret=f"{last[-1]['return_mean']:.0f}", norm=f"{last[-1]['normalized']:.1f}")
 
-    class Evaluate(BaseCallback):
-        # SAC stores a step's transition after ``_on_step``; rollout end comes after the store,
-        # so the replay buffer and the step count agree there.
-        reached = False
 
-        def _on_step(self) -> bool:
-            bar.update(1)
-            return not self.reached
+    def postfix() -> dict[str, str]:
+        row = run.evals()[-1]
+        return {"ret": f"{row['return_mean']:.0f}", "norm": f"{row['normalized']:.1f}"}
 
-        def _on_rollout_end(self) -> None:
-            if self.num_timesteps % cfg.eval_every or self.reached:
-                return
-            self.reached = run.on_eval(self.model, time.perf_counter() - start)
-            row = run.evals()[-1]
-            bar.set_postfix(ret=f"{row['return_mean']:.0f}", norm=f"{row['normalized']:.1f}")
-
-    try:
-        model.learn(cfg.max_steps - model.num_timesteps, reset_num_timesteps=False,
-                    callback=Evaluate())
-    finally:
-        bar.close()
+    learn_with_evaluations(model, cfg.max_steps, cfg.eval_every,
+                           lambda m: run.on_eval(m, time.perf_counter() - start), bar, postfix)
     result = run.finished()
     if result is None:
         raise CTPError(
