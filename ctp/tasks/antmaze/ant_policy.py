@@ -42,7 +42,7 @@ from ctp.tasks.sac_runs import (
     read_rows,
     save_sac_state,
 )
-from ctp.utils.atomic import write_json
+from ctp.utils.atomic import atomic_write, write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import check_options
 
@@ -157,9 +157,9 @@ class _Run:
             if model.num_timesteps != done["step"]:
                 raise CTPError(f"{self.state}: model and progress.json disagree (torn save); "
                                "delete the folder to restart the run")
-            rows = [r for r in self.evals() if r["step"] <= done["step"]]
-            text = "".join(json.dumps(r) + "\n" for r in rows)
-            (self.dir / "evals.jsonl").write_text(text)
+            text = "".join(json.dumps(r) + "\n" for r in self.evals()
+                           if r["step"] <= done["step"])
+            atomic_write(self.dir / "evals.jsonl", lambda fh: fh.write(text.encode()))
             return model, float(done["seconds"])
         model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
                     buffer_size=self.cfg.max_steps, seed=self.cfg.seed, verbose=0)
@@ -207,8 +207,7 @@ class _Run:
             raise CTPError(f"{self.dir}: no evaluation without a fall; see evals.jsonl")
         best = max(rows, key=lambda r: r["speed"])
         ckpt = self.dir / "checkpoints" / f"actor-{best['step']:07d}.pt"
-        target = self.dir / "ant-actor.pt"
-        target.write_bytes(ckpt.read_bytes())
+        target = atomic_write(self.dir / "ant-actor.pt", lambda fh: fh.write(ckpt.read_bytes()))
         result = {"step": best["step"], "speed": best["speed"],
                   "stopped_at": self.evals()[-1]["step"],
                   "seconds": self.evals()[-1]["seconds"], "actor_path": str(target)}
@@ -231,7 +230,6 @@ def train_ant_policy(cfg: AntPolicyConfig) -> dict[str, Any]:
     start = time.perf_counter() - spent
     bar = tqdm(total=cfg.max_steps, initial=model.num_timesteps, unit="step",
                desc="SAC ant controller", disable=not cfg.progress, mininterval=2.0)
-
 
     def postfix() -> dict[str, str]:
         row = run.evals()[-1]
