@@ -27,6 +27,7 @@ from ctp.cli import main
 from ctp.planning import load_planner
 from ctp.planning.bundle import bundled_planner_path
 from ctp.planning.config import MAX_CANDIDATES
+from ctp.tasks.locomotion.generate import shipped_actor_path
 from ctp.training.config import TrainConfig
 from ctp.training.loop import train
 from ctp.utils.checkpoint import load_checkpoint, save_checkpoint
@@ -470,6 +471,22 @@ CLI_CASES = {
     "recipe-data-steps-huge": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
                                 f"data.steps={HUGE}"), ["[data]", "steps", "<= 1000000000"],
                                None),
+    "antmaze-generate-no-plain-kind": (("data", "generate", "antmaze-medium"),
+                                       ["no 'plain' dataset", "antmaze-medium-play"], None),
+    "antmaze-generate-wrong-kind": (("data", "generate", "antmaze-umaze-play"),
+                                    ["no 'play' dataset", "antmaze-umaze-diverse"], None),
+    "antmaze-generate-run-dir-alone": (("data", "generate", "antmaze-umaze", "--run-dir",
+                                        "{w}/r"), ["only with --train-policy"], None),
+    "baseline-expert-locomotion-name": (("baseline", "expert", "hopper-medium"),
+                                        ["'hopper-medium': not an AntMaze dataset"], None),
+    "baseline-expert-actor-missing": (("baseline", "expert", "antmaze-umaze", "--actor",
+                                       "{w}/none.pt"), ["ant controller not found"], None),
+    "baseline-expert-actor-planner": (("baseline", "expert", "antmaze-umaze", "--actor",
+                                       "{w}/planner.pt"), ["kind 'planner'", "'behaviour'"],
+                                      None),
+    "baseline-expert-actor-hopper": (("baseline", "expert", "antmaze-umaze", "--actor",
+                                      str(shipped_actor_path("hopper"))),
+                                     ["not an ant controller"], None),
 }
 if not torch.cuda.is_available():
     CLI_CASES["plan-device-cuda"] = ((*PLAN, "--device", "cuda"), ["--device", "no CUDA"], None)
