@@ -8,6 +8,7 @@ last save, with ``progress.json`` written last so that a kill leaves the last wh
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,23 +20,6 @@ from ctp.utils.errors import CTPError
 RESUMABLE_FIELDS = ("progress", "max_steps")  # a resumed run may show no bar, get a longer budget
 
 
-def check_run_config(path: Path, settings: dict[str, Any]) -> None:
-    """Write ``settings`` (but ``RESUMABLE_FIELDS``) to ``path``, or refuse to resume a run
-    made with other settings."""
-    config = {k: v for k, v in settings.items() if k not in RESUMABLE_FIELDS}
-    if not path.exists():
-        write_json(path, config)
-        return
-    try:
-        theirs = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CTPError(f"{path}: unreadable run config ({exc})") from None
-    for key, value in config.items():
-        if theirs.get(key) != value:
-            raise CTPError(f"{path}: this run was made with {key}={theirs.get(key)!r}, not "
-                           f"{value!r}; pass another --run-dir or the same settings")
-
-
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The JSON rows of a log file, one a line (none when the file does not exist)."""
     if not path.exists():
@@ -43,15 +27,48 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def save_sac_state(state: Path, model: Any, seconds: float) -> None:
-    """Model, then replay buffer, then ``progress.json`` (step, wall seconds) into ``state``."""
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "progress.json").unlink(missing_ok=True)
-    model.save(state / "model.tmp.zip")
-    model.save_replay_buffer(state / "replay.tmp.pkl")
-    (state / "model.tmp.zip").replace(state / "model.zip")
-    (state / "replay.tmp.pkl").replace(state / "replay.pkl")
-    write_json(state / "progress.json", {"step": model.num_timesteps, "seconds": seconds})
+class SACRunFolder:
+    """A run folder: ``config.json`` (the settings of ``cfg``, a dataclass with ``run_dir``),
+    ``evals.jsonl`` and ``state/``. Families subclass it with their evaluation and stop rule."""
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+        self.dir = Path(cfg.run_dir)
+        self.state = self.dir / "state"
+
+    def check_config(self) -> None:
+        """Write config.json (but ``RESUMABLE_FIELDS``), or refuse to resume a run made with
+        other settings."""
+        path = self.dir / "config.json"
+        config = {k: v for k, v in dataclasses.asdict(self.cfg).items()
+                  if k not in RESUMABLE_FIELDS}
+        if not path.exists():
+            write_json(path, config)
+            return
+        try:
+            theirs = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CTPError(f"{path}: unreadable run config ({exc})") from None
+        for key, value in config.items():
+            if theirs.get(key) != value:
+                raise CTPError(f"{path}: this run was made with {key}={theirs.get(key)!r}, not "
+                               f"{value!r}; pass another --run-dir or the same settings")
+
+    def evals(self) -> list[dict[str, Any]]:
+        """The evaluation rows so far."""
+        return read_rows(self.dir / "evals.jsonl")
+
+    def save_state(self, model: Any, seconds: float) -> None:
+        """Model, then replay buffer, then ``progress.json`` (step, wall seconds) into
+        ``state/``."""
+        state = self.state
+        state.mkdir(parents=True, exist_ok=True)
+        (state / "progress.json").unlink(missing_ok=True)
+        model.save(state / "model.tmp.zip")
+        model.save_replay_buffer(state / "replay.tmp.pkl")
+        (state / "model.tmp.zip").replace(state / "model.zip")
+        (state / "replay.tmp.pkl").replace(state / "replay.pkl")
+        write_json(state / "progress.json", {"step": model.num_timesteps, "seconds": seconds})
 
 
 def learn_with_evaluations(model: Any, max_steps: int, every: int,

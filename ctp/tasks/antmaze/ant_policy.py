@@ -28,7 +28,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,12 +35,7 @@ import torch
 
 from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.antmaze.steering import ANT_OBS_DIM, DIRECTION_DIM, SteeringAntEnv
-from ctp.tasks.sac_runs import (
-    check_run_config,
-    learn_with_evaluations,
-    read_rows,
-    save_sac_state,
-)
+from ctp.tasks.sac_runs import SACRunFolder, learn_with_evaluations
 from ctp.utils.atomic import atomic_write, write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import check_options
@@ -123,20 +117,8 @@ def evaluate_steering(actor: SquashedGaussianActor, episodes: int, seed: int,
     return {"speed": total / steps, "falls": falls}
 
 
-class _Run:
+class _Run(SACRunFolder):
     """The run folder's files, the stop rule and the state saves."""
-
-    def __init__(self, cfg: AntPolicyConfig):
-        self.cfg = cfg
-        self.dir = Path(cfg.run_dir)
-        self.state = self.dir / "state"
-
-    def check_config(self) -> None:
-        """Write config.json, or refuse to resume a run made with other settings."""
-        check_run_config(self.dir / "config.json", dataclasses.asdict(self.cfg))
-
-    def evals(self) -> list[dict[str, float]]:
-        return read_rows(self.dir / "evals.jsonl")
 
     def result(self) -> dict[str, Any] | None:
         path = self.dir / "result.json"
@@ -164,9 +146,6 @@ class _Run:
         model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
                     buffer_size=self.cfg.max_steps, seed=self.cfg.seed, verbose=0)
         return model, 0.0
-
-    def save_state(self, model: Any, seconds: float) -> None:
-        save_sac_state(self.state, model, seconds)
 
     def should_stop(self, rows: list[dict[str, float]]) -> bool:
         """The stop rule of the module doc, over the evaluation rows so far."""

@@ -40,12 +40,7 @@ from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks.locomotion.plot import plot_learning_curves
 from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import LocomotionSpec, get_task
-from ctp.tasks.sac_runs import (
-    check_run_config,
-    learn_with_evaluations,
-    read_rows,
-    save_sac_state,
-)
+from ctp.tasks.sac_runs import SACRunFolder, learn_with_evaluations
 from ctp.utils.atomic import atomic_write, write_json
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
@@ -142,21 +137,12 @@ def _export_replay(model: Any, steps: int, path: Path) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-class _Run:
+class _Run(SACRunFolder):
     """The run folder's files and SAC's evaluate/checkpoint/stop loop."""
 
     def __init__(self, cfg: BehaviourConfig):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.spec = get_task(cfg.task)
-        self.dir = Path(cfg.run_dir)
-        self.state = self.dir / "state"
-
-    def check_config(self) -> None:
-        """Write config.json, or refuse to resume a run made with other settings."""
-        check_run_config(self.dir / "config.json", dataclasses.asdict(self.cfg))
-
-    def evals(self) -> list[dict[str, float]]:
-        return read_rows(self.dir / "evals.jsonl")
 
     def finished(self) -> BehaviourResult | None:
         path = self.dir / "medium.json"
@@ -181,9 +167,6 @@ class _Run:
         model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
                     seed=self.cfg.seed, device="cpu", verbose=0)
         return model, 0.0
-
-    def save_state(self, model: Any, seconds: float) -> None:
-        save_sac_state(self.state, model, seconds)
 
     def on_eval(self, model: Any, seconds: float) -> bool:
         """Evaluate, log, checkpoint; True at the medium checkpoint (see the module doc)."""
