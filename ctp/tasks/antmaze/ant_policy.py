@@ -28,6 +28,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,10 @@ class AntPolicyConfig:
     healthy_reward: float = 1.0  # SteeringAntEnv's shaping
     ctrl_cost: float = 0.5
     body_frame: bool = True  # the direction in the torso's heading frame
+    turn_degrees: float = 45.0  # SteeringAntEnv's turn_range
+    # A run folder whose last saved SAC state (model, replay buffer, step count) this run
+    # starts from: a curriculum stage, e.g. wider turns for a controller that walks.
+    init_from: str = ""
     progress: bool = True
 
     def resolved(self) -> AntPolicyConfig:
@@ -97,11 +102,12 @@ def export_actor(model: Any) -> SquashedGaussianActor:
 
 @torch.no_grad()
 def evaluate_steering(actor: SquashedGaussianActor, episodes: int, seed: int,
-                      body_frame: bool = False) -> dict[str, float]:
+                      body_frame: bool = False, turn_range: float = np.pi
+                      ) -> dict[str, float]:
     """The deterministic actor on ``episodes`` steering episodes (seeds seed, seed+1, ...):
     mean speed along the commanded direction over every step of every episode (m/s; steps after
     a fall count 0) and the number of falls."""
-    env = SteeringAntEnv(body_frame=body_frame)
+    env = SteeringAntEnv(body_frame=body_frame, turn_range=turn_range)
     total, falls, steps = 0.0, 0, 0
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
@@ -130,8 +136,11 @@ class _Run(SACRunFolder):
         from sbx import SAC
 
         env = SteeringAntEnv(healthy_reward=self.cfg.healthy_reward,
-                             ctrl_cost=self.cfg.ctrl_cost, body_frame=self.cfg.body_frame)
+                             ctrl_cost=self.cfg.ctrl_cost, body_frame=self.cfg.body_frame,
+                             turn_range=np.radians(self.cfg.turn_degrees))
         progress = self.state / "progress.json"
+        if not progress.exists() and self.cfg.init_from:
+            return self._from_stage(Path(self.cfg.init_from) / "state", env), 0.0
         if progress.exists():
             done = json.loads(progress.read_text())
             model = SAC.load(self.state / "model.zip", env=env)
@@ -146,6 +155,17 @@ class _Run(SACRunFolder):
         model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
                     buffer_size=self.cfg.max_steps, seed=self.cfg.seed, verbose=0)
         return model, 0.0
+
+    def _from_stage(self, state: Path, env: SteeringAntEnv) -> Any:
+        """The SAC model and replay buffer saved in another run's ``state/``, on ``env``."""
+        from sbx import SAC
+
+        if not (state / "progress.json").is_file():
+            raise CTPError(f"--init-from: {state.parent} has no saved SAC state "
+                           "(state/progress.json); expected a run folder saved at least once")
+        model = SAC.load(state / "model.zip", env=env)
+        model.load_replay_buffer(state / "replay.pkl")
+        return model
 
     def should_stop(self, rows: list[dict[str, float]]) -> bool:
         """The stop rule of the module doc, over the evaluation rows so far."""
@@ -164,7 +184,8 @@ class _Run(SACRunFolder):
         actor = export_actor(model)
         row = {"step": step, **evaluate_steering(actor, self.cfg.eval_episodes,
                                                  self.cfg.seed + EVAL_SEED_OFFSET,
-                                                 self.cfg.body_frame),
+                                                 self.cfg.body_frame,
+                                                 np.radians(self.cfg.turn_degrees)),
                "seconds": round(seconds, 1)}
         save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor,
                    {"task": "antmaze-steering", "body_frame": self.cfg.body_frame,

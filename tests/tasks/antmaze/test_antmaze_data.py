@@ -7,6 +7,7 @@ steps, Minari datasets written and read back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -20,7 +21,7 @@ from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, WaypointSolver
 from ctp.tasks.antmaze.generate import GenerateConfig, generate_dataset
 from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
 from ctp.tasks.antmaze.spec import DATASET_NAMES, SPECS, get_spec, spec_for_dataset
-from ctp.tasks.antmaze.steering import SteeringAntEnv
+from ctp.tasks.antmaze.steering import SteeringAntEnv, body_direction
 from ctp.tasks.maze_grid import MazeGeometry
 from ctp.utils.errors import CTPError
 
@@ -73,6 +74,30 @@ def test_steering_reward_is_velocity_along_the_direction() -> None:
         assert reward == pytest.approx(info["speed_along"] + (not terminated) - 0.5 * 8 * 0.25)
         directions.append(tuple(direction))
     assert len(set(directions)) == 2  # redrawn after 5 steps
+    env.close()
+
+
+def test_steering_directions_start_at_the_heading_and_turn_within_the_range() -> None:
+    """Directions start within ``turn_range`` of the torso's heading and each redraw turns by
+    at most ``turn_range``; without a range they follow the torso exactly."""
+    env = SteeringAntEnv(resample_every=2, body_frame=True, turn_range=0.0)
+    obs, _ = env.reset(seed=4)
+    assert obs[27:] == pytest.approx([1.0, 0.0], abs=1e-6)  # straight ahead of the torso
+    env.close()
+    env = SteeringAntEnv(resample_every=2, turn_range=np.radians(45))
+    turns = []
+    for seed in range(5):
+        obs, _ = env.reset(seed=seed)
+        heading = body_direction(obs[:27], np.array([1.0, 0.0]))
+        start = np.arctan2(env.direction[1], env.direction[0]) + np.arctan2(heading[1], heading[0])
+        assert abs(np.angle(np.exp(1j * start))) <= np.radians(45) + 1e-9
+        angles = []
+        for _ in range(6):
+            angles.append(np.arctan2(env.direction[1], env.direction[0]))
+            env.step(np.zeros(8))
+        turns += list(np.abs(np.angle(np.exp(1j * np.diff(angles)))))
+    turns = np.array(turns)
+    assert turns.max() <= np.radians(45) + 1e-9 and turns.max() > np.radians(5)
     env.close()
 
 
@@ -238,6 +263,18 @@ def test_controller_trains_resumes_and_exports(tmp_path) -> None:
     cfg.eval_every = 100
     with pytest.raises(CTPError, match="eval_every=200"):
         train_ant_policy(cfg)
+    # A curriculum stage: another run folder starts from this run's saved state (step 600),
+    # whose actor it evaluates first, on the stage's own task.
+    stage = AntPolicyConfig(run_dir=str(tmp_path / "stage2"), max_steps=800, min_steps=10_000,
+                            eval_every=200, save_every=400, learning_starts=100,
+                            eval_episodes=1, progress=False, turn_degrees=180.0,
+                            init_from=str(tmp_path))
+    assert train_ant_policy(stage)["stopped_at"] == 800
+    assert [json.loads(line)["step"] for line in
+            (tmp_path / "stage2" / "evals.jsonl").read_text().splitlines()] == [600, 800]
+    with pytest.raises(CTPError, match="--init-from: .* has no saved SAC state"):
+        train_ant_policy(dataclasses.replace(stage, run_dir=str(tmp_path / "stage3"),
+                                             init_from=str(tmp_path / "stage4")))
     from sbx import SAC
 
     model = SAC.load(tmp_path / "state" / "model.zip")
