@@ -6,7 +6,7 @@ planner per dataset, evaluated in the dataset's env (``Hopper-v4`` for both hopp
 D4RL's constants for that env. Plans pin only the start state (index 0); nothing else. The task
 has no scorer of its own: its default score is the planner file's value network V(plan)
 (``ctp.planning.scorers``, "value", weight 1). Actions come from the planner file's inverse
-dynamics (``ctp.tasks.locomotion.controller``): ``a = f(observed s_t, plan[1])``.
+dynamics (``ctp.tasks.invdyn_controller``): ``a = f(observed s_t, plan[1])``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.tasks.base import Condition, Observation, Scorer
-from ctp.tasks.locomotion.controller import InverseDynamicsController
+from ctp.tasks.invdyn_controller import InverseDynamicsController, invdyn_controller
 from ctp.tasks.locomotion.loader import LocomotionData, check_spaces, load_locomotion_dataset
 from ctp.tasks.locomotion.spec import (
     DATASET_NAMES,
@@ -108,15 +108,7 @@ class LocomotionTask:
                    ) -> InverseDynamicsController:
         """``a = f(observed s_t, plan[1])`` with the planner file's inverse dynamics (which
         reads whole states: ``velocities`` other than ``plan`` are refused)."""
-        if velocities not in self.velocity_sources:
-            raise CTPError(f"velocities {velocities!r}: the locomotion controller reads the "
-                           "plan's states as they are; expected 'plan'")
-        invdyn = networks.get("invdyn")
-        if invdyn is None:
-            raise CTPError("locomotion planning needs inverse dynamics in the planner file: "
-                           f"train it with ctp train invdyn --stride {stride} and bundle it "
-                           "with ctp bundle --invdyn INVDYN.pt")
-        return InverseDynamicsController(invdyn, stride)
+        return invdyn_controller(networks, stride, velocities, "locomotion")
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of the dataset's ``*-v4`` env (1000-step time limit) stepped

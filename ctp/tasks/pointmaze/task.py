@@ -148,9 +148,11 @@ class PointMazeTask:
 
     def plot(self, env: str, episodes: Sequence[Any], path: str, title: str) -> None:
         """Walls, chosen plans and executed paths, one panel per episode."""
-        from ctp.tasks.pointmaze.plot import plot_episodes
+        from ctp.tasks.maze_grid import MazeGeometry
+        from ctp.tasks.maze_plot import plot_episodes
 
-        plot_episodes(get_maze_spec(env), episodes, path, title)
+        plot_episodes(MazeGeometry(get_maze_spec(env).layout), episodes, path, title,
+                      GOAL_RADIUS)
 
 
 POINTMAZE = PointMazeTask()

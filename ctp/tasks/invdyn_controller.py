@@ -1,4 +1,4 @@
-"""Turn locomotion plans into actions with the planner file's inverse dynamics.
+"""Turn plans into actions with the planner file's inverse dynamics (locomotion, AntMaze).
 
 A plan holds one state every ``stride`` env steps; the inverse-dynamics model
 (``ctp.models.inverse_dynamics``) was trained on pairs ``(s_t, s_{t+k}) -> a_t`` with k its
@@ -14,11 +14,14 @@ last state once the plan is used up.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch import nn
 
 from ctp.tasks.base import interpolate_plan
+from ctp.utils.errors import CTPError
 
 
 class InverseDynamicsController:
@@ -52,3 +55,20 @@ class InverseDynamicsController:
         t = torch.as_tensor(np.asarray(target, dtype=np.float32), device=self.device)
         self.age += 1
         return self.invdyn(s, t).float().cpu().numpy()
+
+
+def invdyn_controller(networks: Mapping[str, nn.Module], stride: int, velocities: str,
+                      family: str) -> InverseDynamicsController:
+    """The controller of a task that acts through inverse dynamics: ``networks["invdyn"]``
+    following plans with one state every ``stride`` env steps. A CTPError names what is
+    missing (the network) or refused (``velocities`` other than ``plan``: the model reads the
+    plan's states as they are)."""
+    if velocities != "plan":
+        raise CTPError(f"velocities {velocities!r}: the {family} controller reads the plan's "
+                       "states as they are; expected 'plan'")
+    invdyn = networks.get("invdyn")
+    if invdyn is None:
+        raise CTPError(f"{family} planning needs inverse dynamics in the planner file: train "
+                       f"it with ctp train invdyn --stride {stride} and bundle it with "
+                       "ctp bundle --invdyn INVDYN.pt")
+    return InverseDynamicsController(invdyn, stride)
