@@ -12,9 +12,15 @@ One run in a run folder, resumable like the locomotion behaviour runs:
 - ``learning-curve.png``: the evaluation speed over env steps;
 - ``ant-actor.pt`` + ``result.json``: the shipped actor, written when the run stops.
 
-Stop rule: after ``min_steps``, training stops at the first evaluation where the best speed
-among fall-free evaluations has not grown by ``plateau_gain`` (relative) over the last
-``patience`` evaluations, or at ``max_steps``. The shipped actor is that best fall-free one.
+A curriculum of two tasks in the one run: commanded directions turn by up to
+``turn_degrees`` until ``wide_turns_from`` env steps (SAC learns a gait on near-forward
+directions), then by up to ``wide_turn_degrees`` (it learns to turn toward any direction, as
+the maze's waypoints ask). Evaluations from ``wide_turns_from`` on are on the wide task.
+
+Stop rule, over the wide task's evaluations: after ``min_steps``, training stops at the first
+evaluation where the best speed among fall-free evaluations has not grown by ``plateau_gain``
+(relative) over the last ``patience`` evaluations, or at ``max_steps``. The shipped actor is
+that best fall-free one.
 
 sbx is about twice as fast as stable-baselines3 per SAC step on this CPU (docs/design.md); its
 actor has stable-baselines3's layout, so it exports to ``SquashedGaussianActor`` and ships as
@@ -28,7 +34,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,10 +68,11 @@ class AntPolicyConfig:
     healthy_reward: float = 1.0  # SteeringAntEnv's shaping
     ctrl_cost: float = 0.5
     body_frame: bool = True  # the direction in the torso's heading frame
-    turn_degrees: float = 45.0  # SteeringAntEnv's turn_range
-    # A run folder whose last saved SAC state (model, replay buffer, step count) this run
-    # starts from: a curriculum stage, e.g. wider turns for a controller that walks.
-    init_from: str = ""
+    # SteeringAntEnv's turn_range: turn_degrees until wide_turns_from env steps (learn a gait
+    # on near-forward directions), wide_turn_degrees from there on (turn toward any direction).
+    turn_degrees: float = 45.0
+    wide_turns_from: int = 250_000
+    wide_turn_degrees: float = 180.0
     progress: bool = True
 
     def resolved(self) -> AntPolicyConfig:
@@ -81,6 +87,9 @@ class AntPolicyConfig:
             (self.save_every % self.eval_every == 0, "--save-every",
              "a multiple of --eval-every", self.save_every),
             (0 <= self.plateau_gain < 1, "--plateau-gain", "in [0, 1)", self.plateau_gain),
+            (self.wide_turns_from % self.eval_every == 0 and self.wide_turns_from < self.min_steps,
+             "wide_turns_from", "a multiple of --eval-every below min_steps",
+             self.wide_turns_from),
         ])
         return dataclasses.replace(
             self, run_dir=self.run_dir or f"runs/ant-controller-seed{self.seed}")
@@ -136,13 +145,12 @@ class _Run(SACRunFolder):
         from sbx import SAC
 
         env = SteeringAntEnv(healthy_reward=self.cfg.healthy_reward,
-                             ctrl_cost=self.cfg.ctrl_cost, body_frame=self.cfg.body_frame,
-                             turn_range=np.radians(self.cfg.turn_degrees))
+                             ctrl_cost=self.cfg.ctrl_cost, body_frame=self.cfg.body_frame)
         progress = self.state / "progress.json"
-        if not progress.exists() and self.cfg.init_from:
-            return self._from_stage(Path(self.cfg.init_from) / "state", env), 0.0
         if progress.exists():
             done = json.loads(progress.read_text())
+            env.turn_range = self.turn_range(done["step"])
+            self.env = env
             model = SAC.load(self.state / "model.zip", env=env)
             model.load_replay_buffer(self.state / "replay.pkl")
             if model.num_timesteps != done["step"]:
@@ -152,24 +160,27 @@ class _Run(SACRunFolder):
                            if r["step"] <= done["step"])
             atomic_write(self.dir / "evals.jsonl", lambda fh: fh.write(text.encode()))
             return model, float(done["seconds"])
+        env.turn_range = self.turn_range(0)
+        self.env = env
         model = SAC("MlpPolicy", env, learning_starts=self.cfg.learning_starts,
                     buffer_size=self.cfg.max_steps, seed=self.cfg.seed, verbose=0)
         return model, 0.0
 
-    def _from_stage(self, state: Path, env: SteeringAntEnv) -> Any:
-        """The SAC model and replay buffer saved in another run's ``state/``, on ``env``."""
-        from sbx import SAC
+    def turn_range(self, step: int) -> float:
+        """The training task's turn range (radians) from env step ``step`` on."""
+        wide = step >= self.cfg.wide_turns_from
+        return float(np.radians(self.cfg.wide_turn_degrees if wide else self.cfg.turn_degrees))
 
-        if not (state / "progress.json").is_file():
-            raise CTPError(f"--init-from: {state.parent} has no saved SAC state "
-                           "(state/progress.json); expected a run folder saved at least once")
-        model = SAC.load(state / "model.zip", env=env)
-        model.load_replay_buffer(state / "replay.pkl")
-        return model
+    def final_rows(self) -> list[dict[str, Any]]:
+        """The evaluation rows on the final (wide-turn) task: what the stop rule and the
+        shipped actor are chosen from."""
+        return [r for r in self.evals() if r["step"] >= self.cfg.wide_turns_from]
 
     def should_stop(self, rows: list[dict[str, float]]) -> bool:
         """The stop rule of the module doc, over the evaluation rows so far."""
         cfg = self.cfg
+        if not rows:
+            return False
         if rows[-1]["step"] >= cfg.max_steps:
             return True
         if rows[-1]["step"] < cfg.min_steps or len(rows) <= cfg.patience:
@@ -179,13 +190,14 @@ class _Run(SACRunFolder):
         return best[1] <= best[0] * (1 + cfg.plateau_gain)
 
     def on_eval(self, model: Any, seconds: float) -> bool:
-        """Evaluate, checkpoint, log; True when the stop rule says stop."""
+        """Evaluate on the task of the steps to come (and switch training to it), checkpoint,
+        log; True when the stop rule says stop."""
         step = model.num_timesteps
+        self.env.turn_range = self.turn_range(step)
         actor = export_actor(model)
         row = {"step": step, **evaluate_steering(actor, self.cfg.eval_episodes,
                                                  self.cfg.seed + EVAL_SEED_OFFSET,
-                                                 self.cfg.body_frame,
-                                                 np.radians(self.cfg.turn_degrees)),
+                                                 self.cfg.body_frame, self.env.turn_range),
                "seconds": round(seconds, 1)}
         save_actor(self.dir / "checkpoints" / f"actor-{step:07d}.pt", actor,
                    {"task": "antmaze-steering", "body_frame": self.cfg.body_frame,
@@ -198,13 +210,15 @@ class _Run(SACRunFolder):
         from ctp.tasks.antmaze.plot import plot_controller_curves
 
         plot_controller_curves([self.dir], self.dir / "learning-curve.png")
-        return self.should_stop(self.evals())
+        return self.should_stop(self.final_rows())
 
     def finish(self) -> dict[str, Any]:
-        """Copy the best fall-free actor to ``ant-actor.pt`` and write ``result.json``."""
-        rows = [r for r in self.evals() if r["falls"] == 0]
+        """Copy the best fall-free actor on the final task to ``ant-actor.pt`` and write
+        ``result.json``."""
+        rows = [r for r in self.final_rows() if r["falls"] == 0]
         if not rows:
-            raise CTPError(f"{self.dir}: no evaluation without a fall; see evals.jsonl")
+            raise CTPError(f"{self.dir}: no evaluation without a fall on the wide-turn task; "
+                           "see evals.jsonl")
         best = max(rows, key=lambda r: r["speed"])
         ckpt = self.dir / "checkpoints" / f"actor-{best['step']:07d}.pt"
         target = atomic_write(self.dir / "ant-actor.pt", lambda fh: fh.write(ckpt.read_bytes()))
