@@ -1,4 +1,4 @@
-"""Maze layouts and their geometry, shared by the PointMaze and AntMaze families.
+"""Maze layouts, their geometry and their envs, shared by the PointMaze and AntMaze families.
 
 Layouts are Gymnasium-Robotics' maps (``gymnasium_robotics/envs/maze/maps.py``: U_MAZE,
 MEDIUM_MAZE, LARGE_MAZE; 1 = wall, 0 = free), cells indexed (row, col) from the top left. Cell
@@ -9,7 +9,11 @@ y = (height/2 - (row + 0.5)) * scale, with ``scale`` the env's ``maze_size_scali
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import deque
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +124,34 @@ def register_robotics_envs() -> None:
     gym.register_envs(gymnasium_robotics)
 
 
+def make_maze_env(gym_id: str, **kwargs: Any) -> Any:
+    """``gym.make(gym_id, **kwargs)`` of a Gymnasium-Robotics maze env, safe when several
+    processes build mazes at once, and leaving no file behind.
+
+    Gymnasium-Robotics writes each maze's MuJoCo XML into the temp folder and then loads it:
+    PointMaze (``maze.py``) always to the same ``ant_maze.xml``, so a process building a maze
+    while another writes that file loads the other's maze or half a file; AntMaze v4
+    (``maze_v4.py``) to a new ``ant_maze<time>.xml`` that it never deletes. Here the build holds
+    an exclusive lock (``fcntl.flock`` on a per-user file in the same temp folder) and the XML
+    is deleted once MuJoCo has loaded it: the model lives in memory, and neither reset nor
+    rendering reads the file again.
+    """
+    import fcntl
+
+    import gymnasium as gym
+
+    register_robotics_envs()
+    lock_path = Path(tempfile.gettempdir()) / f"ctp-maze-xml-{os.getuid()}.lock"
+    fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        env = gym.make(gym_id, **kwargs)
+        Path(env.unwrapped.tmp_xml_file_path).unlink(missing_ok=True)
+    finally:
+        os.close(fd)  # releases the lock
+    return env
+
+
 class WaypointPath:
     """The current waypoint of an agent walking a shortest cell path to its goal (D4RL's
     waypoint controllers): after (re)planning, the next cell's centre; later ones, cell centres
@@ -153,6 +185,17 @@ class WaypointPath:
     def waypoint(self) -> np.ndarray:
         """The current waypoint ``[2]`` (as the last :meth:`target` call left it)."""
         return self._target.copy()
+
+    @property
+    def next_waypoint(self) -> np.ndarray:
+        """The waypoint after the current one ``[2]``: the next cell's centre (unjittered) or
+        the goal; the current waypoint itself once that is the goal."""
+        if self._cell == self._goal_cell:
+            return self._target.copy()
+        cell = self.geometry.next_cell(self._cell, self._dist)
+        if cell == self._goal_cell:
+            return self._goal_xy.copy()
+        return self.geometry.cell_to_xy(np.array(cell))
 
     def target(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """The waypoint ``[2]`` for an agent at ``xy [2]`` bound for ``goal_xy [2]``; a goal

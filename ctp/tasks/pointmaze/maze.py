@@ -5,7 +5,7 @@ Cells and their geometry: ``ctp.tasks.maze_grid`` (unit cells here, maze_size_sc
 
 from __future__ import annotations
 
-from ctp.tasks.maze_grid import register_robotics_envs
+from ctp.tasks.maze_grid import make_maze_env
 from ctp.tasks.pointmaze.spec import MazeSpec
 from ctp.utils.errors import CTPError
 
@@ -23,11 +23,8 @@ def make_env(
     layout, where goal and reset are both drawn at random (Multi2D and data generation).
     reset_target: re-sample the goal when it is reached (data generation only).
     """
-    import gymnasium as gym
-
-    register_robotics_envs()
     maze_map = spec.eval_map() if eval_goal else [list(row) for row in spec.layout]
-    return gym.make(
+    return make_maze_env(
         spec.gym_id,
         maze_map=maze_map,
         continuing_task=True,
