@@ -33,11 +33,8 @@ def test_registry_refuses_unknown_names() -> None:
         get_task("kitchen")
     with pytest.raises(CTPError, match="not a dataset id of any task"):
         task_for_dataset("D4RL/kitchen/complete-v2")
-    # AntMaze has data and training only so far: no env to plan in.
-    with pytest.raises(CTPError, match="task 'antmaze' cannot plan yet"):
-        planning_task(get_task("antmaze"))
-    with pytest.raises(CTPError, match="unknown env 'antmaze-umaze'"):
-        task_for_env("antmaze-umaze")
+    with pytest.raises(CTPError, match="unknown env 'kitchen-mixed'"):
+        task_for_env("kitchen-mixed")
     with pytest.raises(CTPError, match="unknown locomotion env 'hopper': expected one of "
                        "hopper-medium, hopper-medium-replay, walker2d-medium"):
         task_for_env("hopper").env_name("hopper")
@@ -120,5 +117,5 @@ def test_planner_files_record_their_task_and_old_ones_read_as_pointmaze(planner_
         Planner({**payload, "task": "locomotion"})
     with pytest.raises(CTPError, match="unknown task 'kitchen'"):
         Planner({**payload, "task": "kitchen"})
-    with pytest.raises(CTPError, match="task 'antmaze' cannot plan yet"):
+    with pytest.raises(CTPError, match="ctp/pointmaze/umaze-v1: not an AntMaze dataset id"):
         Planner({**payload, "task": "antmaze"})

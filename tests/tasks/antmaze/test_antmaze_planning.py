@@ -1,0 +1,122 @@
+"""Planning on AntMaze: the task's condition, observation split and success-ending evaluation,
+and ``ctp plan`` end to end with a planner trained a few steps on a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_one_line_error, run_main
+
+from ctp.nn.actor import SquashedGaussianActor, save_actor
+from ctp.planning.bundle import ExportConfig, export_planner
+from ctp.tasks import get_task, planning_task, task_for_env
+from ctp.tasks.antmaze.envs import make_env
+from ctp.tasks.antmaze.generate import GenerateConfig, generate_dataset
+from ctp.tasks.antmaze.spec import get_spec
+from ctp.tasks.base import PlanningTask
+from ctp.training.config import TrainConfig
+from ctp.training.loop import train
+from ctp.utils.errors import CTPError
+
+UMAZE = "ctp/antmaze/umaze-v1"
+TINY = dict(batch_size=8, steps=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def umaze(tmp_path_factory):
+    """A 1500-step umaze dataset from an untrained controller, in its own Minari folder, and a
+    planner (teacher, student, inverse dynamics k = 4; horizon 8, stride 4) trained 3 steps."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    root, out = tmp_path_factory.mktemp("minari"), tmp_path_factory.mktemp("antmaze")
+    actor = out / "actor.pt"
+    save_actor(actor, SquashedGaussianActor(29, 8).eval(), {"task": "test"})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root))
+        generate_dataset(GenerateConfig(get_spec("umaze"), steps=1500, progress=False,
+                                        actor_path=str(actor)))
+        common = dict(dataset_id=UMAZE, horizon=8, stride=4, dim=16, dim_mults=(1, 2), **TINY)
+        teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
+        student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
+                                    **common)).latest
+        invdyn = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=4, hidden=(32, 32),
+                                   out_dir=str(out / "i"), **TINY)).latest
+        planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
+                                              str(teacher), invdyn=str(invdyn), half=True,
+                                              defaults={"candidates": 4, "replan": 100}))
+    return {"root": root, "student": student, "planner": planner}
+
+
+@pytest.fixture
+def umaze_root(umaze, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(umaze["root"]))
+    return umaze
+
+
+def test_antmaze_task_conditions_and_observations() -> None:
+    task = planning_task(get_task("antmaze"))
+    assert isinstance(task, PlanningTask) and task_for_env("antmaze-large-play") is task
+    assert task.env_for_dataset("D4RL/antmaze/medium-diverse-v1") == "antmaze-medium-diverse"
+    assert task.episode_steps("antmaze-umaze") == 700
+    assert task.reference_scores("antmaze-large-diverse") == (0.0, 1.0)
+    start, goal = torch.randn(3, 29), torch.tensor([[8.0, 4.0]] * 3)
+    mask, value = task.plan_condition(start, goal, 6, lambda t: t / 2)
+    assert mask[:, 0].all() and torch.equal(value[:, 0], start)
+    assert mask[:, -1, :2].all() and not mask[:, -1, 2:].any() and not mask[:, 1:-1].any()
+    assert torch.equal(value[:, -1, :2], goal / 2)  # the goal's x, y, normalised
+    obs = {"observation": np.ones((2, 27)), "achieved_goal": np.zeros((2, 2)),
+           "desired_goal": np.full((2, 2), 3.0)}
+    seen = task.observe(obs)
+    assert seen.state.shape == (2, 29) and seen.state.dtype == np.float32
+    assert (seen.state[:, :2] == 0).all() and (seen.goal == 3).all()
+    with pytest.raises(CTPError, match="unknown AntMaze env 'antmaze-medium'"):
+        task.env_name("antmaze-medium")
+    with pytest.raises(CTPError, match="--multi-goal: AntMaze is evaluated on its maze's one"):
+        task.make_vector_env("antmaze-umaze", 1, True)
+    with pytest.raises(CTPError, match="AntMaze planning needs inverse dynamics"):
+        task.controller(4, {})
+
+
+def test_evaluation_episodes_end_with_return_one_at_the_goal() -> None:
+    """D4RL's evaluation: the first step within 0.45 m of the goal ends the episode with
+    reward 1; the data's env (not stop_at_goal) goes on."""
+    for stop, ends in ((True, True), (False, False)):
+        env = make_env(get_spec("umaze"), stop_at_goal=stop)
+        obs, _ = env.reset(seed=0)
+        env.unwrapped.ant_env.data.qpos[:2] = obs["desired_goal"]
+        _, reward, terminated, _, info = env.step(np.zeros(8))
+        assert (reward, terminated, bool(info["success"])) == (1.0, ends, True)
+        env.close()
+
+
+def test_ctp_plan_antmaze_runs_and_scores_success(umaze_root, tmp_path, capsys) -> None:
+    out, plot = tmp_path / "r.json", tmp_path / "r.png"
+    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                    umaze_root["planner"], "--episodes", "2", "--num-envs", "2", "--out", out,
+                    "--plot", plot, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert (result["d4rl_ref_min_score"], result["d4rl_ref_max_score"]) == (0.0, 1.0)
+    assert result["success_rate"] in (0.0, 0.5, 1.0) and result["replan"] == 100
+    for episode in result["per_episode"]:
+        assert episode["return"] in (0.0, 1.0) and 1 <= episode["steps"] <= 700
+    assert result["d4rl_normalized"]["mean"] == pytest.approx(100 * result["success_rate"])
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
+    planner = umaze_root["planner"]
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-large-play",
+                                   "--checkpoint", planner, "--episodes", "1"),
+                          "trained on ctp/antmaze/umaze-v1 (antmaze-umaze), not "
+                          "antmaze-large-play")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "pointmaze-umaze", "--checkpoint",
+                                   planner, "--episodes", "1"), "antmaze")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--episodes", "1"),
+                          "antmaze-umaze")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                                   planner, "--velocities", "positions", "--episodes", "1"),
+                          "velocities 'positions'", "AntMaze controller", "expected 'plan'")
