@@ -25,6 +25,10 @@ from ctp.utils.errors import CTPError
 
 WAYPOINT_REACHED = 1.0  # m: switch to the next waypoint this close to the current one
 JITTER = 0.8  # m: D4RL's waypoint jitter (0.2 of a unit cell), scaled to 4 m cells
+BLEND = 2.0  # m: within this of a waypoint, the direction turns gradually toward the next one
+STUCK_STEPS = 40  # an ant that moved under STUCK_DISTANCE in this many steps is stuck ...
+STUCK_DISTANCE = 0.3  # m
+ESCAPE_STEPS = 30  # ... and walks a random direction this many steps before aiming again
 SHIPPED_ACTOR = Path(__file__).resolve().parents[2] / "assets" / "behaviour" / "ant-controller.pt"
 
 
@@ -55,9 +59,14 @@ def load_controller(path: str | Path = SHIPPED_ACTOR) -> AntController:
     return AntController(actor, bool(info.get("body_frame", False)))
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-6)
+
+
 class WaypointSolver:
     """The unit direction ``[2]`` toward the next waypoint on the shortest cell path to the
-    current goal, for one ant; replans whenever the goal moves."""
+    current goal, for one ant, turning gradually toward the leg after it within ``BLEND`` m of
+    the waypoint; replans whenever the goal moves."""
 
     def __init__(self, spec: AntMazeSpec, rng: np.random.Generator, jitter: bool = True):
         self.path = WaypointPath(MazeGeometry(spec.layout, CELL_SIZE), rng,
@@ -65,27 +74,57 @@ class WaypointSolver:
 
     def direction(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """Unit direction ``[2]`` from the ant's ``xy [2]`` toward its waypoint."""
-        offset = self.path.target(xy, goal_xy) - xy
-        return offset / max(float(np.linalg.norm(offset)), 1e-6)
+        target = self.path.target(xy, goal_xy)
+        offset = _unit(target - xy)
+        left = float(np.linalg.norm(target - xy))
+        if left < BLEND:  # round the corner: blend in the leg after the waypoint
+            weight = 1.0 - left / BLEND
+            offset = _unit((1.0 - weight) * offset
+                           + weight * _unit(self.path.next_waypoint - target))
+        return offset
 
 
 class AntExpert:
     """The controller and one ``WaypointSolver`` per env: batched observation dicts ->
-    actions ``[E, 8]`` (deterministic; data collection adds its noise outside)."""
+    actions ``[E, 8]`` (deterministic but for the escapes; data collection adds its noise
+    outside). An ant wedged against a wall (moved under ``STUCK_DISTANCE`` in ``STUCK_STEPS``
+    steps) walks a random direction for ``ESCAPE_STEPS`` steps, then aims again: the
+    controller learned to walk on open ground and can hold still against a wall."""
 
     def __init__(self, spec: AntMazeSpec, controller: AntController, num_envs: int,
                  rng: np.random.Generator, jitter: bool = True):
         self.spec, self.controller, self.rng, self.jitter = spec, controller, rng, jitter
         self.solvers = [WaypointSolver(spec, rng, jitter) for _ in range(num_envs)]
+        self.history = np.full((num_envs, STUCK_STEPS, 2), np.nan)  # recent positions
+        self.escape = np.zeros(num_envs, dtype=np.int64)  # escape steps left
+        self.escape_dir = np.zeros((num_envs, 2))
 
     def reset(self, index: int) -> None:
         """Forget env ``index``'s path (its episode restarted)."""
         self.solvers[index] = WaypointSolver(self.spec, self.rng, self.jitter)
+        self.history[index] = np.nan
+        self.escape[index] = 0
+
+    def _stuck(self, xy: np.ndarray) -> np.ndarray:
+        """Record positions ``[E, 2]``; which ants moved under STUCK_DISTANCE lately."""
+        self.history = np.roll(self.history, -1, axis=1)
+        self.history[:, -1] = xy
+        moved = np.linalg.norm(self.history[:, -1] - self.history[:, 0], axis=-1)
+        return moved < STUCK_DISTANCE  # NaN (history not full yet) compares False
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """``observation [E, 27]``, ``achieved_goal`` / ``desired_goal [E, 2]`` ->
         actions ``[E, 8]`` in [-1, 1]."""
+        xy = np.asarray(obs["achieved_goal"], dtype=np.float64)
         directions = np.stack([
-            solver.direction(xy, goal) for solver, xy, goal
-            in zip(self.solvers, obs["achieved_goal"], obs["desired_goal"])])
+            solver.direction(p, goal) for solver, p, goal
+            in zip(self.solvers, xy, obs["desired_goal"])])
+        for i in np.flatnonzero(self._stuck(xy) & (self.escape == 0)):
+            angle = self.rng.uniform(-np.pi, np.pi)
+            self.escape_dir[i] = np.cos(angle), np.sin(angle)
+            self.escape[i] = ESCAPE_STEPS
+            self.history[i] = np.nan
+        escaping = self.escape > 0
+        directions[escaping] = self.escape_dir[escaping]
+        self.escape[escaping] -= 1
         return self.controller(obs["observation"], directions)

@@ -117,6 +117,36 @@ def test_solver_walks_a_point_to_every_eval_goal() -> None:
         assert np.linalg.norm(xy - goal) <= 0.45, name
 
 
+def test_expert_rounds_corners_and_escapes_when_stuck() -> None:
+    """Near a waypoint the direction blends toward the next leg; an ant that has not moved for
+    STUCK_STEPS steps walks one random direction for ESCAPE_STEPS steps, then aims again."""
+    from ctp.tasks.antmaze import expert as E
+
+    spec = get_spec("umaze")
+    geometry = MazeGeometry(spec.layout, 4.0)
+    start, goal = geometry.cell_to_xy(np.array([1, 1])), geometry.cell_to_xy(np.array([3, 1]))
+    solver = WaypointSolver(spec, np.random.default_rng(0), jitter=False)
+    far = solver.direction(start, goal)  # toward the next cell's centre, (1, 2): +x
+    np.testing.assert_allclose(far, [1.0, 0.0], atol=1e-9)
+    corner = geometry.cell_to_xy(np.array([1, 3])) - [1.5, 0.0]  # 1.5 m before (1, 3)
+    solver.path.target(corner, goal)
+    for _ in range(2):  # walk the waypoints up to (1, 3), whose next leg goes down (-y)
+        solver.path.target(solver.path.waypoint, goal)
+    turning = solver.direction(corner, goal)
+    assert turning[0] > 0 and turning[1] < 0  # between +x and -y
+
+    seen = []
+    expert = E.AntExpert(spec, lambda obs, d: seen.append(d.copy()) or np.zeros((1, 8)), 1,
+                         np.random.default_rng(1), jitter=False)
+    obs = {"observation": np.zeros((1, 27)), "achieved_goal": start[None],
+           "desired_goal": goal[None]}
+    for _ in range(E.STUCK_STEPS + E.ESCAPE_STEPS + 1):
+        expert.act(obs)
+    aims = [np.allclose(d[0], far) for d in seen]
+    assert all(aims[:E.STUCK_STEPS - 1]) and not any(aims[E.STUCK_STEPS - 1:-2])
+    assert aims[-1]  # aiming again after the escape
+
+
 def test_generate_load_and_recover_the_eval_env(own_root, random_actor) -> None:
     result = generate_dataset(GenerateConfig(get_spec("umaze"), steps=1500, progress=False,
                                              actor_path=random_actor))
