@@ -26,6 +26,9 @@ from ctp.utils.errors import CTPError
 WAYPOINT_REACHED = 1.0  # m: switch to the next waypoint this close to the current one
 JITTER = 0.8  # m: D4RL's waypoint jitter (0.2 of a unit cell), scaled to 4 m cells
 BLEND = 2.0  # m: within this of a waypoint, the direction turns gradually toward the next one
+HEADING_LAG = 10  # steps over which the ant's actual direction of travel is measured ...
+HEADING_GAIN = 1.0  # ... and this fraction of its angle to the wanted direction added ...
+MAX_CORRECTION = 1.0  # ... up to this many radians, to the commanded direction
 STUCK_STEPS = 40  # an ant that moved under STUCK_DISTANCE in this many steps is stuck ...
 STUCK_DISTANCE = 0.3  # m
 ESCAPE_STEPS = 30  # ... and walks a random direction this many steps before aiming again
@@ -87,9 +90,12 @@ class WaypointSolver:
 class AntExpert:
     """The controller and one ``WaypointSolver`` per env: batched observation dicts ->
     actions ``[E, 8]`` (deterministic but for the escapes; data collection adds its noise
-    outside). An ant wedged against a wall (moved under ``STUCK_DISTANCE`` in ``STUCK_STEPS``
-    steps) walks a random direction for ``ESCAPE_STEPS`` steps, then aims again: the
-    controller learned to walk on open ground and can hold still against a wall."""
+    outside). The controller's gait drifts off the commanded direction, so the command is
+    corrected by the angle between the wanted direction and the ant's travel over the last
+    ``HEADING_LAG`` steps (times ``HEADING_GAIN``, clipped to ``MAX_CORRECTION``). An ant
+    wedged against a wall (moved under ``STUCK_DISTANCE`` in ``STUCK_STEPS`` steps) walks a
+    random direction for ``ESCAPE_STEPS`` steps, then aims again: the controller learned to walk
+    on open ground and can hold still against a wall."""
 
     def __init__(self, spec: AntMazeSpec, controller: AntController, num_envs: int,
                  rng: np.random.Generator, jitter: bool = True):
@@ -119,7 +125,15 @@ class AntExpert:
         directions = np.stack([
             solver.direction(p, goal) for solver, p, goal
             in zip(self.solvers, xy, obs["desired_goal"])])
-        for i in np.flatnonzero(self._stuck(xy) & (self.escape == 0)):
+        stuck = self._stuck(xy)
+        travel = self.history[:, -1] - self.history[:, -1 - HEADING_LAG]  # NaN early on
+        moving = np.linalg.norm(travel, axis=-1) > 0.2
+        want = np.arctan2(directions[:, 1], directions[:, 0])
+        error = np.angle(np.exp(1j * (want - np.arctan2(travel[:, 1], travel[:, 0]))))
+        aim = want + np.where(moving, np.clip(HEADING_GAIN * error, -MAX_CORRECTION,
+                                              MAX_CORRECTION), 0.0)
+        directions = np.stack([np.cos(aim), np.sin(aim)], axis=-1)
+        for i in np.flatnonzero(stuck & (self.escape == 0)):
             angle = self.rng.uniform(-np.pi, np.pi)
             self.escape_dir[i] = np.cos(angle), np.sin(angle)
             self.escape[i] = ESCAPE_STEPS
