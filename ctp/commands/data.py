@@ -36,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="env steps (default 1M; not used by medium-replay)")
     gen.add_argument("--seed", type=int, default=123, help="seed (default 123)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing dataset")
-    gen.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    gen.add_argument("--no-progress", action="store_true",
+                     help="hide progress bars and notes")
     loco = gen.add_argument_group("behaviour policy (locomotion; AntMaze's ant controller)")
     loco.add_argument("--train-policy", action="store_true",
                       help="train (or resume) the SAC policy instead of the shipped one")
@@ -59,10 +60,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from ctp.tasks import generate_dataset
+    from ctp.utils.errors import Stopped
 
-    print(generate_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
-                           train_policy=args.train_policy, policy_seed=args.policy_seed,
-                           run_dir=args.run_dir, progress=not args.no_progress))
+    try:
+        print(generate_dataset(args.name, steps=args.steps, seed=args.seed, force=args.force,
+                               train_policy=args.train_policy, policy_seed=args.policy_seed,
+                               run_dir=args.run_dir, progress=not args.no_progress))
+    except Stopped as stop:  # the dataset is staged and moved in whole (ctp.data.minari_io)
+        sac = ("; the SAC run keeps its last saved state (rerun the command to resume)"
+               if args.train_policy else "")
+        raise stop.keeping(f"no dataset was written{sac}") from None
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from ctp.commands import add_deprecated_option, add_threads_option, apply_threads
 from ctp.tasks import DEFAULT_ENV
@@ -40,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the results as JSON")
     p.add_argument("--plot", help="the task's picture of a few episodes (PNG): maze walls, "
                                   "plans and paths; locomotion return curves")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bar and the note before --compile's compile")
     p.add_argument("--results-table", metavar="FILE.md",
                    help="evaluate every shipped planner (1 jump, 2 jumps, EDM 18; single-task "
                         "and Multi2D; --episodes per cell) and write the README table as "
@@ -96,10 +99,8 @@ def _maze_list(text: str) -> tuple[str, ...]:
 
 
 def run_results_table(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ctp.tasks.pointmaze.results_table import TableConfig, build_table, to_markdown
-    from ctp.utils.atomic import atomic_write, write_json
+    from ctp.utils.atomic import WriteFailed, atomic_write, write_json
     from ctp.utils.validation import check_output
 
     out = Path(args.results_table)
@@ -108,9 +109,13 @@ def run_results_table(args: argparse.Namespace) -> int:
     table = build_table(TableConfig(episodes=args.episodes, seed=args.seed, mazes=args.mazes,
                                     workers=args.workers, progress=not args.no_progress))
     markdown = to_markdown(table)
-    atomic_write(out, lambda fh: fh.write(markdown.encode()))
-    write_json(out.with_suffix(".json"), table)
-    print(markdown)
+    print(markdown, flush=True)  # first: a failed write (a full disk) loses nothing
+    try:
+        atomic_write(out, lambda fh: fh.write(markdown.encode()))
+        write_json(out.with_suffix(".json"), table)
+    except WriteFailed as exc:
+        print(json.dumps(table, indent=2), flush=True)
+        raise exc.keeping(f"the table is printed above, Markdown and JSON; {exc.kept}") from None
     return 0
 
 
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ctp.planning.config import defaults_of
     from ctp.planning.planner import Planner
     from ctp.tasks import task_for_env
+    from ctp.utils.atomic import WriteFailed
 
     env = task_for_env(args.env).env_name(args.env)
     if args.checkpoint is None and not bundled_planner_path(env).exists():
@@ -159,8 +165,23 @@ def run(args: argparse.Namespace) -> int:
         cuda_graphs=args.cuda_graphs, device=args.device, planner=planner_cfg, out=args.out,
         plot=args.plot, progress=not args.no_progress,
     )
-    result = evaluate(cfg, Planner(payload, planner_cfg, args.device, source=path))
-    print(format_table(result))
+    shown: dict = {}
+
+    def show(result: dict) -> None:  # before any file is written: a full disk loses nothing
+        print(format_table(result), flush=True)
+        shown.update(result)
+
+    try:
+        evaluate(cfg, Planner(payload, planner_cfg, args.device, source=path), show)
+    except WriteFailed as exc:
+        if not shown:
+            raise
+        if args.out and exc.path == Path(args.out):  # the JSON: print it instead
+            print(json.dumps(shown, indent=2), flush=True)
+            raise exc.keeping(f"the results are printed above, table and JSON; "
+                              f"{exc.kept}") from None
+        saved = f"and written to {args.out}" if args.out else "(table)"
+        raise exc.keeping(f"the results are printed above {saved}; {exc.kept}") from None
     if args.out:
         print(f"results written to {args.out}")
     if args.plot:

@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recipe", help=text, description=(
         f"{text}. Finished stages are skipped, an interrupted one resumes, and a training "
         "stage's max_minutes is its budget over all attempts. The run folder records the "
-        "recipe and refuses to continue with a changed one."))
+        "recipe and refuses a changed setting of a stage that has made outputs (or of one "
+        "before it); stages that have not run take new settings."))
     p.add_argument("file", metavar="FILE", help="recipe file, e.g. configs/pointmaze/umaze.toml")
     p.add_argument("--out", help="run folder (default: the recipe's 'out')")
     p.add_argument("--until", metavar="STAGE",
@@ -21,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "invdyn, select, bundle, evaluate)")
     p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
                    help="override one recipe option, e.g. --set teacher.steps=2000 (repeatable)")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide progress bars and the line before each stage")
     add_threads_option(p)
     p.set_defaults(run=run)
 

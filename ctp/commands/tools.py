@@ -164,7 +164,7 @@ def run_average(args: argparse.Namespace) -> int:
 
 
 def run_bundle(args: argparse.Namespace) -> int:
-    from ctp.planning.bundle import ExportConfig, export_planner
+    from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file
 
     defaults = {"candidates": args.candidates, "replan": args.replan,
                 "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight,
@@ -173,6 +173,11 @@ def run_bundle(args: argparse.Namespace) -> int:
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
+    payload = load_planner_file(path)
+    if payload["ref_min_score"] is None or payload["ref_max_score"] is None:
+        print(f"note: {payload['dataset_id']} has no ref_min_score / ref_max_score, so ctp plan "
+              "reports this planner's raw return and the D4RL-normalised score of its env "
+              "(D4RL's published constants), and 'normalized' as n/a")
     return 0
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import signal
-import sys
 
 from ctp.commands import add_threads_option, apply_threads, print_help, tools
 
@@ -158,8 +156,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ctp.training.config import validate
     from ctp.training.loop import train
+    from ctp.utils.atomic import WriteFailed
+    from ctp.utils.errors import Stopped
 
     cfg = config_from_args(args)
     validate(cfg)
@@ -167,11 +169,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    result = train(cfg)
+    latest = Path(cfg.out_dir) / "latest.pt"
+    try:
+        result = train(cfg)
+    except Stopped as stop:  # before the training loop, whose own handler saves
+        raise stop.keeping(f"{latest} is unchanged (continue with --resume)" if cfg.resume
+                           else "no checkpoint was written") from None
+    except WriteFailed as exc:
+        raise exc.keeping(f"{exc.kept}; free some space and continue with --resume"
+                          if latest.exists() else exc.kept) from None
     if result.stopped_by is not None:
-        name = signal.Signals(result.stopped_by).name
-        print(f"ctp: stopped by {name} at step {result.step}; latest checkpoint: "
-              f"{result.latest} (continue with --resume)", file=sys.stderr)
-        return 128 + result.stopped_by
+        raise Stopped(result.stopped_by, f"the checkpoint of step {result.step} is saved: "
+                                         f"{result.latest} (continue with --resume)")
     print(f"step {result.step}; latest checkpoint: {result.latest}")
     return 0

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,19 @@ def env_id_of(dataset: Any) -> str:
         return json.loads(spec)["id"] if spec else ""
     except (TypeError, ValueError, KeyError):
         return ""
+
+
+def writing(buffers: Sequence[Any], dataset_id: str, progress: bool = True) -> Iterator[Any]:
+    """``buffers`` (Minari episode buffers) handed to Minari's writer one by one, with a bar
+    counting the steps written: a million-step dataset takes minutes to write."""
+    from tqdm import tqdm
+
+    total = sum(len(buffer.rewards) for buffer in buffers)
+    with tqdm(total=total, desc=f"write {dataset_id}", unit="step", disable=not progress,
+              mininterval=1.0) as bar:
+        for buffer in buffers:
+            yield buffer
+            bar.update(len(buffer.rewards))
 
 
 @contextlib.contextmanager

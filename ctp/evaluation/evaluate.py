@@ -9,7 +9,9 @@ median and p95 after warm-up.
 
 from __future__ import annotations
 
+import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 
 from ctp.planning.config import PlannerConfig
-from ctp.planning.planner import Planner
+from ctp.planning.planner import Planner, compile_note
 from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
@@ -83,15 +85,18 @@ class Episode:
 
 
 def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
-    """Roll out ``cfg.episodes`` episodes, ``cfg.num_envs`` at a time."""
+    """Roll out ``cfg.episodes`` episodes, ``cfg.num_envs`` at a time. The progress bar counts
+    env steps (episodes x the task's episode length; an episode that ends early fills in the
+    rest), so it moves during long episodes too."""
     from tqdm import tqdm
 
     task = planner.task
     env = task.env_name(cfg.env)
     seeds = list(range(cfg.seed, cfg.seed + cfg.episodes))
     episodes: list[Episode] = []
-    bar = tqdm(total=cfg.episodes, desc=f"plan {cfg.env}", unit="episode",
-               disable=not cfg.progress)
+    steps = task.episode_steps(env)
+    bar = tqdm(total=cfg.episodes * steps, desc=f"plan {cfg.env}", unit="step",
+               disable=not cfg.progress, mininterval=1.0)
     for first in range(0, len(seeds), cfg.num_envs):
         batch = seeds[first : first + cfg.num_envs]
         envs = task.make_vector_env(env, len(batch), cfg.multi_goal)
@@ -107,9 +112,10 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
         rewards: list[np.ndarray] = []
         plans: list[np.ndarray] = []
         goals = seen.goal.copy()
-        for t in range(task.episode_steps(env)):
+        for t in range(steps):
             if done.all():
                 break
+            bar.update(len(batch))
             if t == 0 or (cfg.replan and t % cfg.replan == 0):
                 result = planner.plan(seen.state, seen.goal)
                 follower.set_plans(result.trajectory)
@@ -134,7 +140,8 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
             episodes.append(Episode(seed, float(returns[i]), bool(success[i]), latencies,
                                     path_arr[i, : n + 1], [p[i] for p in plans], goals[i],
                                     rewards=reward_arr[i, :n]))
-        bar.update(len(batch))
+        bar.update((first + len(batch)) * steps - bar.n)  # the ended episodes' remaining steps
+        bar.set_postfix(episodes=f"{len(episodes)}/{cfg.episodes}")
     bar.close()
     return episodes
 
@@ -229,8 +236,12 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
-    """Load the planner (unless given), warm up, roll out, summarise; writes --out/--plot."""
+def evaluate(cfg: EvalConfig, planner: Planner | None = None,
+             show: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Load the planner (unless given), warm up, roll out, summarise; writes --out/--plot.
+
+    ``show(result)`` is called with the results before any file is written, so that a failed
+    write (a full disk) cannot lose them."""
     from ctp.planning.planner import load_planner
 
     cfg.validate()
@@ -252,11 +263,15 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None) -> dict[str, Any]:
         if not graphs:
             warnings.warn("--cuda-graphs needs a CUDA device; planning eagerly", stacklevel=2)
     warm = min(cfg.num_envs, cfg.episodes)
+    if planner.config.compile and cfg.progress:
+        print(compile_note(), file=sys.stderr, flush=True)
     for _ in range(WARMUP_PLANS):
         planner.plan(np.zeros((warm, planner.obs_dim), np.float32),
                      np.zeros((warm, planner.task.goal_dims), np.float32))
     episodes = run_episodes(planner, cfg)
     result = summarize(planner, cfg, episodes, graphs)
+    if show is not None:
+        show(result)
     if cfg.out:
         write_json(cfg.out, result)
     if cfg.plot:

@@ -20,10 +20,11 @@ network the recipe trains. ``[select]`` evaluates every kept student checkpoint
 on validation seeds (1000.. by default, refused if they overlap the test seeds) and bundles
 the best; without it the bundle takes the student's last checkpoint.
 
-The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun with another
-recipe is refused, naming the first differing entry, except for budgets: ``max_minutes`` may
-change), one folder per training stage, ``pairs.pt``, ``select/`` (one JSON per candidate),
-``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall seconds and what
-it made). Rerunning the command skips finished stages and resumes the interrupted one; a
-training stage's ``max_minutes`` is its budget over all attempts.
+The run folder (``out``) holds ``recipe.json`` (the recipe as run; a rerun that changes a
+stage which has made outputs, or a stage before one that has, is refused, naming the first
+differing entry; stages that have not run take new settings, and budgets, ``max_minutes``,
+may always change), one folder per training stage, ``pairs.pt``, ``select/`` (one JSON per
+candidate), ``planner.pt``, ``eval.json`` and ``stages.json`` (per finished stage: wall
+seconds and what it made). Rerunning the command skips finished stages and resumes the
+interrupted one; a training stage's ``max_minutes`` is its budget over all attempts.
 """

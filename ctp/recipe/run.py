@@ -4,8 +4,10 @@ resuming an interrupted one within its budget (``ctp.recipe`` describes the fold
 from __future__ import annotations
 
 import json
+import signal
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,14 @@ from ctp.recipe.config import (
     _seeds,
     _stage_config,
 )
-from ctp.utils.atomic import write_json
-from ctp.utils.errors import CTPError
+from ctp.utils.atomic import WriteFailed, write_json
+from ctp.utils.errors import CTPError, Stopped
 from ctp.utils.validation import check_output
+
+# What each stage writes into the run folder (the data stage writes the dataset elsewhere).
+OUTPUTS = {"data": (), "teacher": ("teacher",), "pairs": ("pairs.pt",), "student": ("student",),
+           "critic": ("critic",), "value": ("value",), "invdyn": ("invdyn",),
+           "select": ("select",), "bundle": ("planner.pt",), "evaluate": ("eval.json",)}
 
 
 class _Run:
@@ -32,7 +39,9 @@ class _Run:
         self.stages_path = out / "stages.json"
 
     def check_recipe(self) -> None:
-        """Record the recipe, or refuse to continue a run made from another one."""
+        """Record the recipe, or refuse to continue a run whose outputs were made with other
+        settings: a stage that made outputs (``started``) binds its table and those of the
+        stages before it; a table no made output depends on may change."""
         path = self.out / "recipe.json"
         mine = self.recipe.to_dict()
         mine.pop("out")
@@ -44,9 +53,10 @@ class _Run:
             theirs = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise CTPError(f"{path}: unreadable recipe record ({exc})") from None
+        started = self.started()
         for table in sorted(mine.keys() | theirs.keys()):
             a, b = _without_budget(theirs.get(table)), _without_budget(mine.get(table))
-            if a == b:
+            if a == b or not _bound(table, started):
                 continue
             keys = sorted((a or {}).keys() | (b or {}).keys()) if isinstance(a or b, dict) else []
             key = next((k for k in keys if (a or {}).get(k) != (b or {}).get(k)), None)
@@ -55,7 +65,14 @@ class _Run:
             new = (b or {}).get(key) if key else b
             raise CTPError(f"{path}: this run was made with {what} = {old!r}, the recipe now "
                            f"says {new!r}; pass another --out for a new run")
-        write_json(path, mine)  # the same recipe, with this run's budgets
+        write_json(path, mine)  # the same recipe for what was made, with this run's budgets
+
+    def started(self) -> list[str]:
+        """The stages that made outputs in the run folder: finished, or interrupted after
+        writing (a training run's folder, the pairs, the select folder, ...)."""
+        done = self.finished()
+        return [stage for stage in STAGES
+                if stage in done or any((self.out / name).exists() for name in OUTPUTS[stage])]
 
     def finished(self) -> dict[str, Any]:
         if not self.stages_path.exists():
@@ -71,6 +88,14 @@ class _Run:
         done = {**done, stage: {"seconds": round(seconds, 1), **info}}
         write_json(self.stages_path, done)
         return done
+
+
+def _bound(table: str, started: list[str]) -> bool:
+    """Whether the outputs made so far depend on ``table``: a stage's table binds once it
+    or a later stage made outputs (a later stage is built on it); ``name`` once any did."""
+    if table not in STAGES:
+        return bool(started)
+    return any(STAGES.index(stage) >= STAGES.index(table) for stage in started)
 
 
 def _without_budget(table: Any) -> Any:
@@ -134,7 +159,7 @@ def _train_stage(cfg: Any, progress: bool) -> dict[str, Any]:
         cfg.max_minutes = left
     result = train(cfg)
     if result.stopped_by is not None:
-        raise KeyboardInterrupt
+        raise Stopped(result.stopped_by, f"{result.latest} (step {result.step}) is saved")
     return {"step": result.step, "checkpoint": str(result.latest)}
 
 
@@ -159,11 +184,10 @@ def _saved_step(out: Path) -> int:
 def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None = None,
                progress: bool = True) -> dict[str, Any]:
     """Run ``recipe``'s stages in order into ``out`` (default: the recipe's), skipping the
-    finished ones and resuming an interrupted one; stops after ``until`` when given.
+    finished ones and resuming an interrupted one; stops after ``until`` when given. With
+    ``progress``, a line on stderr says what each stage does before it starts. A stop
+    (Ctrl-C, SIGTERM) or a failed write (a full disk) says what is kept and how to go on.
     Returns ``stages.json``'s content."""
-    from ctp.evaluation.evaluate import format_table
-    from ctp.training.teacher_pairs import make_pairs
-
     if until is not None and until not in STAGES:
         raise CTPError(f"--until: expected one of {', '.join(STAGES)}, got {until!r}")
     option = "--out" if out else f"{recipe.source}: out"
@@ -177,30 +201,86 @@ def run_recipe(recipe: Recipe, out: str | Path | None = None, until: str | None 
             if stage == until:
                 break
             continue
+        if progress:
+            print(f"recipe {recipe.name}: [{stage}] {_doing(recipe, stage, cfg, out)}",
+                  file=sys.stderr, flush=True)
         start = time.perf_counter()
-        if stage == "data":
-            info = _data_stage(cfg, progress)
-        elif stage == "teacher" and FROM_PLANNER in recipe.teacher:
-            info = _import_teacher(recipe.teacher[FROM_PLANNER], out)
-        elif stage in TRAINING:
-            info = _train_stage(cfg, progress)
-        elif stage == "pairs":
-            cfg.progress = progress
-            info = {"count": cfg.count, "path": str(make_pairs(cfg))}
-        elif stage == "select":
-            info = _select_stage(recipe, out, cfg, progress)
-        elif stage == "bundle":
-            path = _bundle(recipe, out, _student(out, done), out / "planner.pt")
-            info = {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
-        else:
-            result = _evaluate(out / "planner.pt", cfg, 0, out / "eval.json", progress)
-            print(format_table(result))
-            info = {"env": result["env"], "d4rl_normalized": result["d4rl_normalized"],
-                    "path": str(out / "eval.json")}
-        done = run.mark(done, stage, time.perf_counter() - start, **info)
+        try:
+            info = _run_stage(recipe, stage, cfg, out, done, progress)
+            done = run.mark(done, stage, time.perf_counter() - start, **info)
+        except KeyboardInterrupt as exc:
+            stop = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+            raise stop.keeping(_kept(out, done, stage, stop.kept, "")) from None
+        except WriteFailed as exc:
+            raise exc.keeping(_kept(out, done, stage, exc.kept, "free some space, then ")
+                              ) from None
         if stage == until:
             break
     return done
+
+
+def _run_stage(recipe: Recipe, stage: str, cfg: Any, out: Path, done: Mapping[str, Any],
+               progress: bool) -> dict[str, Any]:
+    """Run one stage; returns what ``stages.json`` records of it."""
+    from ctp.evaluation.evaluate import format_table
+    from ctp.training.teacher_pairs import make_pairs
+
+    if stage == "data":
+        return _data_stage(cfg, progress)
+    if stage == "teacher" and FROM_PLANNER in recipe.teacher:
+        return _import_teacher(recipe.teacher[FROM_PLANNER], out)
+    if stage in TRAINING:
+        return _train_stage(cfg, progress)
+    if stage == "pairs":
+        cfg.progress = progress
+        return {"count": cfg.count, "path": str(make_pairs(cfg))}
+    if stage == "select":
+        return _select_stage(recipe, out, cfg, progress)
+    if stage == "bundle":
+        path = _bundle(recipe, out, _student(out, done), out / "planner.pt")
+        return {"path": str(path), "mb": round(path.stat().st_size / 2**20, 2)}
+    # evaluate: the table is printed before eval.json is written, so a full disk loses nothing
+    result = _evaluate(out / "planner.pt", cfg, 0, out / "eval.json", progress,
+                       show=lambda result: print(format_table(result), flush=True))
+    return {"env": result["env"], "d4rl_normalized": result["d4rl_normalized"],
+            "path": str(out / "eval.json")}
+
+
+def _doing(recipe: Recipe, stage: str, cfg: Any, out: Path) -> str:
+    """What ``stage`` is about to do, for the line printed before it starts."""
+    from ctp.data.minari_io import dataset_dir
+
+    if stage == "data":
+        dataset_id = cfg["dataset_id"]
+        if dataset_dir(dataset_id).exists():
+            return f"checking {dataset_id}"
+        return (f"generating {dataset_id} (ctp data generate {cfg.get('generate')}; "
+                "minutes: rollouts, reference scores, then the write)")
+    if stage == "teacher" and FROM_PLANNER in recipe.teacher:
+        return f"taking the teacher of {recipe.teacher[FROM_PLANNER]}"
+    if stage in TRAINING:
+        how = "resuming" if (Path(cfg.out_dir) / "latest.pt").exists() else "training"
+        return (f"{how} the {cfg.kind} network to step {cfg.steps} in {cfg.out_dir} (first "
+                f"loading {cfg.dataset_id} and cutting its windows)")
+    if stage == "pairs":
+        return f"{cfg.count} teacher ODE pairs ({cfg.heun_steps} Heun levels) -> {cfg.out}"
+    if stage == "select":
+        seeds = _seeds(cfg, SELECT_SEED)
+        return (f"evaluating every kept student checkpoint on validation seeds "
+                f"{seeds.start}..{seeds.stop - 1}")
+    if stage == "bundle":
+        return f"bundling the planner file {out / 'planner.pt'}"
+    seeds = _seeds(cfg, 0)
+    return f"evaluating {out / 'planner.pt'} on seeds {seeds.start}..{seeds.stop - 1}"
+
+
+def _kept(out: Path, done: Mapping[str, Any], stage: str, first: str, hint: str) -> str:
+    """What a stopped or failed recipe keeps: ``first`` (the stage's own note), the finished
+    stages, and how to go on (``hint`` before 'rerun')."""
+    finished = ", ".join(done) or "none"
+    note = f"{first}; " if first else ""
+    return (f"{note}the finished stages ({finished}) are kept in {out}; {hint}rerun the same "
+            f"command to resume at [{stage}]")
 
 
 def _student(out: Path, finished: Mapping[str, Any]) -> Path:
@@ -225,8 +305,10 @@ def _bundle(recipe: Recipe, out: Path, student: Path, path: Path) -> Path:
 
 
 def _evaluate(planner: Path, options: Mapping[str, Any], default_seed: int, out: Path,
-              progress: bool) -> dict[str, Any]:
-    """Closed-loop evaluation of a planner file with its own defaults; JSON to ``out``."""
+              progress: bool, show: Callable[[dict[str, Any]], None] | None = None
+              ) -> dict[str, Any]:
+    """Closed-loop evaluation of a planner file with its own defaults; JSON to ``out``
+    (``show``: called with the results before it is written)."""
     from ctp.evaluation.evaluate import EvalConfig, evaluate
     from ctp.planning.bundle import load_planner_file
     from ctp.planning.config import defaults_of
@@ -237,7 +319,7 @@ def _evaluate(planner: Path, options: Mapping[str, Any], default_seed: int, out:
         env=_planner_env(payload), checkpoint=str(planner), episodes=len(seeds),
         seed=seeds.start, num_envs=options.get("num_envs", 1),
         replan=(payload.get("defaults") or {}).get("replan"), planner=defaults_of(payload),
-        out=str(out), progress=progress))
+        out=str(out), progress=progress), show=show)
 
 
 def _select_stage(recipe: Recipe, out: Path, options: Mapping[str, Any], progress: bool

@@ -12,7 +12,14 @@ from ctp.models.ctm import CTMConfig
 from ctp.tasks import DEFAULT_DATASET
 from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError
-from ctp.utils.validation import MAX_SEED, check_options, finite, int_option, resolve_device
+from ctp.utils.validation import (
+    MAX_LR,
+    MAX_SEED,
+    check_options,
+    finite,
+    int_option,
+    resolve_device,
+)
 
 LR_SCHEDULES = ("constant", "cosine")
 # One objective per kind (``ctp.training.objectives.OBJECTIVES``, in this order).
@@ -102,7 +109,8 @@ def validate(cfg: TrainConfig) -> None:
          "--dim", "a positive multiple of 8", cfg.student_dim),
         (min(cfg.dim_mults, default=0) >= 1, "--dim-mults", "positive ints", cfg.dim_mults),
         (cfg.batch_size >= 1, "--batch-size", ">= 1", cfg.batch_size),
-        (finite(cfg.lr) and cfg.lr > 0, "--lr", "a finite number > 0", cfg.lr),
+        (finite(cfg.lr) and 0 < cfg.lr <= MAX_LR, "--lr",
+         f"a finite positive number <= {MAX_LR:g}", cfg.lr),
         (cfg.lr_schedule in LR_SCHEDULES, "--lr-schedule", " or ".join(LR_SCHEDULES),
          cfg.lr_schedule),
         int_option("--warmup-steps", cfg.warmup_steps, 0),

@@ -9,6 +9,7 @@ file, a time budget, atomic checkpoints and resume.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -31,7 +32,7 @@ from ctp.training.distributed import WindowSampler, _average_gradients, init_dis
 from ctp.training.objectives import OBJECTIVES, Objective
 from ctp.training.resume import _resume_payload, check_resume_config, prepare_out_dir
 from ctp.training.schedules import ema_update, lr_scheduler
-from ctp.utils.atomic import write_json
+from ctp.utils.atomic import WriteFailed, write_json
 from ctp.utils.checkpoint import prune_checkpoints, save_checkpoint
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import load_weights, nonfinite_tensor, resolve_device
@@ -51,6 +52,15 @@ def _diverged(kind: str, step: int, what: str, latest: Path,
             if saved_step is not None else "no checkpoint was written")
     return TrainingDiverged(f"train {kind}: {what} at step {step}: training diverged (try a "
                             f"lower --lr); {kept}")
+
+
+def _write_failed(kind: str, step: int, exc: WriteFailed, latest: Path,
+                  saved_step: int | None) -> WriteFailed:
+    """A save or metrics row that failed at ``step`` (a full disk), naming the checkpoint kept
+    on disk."""
+    kept = (f"the last checkpoint, {latest} (step {saved_step}), is kept"
+            if saved_step is not None else "no checkpoint was written")
+    return exc.keeping(kept, f"train {kind}: at step {step}, ")
 
 
 def _checkpoint_payload(cfg, obj, opt, scheduler, normalizer, step, loss) -> dict[str, Any]:
@@ -149,17 +159,20 @@ def train(cfg: TrainConfig) -> TrainResult:
             if name is not None:
                 raise _diverged(cfg.kind, step, f"{part} tensor {name!r} holds NaN or inf",
                                 out / "latest.pt", saved["step"])
-        save_checkpoint(out / "latest.pt", payload)
-        saved["step"] = step
-        if not final and math.isfinite(loss):
-            save_checkpoint(out / f"step-{step:07d}-loss-{loss:.6f}.pt", payload)
-            prune_checkpoints(out, cfg.keep_best)
+        try:
+            save_checkpoint(out / "latest.pt", payload)
+            saved["step"] = step
+            if not final and math.isfinite(loss):
+                save_checkpoint(out / f"step-{step:07d}-loss-{loss:.6f}.pt", payload)
+                prune_checkpoints(out, cfg.keep_best)
+        except WriteFailed as exc:
+            raise _write_failed(cfg.kind, step, exc, out / "latest.pt", saved["step"]) from None
 
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.kind}", unit="step",
                disable=not (cfg.progress and info.main), mininterval=1.0)
-    diverged = False
+    failed = False  # diverged, or the disk is full: nothing more is saved
     try:
         while step < cfg.steps and stop["signal"] is None and time.monotonic() < deadline:
             batch = {k: v.to(device) for k, v in windows.batch(sampler.next()).items()}
@@ -180,23 +193,28 @@ def train(cfg: TrainConfig) -> TrainResult:
                        "windows_per_s": rate, "elapsed_s": elapsed,
                        **{k2: float(v) for k2, v in parts.items()}}
                 if metrics:
-                    metrics.write(json.dumps(row) + "\n")
-                    metrics.flush()
+                    try:
+                        metrics.write(json.dumps(row) + "\n")
+                        metrics.flush()
+                    except OSError as exc:  # a torn last row is dropped on resume
+                        raise _write_failed(cfg.kind, step, WriteFailed(metrics.name, exc),
+                                            out / "latest.pt", saved["step"]) from None
                 bar.set_postfix(loss=f"{row['loss']:.4f}", win_s=f"{rate:.0f}")
             bar.update(1)
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
-    except TrainingDiverged:
-        diverged = True
+    except (TrainingDiverged, WriteFailed):
+        failed = True
         raise
     finally:
         bar.close()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
-        if not diverged:
-            checkpoint(final=True)
         if metrics:
-            metrics.close()
+            with contextlib.suppress(OSError):  # rows are flushed as written; after a failed
+                metrics.close()  # one, closing would fail on the same buffered bytes
+        if not failed:
+            checkpoint(final=True)
     return TrainResult(out / "latest.pt", step, module, stop["signal"])
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ctp.utils.atomic import save_figure
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import check_output
 
@@ -53,8 +54,10 @@ def plot_training_curves(run_dirs: Sequence[str], path: str) -> None:
     for ax, (run, rows) in zip(axes[0], runs):
         draw_run(ax, Path(run).name, rows)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def draw_run(ax: Any, title: str, rows: list[dict[str, Any]]) -> None:

@@ -23,6 +23,11 @@ DEVICE_TYPES = ("cpu", "cuda")
 # steps, episodes or items above MAX_COUNT is a typo, not a plan.
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 10**9
+# The largest learning rate: Adam's first step moves a weight by up to lr / (1 - beta1) = 10 lr,
+# a float32 scalar, and above ~3.4e37 torch stops with "value cannot be converted to type
+# float without overflow". Any lr near it diverges anyway; below it, training stops at its
+# first non-finite loss with a one-line error.
+MAX_LR = 1e37
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file
 
 

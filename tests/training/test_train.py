@@ -20,6 +20,7 @@ from ctp.planning.bundle import ExportConfig, export_planner
 from ctp.training.config import TrainConfig
 from ctp.training.loop import train
 from ctp.training.teacher_pairs import PairsConfig, make_pairs
+from ctp.utils.atomic import WriteFailed
 from ctp.utils.checkpoint import SCHEMA_VERSION, load_checkpoint, save_checkpoint
 from ctp.utils.errors import CTPError
 
@@ -207,7 +208,8 @@ def test_atomic_save_keeps_previous_file(tmp_path, monkeypatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteFailed, match=r"^disk full writing .*ckpt.pt; the file there before "
+                                          r"is unchanged$"):
         save_checkpoint(path, {"kind": "teacher", "step": 2})
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1

@@ -21,7 +21,7 @@ from ctp.tasks.locomotion.rollout import rollout_returns
 from ctp.tasks.locomotion.spec import parse_dataset_name
 from ctp.utils.errors import CTPError
 from ctp.utils.stats import mean_se
-from ctp.utils.validation import MAX_SEED, check_options, finite, int_option
+from ctp.utils.validation import MAX_LR, MAX_SEED, check_options, finite, int_option
 
 
 @dataclass
@@ -41,7 +41,8 @@ class FitConfig:
             int_option("--steps", self.steps),
             int_option("--seed", self.seed, 0, MAX_SEED),
             (self.batch_size >= 1, "--batch-size", ">= 1", self.batch_size),
-            (finite(self.lr) and self.lr > 0, "--lr", "a finite positive number", self.lr),
+            (finite(self.lr) and 0 < self.lr <= MAX_LR, "--lr",
+             f"a finite positive number <= {MAX_LR:g}", self.lr),
         ])
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ctp.utils.atomic import save_figure
+
 
 def plot_return_curves(episodes: Sequence[Any], path: str, title: str = "",
                        reference: tuple[float, float] | None = None) -> None:
@@ -36,5 +38,7 @@ def plot_return_curves(episodes: Sequence[Any], path: str, title: str = "",
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)

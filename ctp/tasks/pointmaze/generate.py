@@ -11,13 +11,14 @@ stopped); the metadata says so under ``CONTINUOUS_KEY`` so that windows may span
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset
+from ctp.data.minari_io import CONTINUOUS_KEY, dataset_dir, staged_dataset, writing
 from ctp.tasks.maze_grid import MazeGeometry
 from ctp.tasks.pointmaze.expert import WaypointExpert
 from ctp.tasks.pointmaze.maze import make_env
@@ -130,6 +131,9 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
         )
     start = time.perf_counter()
     buffers = _collect(cfg)
+    if cfg.progress:
+        print(f"reference scores of {cfg.maze.env_name}: {REF_EPISODES} episodes each of a "
+              "random policy and the noise-free expert", file=sys.stderr, flush=True)
     ref_min, ref_max = reference_scores(cfg.maze)
     env = make_env(cfg.maze, eval_goal=False, reset_target=True)
     eval_env = make_env(cfg.maze, eval_goal=True)
@@ -138,7 +142,7 @@ def generate_dataset(cfg: GenerateConfig) -> GenerateResult:
         warnings.simplefilter("ignore", UserWarning)
         dataset = minari.create_dataset_from_buffers(
             dataset_id=dataset_id,
-            buffer=buffers,
+            buffer=writing(buffers, dataset_id, cfg.progress),
             env=env,
             eval_env=eval_env,
             algorithm_name="ctp-waypoint-expert",
