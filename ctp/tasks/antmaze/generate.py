@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ctp.data.minari_io import dataset_dir, staged_dataset
+from ctp.data.minari_io import dataset_dir, staged_dataset, writing
 from ctp.tasks.antmaze.envs import make_env
 from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, AntExpert, load_controller
 from ctp.tasks.antmaze.spec import (
@@ -113,7 +113,8 @@ def generate_dataset(cfg: GenerateConfig) -> dict[str, float | int | str]:
     with staged_dataset(dataset_id, cfg.force), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # no code permalink: made locally
         minari.create_dataset_from_buffers(
-            dataset_id=dataset_id, buffer=buffers, env=env, eval_env=eval_env,
+            dataset_id=dataset_id, buffer=writing(buffers, dataset_id, cfg.progress),
+            env=env, eval_env=eval_env,
             algorithm_name="ctp-bfs-waypoints+sac-ant-controller", author="ctp",
             ref_min_score=REF_MIN_SCORE, ref_max_score=REF_MAX_SCORE,
             description=(
