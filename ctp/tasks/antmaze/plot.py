@@ -24,22 +24,33 @@ def read_evals(run_dir: str | Path) -> list[dict]:
 
 def plot_controller_curves(run_dirs: Sequence[str | Path], out: str | Path,
                            labels: Sequence[str] | None = None) -> Path:
-    """Evaluation speed along the commanded direction (m/s) over env steps, one line per run
-    (labelled by ``labels`` or the folder name), evaluations with a fall marked x."""
+    """Evaluations over env steps, one colour per run (labelled by ``labels`` or the folder
+    name): open-ground speed along the commanded direction (m/s, left axis; a fall marked x)
+    and, in the maze stage, the mean success on the maze eval tasks (right axis, dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    maze_ax = None
     for i, run_dir in enumerate(run_dirs):
         rows = read_evals(run_dir)
-        steps = [r["step"] / 1e3 for r in rows]
+        ground = [r for r in rows if "speed" in r]
         label = labels[i] if labels else Path(run_dir).name
-        line, = ax.plot(steps, [r["speed"] for r in rows], "-", lw=1.4, label=label)
-        fell = [(r["step"] / 1e3, r["speed"]) for r in rows if r["falls"]]
+        line, = ax.plot([r["step"] / 1e3 for r in ground], [r["speed"] for r in ground], "-",
+                        lw=1.4, label=label)
+        fell = [(r["step"] / 1e3, r["speed"]) for r in ground if r["falls"]]
         if fell:
             ax.plot(*zip(*fell), "x", ms=4, color=line.get_color())
+        maze = [r for r in rows if "success" in r]
+        if maze:
+            maze_ax = maze_ax or ax.twinx()
+            maze_ax.plot([r["step"] / 1e3 for r in maze], [r["success"] for r in maze], "--",
+                         lw=1.4, color=line.get_color())
+    if maze_ax is not None:
+        maze_ax.set_ylabel("maze success (dashed)")
+        maze_ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("env steps (k)")
     ax.set_ylabel("speed along command (m/s)")
     ax.set_title("ant controller, SAC (sbx); x: an evaluation episode fell")

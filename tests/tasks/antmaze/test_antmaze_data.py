@@ -247,22 +247,27 @@ def test_cli_bad_input_is_one_line(argv, message, own_root, capsys) -> None:
     assert_one_line_error(run_main(capsys, *argv), message)
 
 
-def _rows(speeds, falls=None):
-    return [{"step": 10 * (i + 1), "speed": s, "falls": (falls or {}).get(i, 0)}
-            for i, s in enumerate(speeds)]
+def _rows(successes):
+    return [{"step": 10 * (i + 1), "success": s} for i, s in enumerate(successes)]
 
 
 def test_controller_stop_rule() -> None:
     from ctp.tasks.antmaze.ant_policy import AntPolicyConfig, _Run
 
     run = _Run(AntPolicyConfig(run_dir="unused", max_steps=1000, min_steps=30, patience=2,
-                               plateau_gain=0.1, wide_turns_from=0).resolved())
+                               plateau_gain=0.1, wide_turns_from=0, maze_from=0).resolved())
     assert not run.should_stop(_rows([0.1, 0.2]))  # before min_steps
     assert not run.should_stop(_rows([0.1, 0.2, 0.5, 0.9]))  # still improving
-    assert run.should_stop(_rows([0.1, 1.0, 1.05, 1.02]))  # under 10% in the last two
-    assert not run.should_stop(_rows([0.1, 1.0, 1.05, 2.0], falls={3: 0}))
-    assert run.should_stop(_rows([0.1, 1.0, 1.05, 2.0], falls={3: 1}))  # a fall does not count
+    assert run.should_stop(_rows([0.1, 0.6, 0.65, 0.62]))  # under 10% in the last two
+    assert run.should_stop(_rows([0.0, 0.0, 0.0, 0.0]))  # nothing learnt: a plateau too
     assert run.should_stop(_rows([0.1] * 99 + [0.2]))  # 1000 = max_steps
+    assert run.stage(0) == "maze"
+    staged = _Run(AntPolicyConfig(run_dir="unused").resolved())
+    assert [staged.stage(s) for s in (0, 249_999, 250_000, 300_000)] == [
+        "narrow", "narrow", "wide", "maze"]
+    with pytest.raises(CTPError, match="maze_from: expected between wide_turns_from and "
+                       "min_steps"):
+        AntPolicyConfig(maze_from=500_000).resolved()
 
 
 def test_controller_trains_resumes_and_exports(tmp_path) -> None:
@@ -274,7 +279,8 @@ def test_controller_trains_resumes_and_exports(tmp_path) -> None:
     torch.set_num_threads(1)
     cfg = AntPolicyConfig(run_dir=str(tmp_path), max_steps=400, min_steps=10_000,
                           eval_every=200, save_every=400, learning_starts=100,
-                          eval_episodes=1, wide_turns_from=400, progress=False)
+                          eval_episodes=1, wide_turns_from=200, maze_from=400,
+                          maze_eval_episodes=1, progress=False)
     first = train_ant_policy(cfg)
     assert first["stopped_at"] == 400 and (tmp_path / "ant-actor.pt").exists()
     assert (tmp_path / "learning-curve.png").stat().st_size > 0
@@ -289,9 +295,13 @@ def test_controller_trains_resumes_and_exports(tmp_path) -> None:
     steps = [json.loads(line)["step"] for line in
              (tmp_path / "evals.jsonl").read_text().splitlines()]
     assert steps == [200, 400, 600] and second["stopped_at"] == 600
-    # The curriculum: from step 400 on, training and evaluation turn by up to 180 degrees, and
-    # the shipped actor is the best of those evaluations (the first ran on 45-degree turns).
-    assert second["step"] in (400, 600)
+    # The curriculum: 45-degree turns to step 200, any turn to 400, the maze from there on;
+    # maze evaluations score the solver + actor on the medium and large eval tasks, and the
+    # shipped actor is the best of them.
+    rows = [json.loads(line) for line in (tmp_path / "evals.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in rows] == ["wide", "maze", "maze"]
+    assert {"medium-play", "large-play", "success"} <= set(rows[-1])
+    assert second["step"] in (400, 600) and 0.0 <= second["success"] <= 1.0
     cfg.eval_every = 100
     with pytest.raises(CTPError, match="eval_every=200"):
         train_ant_policy(cfg)
