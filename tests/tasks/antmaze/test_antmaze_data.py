@@ -100,6 +100,25 @@ def test_steering_directions_start_at_the_heading_and_turn_within_the_range() ->
     env.close()
 
 
+def test_maze_steering_rewards_speed_along_the_solvers_direction() -> None:
+    from ctp.tasks.antmaze.maze_steering import MazeSteeringAntEnv, flipped
+
+    env = MazeSteeringAntEnv("umaze", max_steps=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (29,) and np.linalg.norm(obs[27:]) == pytest.approx(1.0, abs=1e-6)
+    for step in range(3):
+        before, direction = env._obs["achieved_goal"].copy(), env.direction.copy()
+        obs, reward, terminated, truncated, info = env.step(np.full(8, 0.3))
+        speed = (env._obs["achieved_goal"] - before) @ direction / 0.05
+        assert info["speed_along"] == pytest.approx(speed)
+        assert reward == pytest.approx(speed + 1.0 - 0.5 * 8 * 0.09)
+        assert not terminated and truncated == (step == 2)
+    env.close()
+    upright, on_back = np.zeros(27), np.zeros(27)
+    upright[:2], on_back[:3] = (0.55, 1.0), (0.3, 0.0, 1.0)  # quaternion (0, 1, 0, 0): 180 deg
+    assert not flipped(upright) and flipped(on_back)
+
+
 def test_solver_walks_a_point_to_every_eval_goal() -> None:
     """Following the solver's directions at 0.3 m a step reaches each maze's goal without
     crossing a wall cell."""
