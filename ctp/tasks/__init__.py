@@ -44,6 +44,11 @@ def _generators() -> dict[str, str]:
             **dict.fromkeys(ANTMAZE_NAMES, "ctp.tasks.antmaze.generate")}
 
 
+# An upper bound of a Minari dataset's size per step here (AntMaze, the widest: 31 float64
+# observation values, 8 actions, reward and flags, in HDF5 with its chunk overhead).
+DATASET_BYTES_PER_STEP = 512
+
+
 def dataset_names() -> tuple[str, ...]:
     """The dataset names ``ctp data generate`` takes, every family's."""
     return tuple(_generators())
@@ -55,11 +60,15 @@ def generate_dataset(name: str, **options: Any) -> str:
     and the family's own). Returns the one-line summary."""
     import importlib
 
-    from ctp.utils.validation import MAX_COUNT, MAX_SEED, check_options, int_option
+    from ctp.data.minari_io import datasets_root
+    from ctp.utils.validation import MAX_COUNT, MAX_SEED, check_options, check_room, int_option
 
     check_options([int_option(f"--{key.replace('_', '-')}", options[key], low, high)
                    for key, low, high in (("steps", 1, MAX_COUNT), ("seed", 0, MAX_SEED),
                                           ("policy_seed", 0, MAX_SEED)) if key in options])
+    if "steps" in options:  # the staged copy and the dataset: twice its size, at most
+        check_room("the Minari data folder", datasets_root(),
+                   2 * options["steps"] * DATASET_BYTES_PER_STEP / 2**20)
     generators = _generators()
     if name.startswith("antmaze-") and name not in generators:
         from ctp.tasks.antmaze.spec import get_spec

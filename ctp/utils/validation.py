@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -23,6 +24,7 @@ DEVICE_TYPES = ("cpu", "cuda")
 # steps, episodes or items above MAX_COUNT is a typo, not a plan.
 MAX_SEED = 2**32 - 1
 MAX_COUNT = 10**9
+MIN_FREE_MB = 64  # free space an output's disk must have for a command to start writing there
 # The largest learning rate: Adam's first step moves a weight by up to lr / (1 - beta1) = 10 lr,
 # a float32 scalar, and above ~3.4e37 torch stops with "value cannot be converted to type
 # float without overflow". Any lr near it diverges anyway; below it, training stops at its
@@ -179,12 +181,24 @@ def _dataset_at(path: Path) -> str | None:
     return None
 
 
+def check_room(option: str, path: str | Path, need_mb: float = MIN_FREE_MB) -> None:
+    """Refuse an output whose disk (that of its nearest existing folder) has under
+    ``need_mb`` MB free: not worth starting work whose result could not be written."""
+    existing = next(p for p in (Path(path), *Path(path).parents) if p.exists())
+    free_mb = shutil.disk_usage(existing if existing.is_dir() else existing.parent).free / 2**20
+    if free_mb < need_mb:
+        raise CTPError(f"{option}: the disk of {path} has {free_mb:.0f} MB free; expected at "
+                       f"least {need_mb:.0f} MB before starting (free some space or write "
+                       "elsewhere)")
+
+
 def check_output(option: str, path: str | Path,
                  inputs: Mapping[str, str | Path | None] | None = None, *,
-                 folder: bool = False) -> Path:
+                 folder: bool = False, need_mb: float = MIN_FREE_MB) -> Path:
     """The check of a path a command writes, made before any work: not one of ``inputs``
-    (``{option: path}``), not part of a dataset, and writable (a ``folder``: creatable or
-    writable; whether it may already hold a run is the caller's, :func:`check_no_run`)."""
+    (``{option: path}``), not part of a dataset, writable (a ``folder``: creatable or
+    writable; whether it may already hold a run is the caller's, :func:`check_no_run`), and on
+    a disk with ``need_mb`` MB free (:func:`check_room`)."""
     path = Path(path)
     check_not_input(option, path, inputs or {})
     dataset = _dataset_at(path)
@@ -195,4 +209,5 @@ def check_output(option: str, path: str | Path,
         check_writable_folder(option, path)
     else:
         check_writable(option, path)
+    check_room(option, path, need_mb)
     return path

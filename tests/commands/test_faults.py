@@ -323,3 +323,19 @@ def test_compile_caches_live_outside_tmp(tmp_path, monkeypatch) -> None:
     assert str(ours) in compile_note()
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))  # the user's
     assert enable_compile_caches() == tmp_path / "mine"
+
+
+def test_a_nearly_full_disk_refuses_to_start(tmp_path, own_root, monkeypatch, capsys) -> None:
+    """Work whose output could not be written does not start: a disk with less free room than
+    the output needs is one line before anything runs (and nothing is written)."""
+    import ctp.utils.validation as validation
+
+    monkeypatch.setattr(validation.shutil, "disk_usage",
+                        lambda path: SimpleNamespace(total=2**40, used=2**40, free=10 * 2**20))
+    assert_one_line_error(run_main(capsys, "data", "generate", "pointmaze-umaze", "--steps",
+                                   "1000000", "--no-progress"),
+                          "the Minari data folder", "has 10 MB free", "expected at least 977 MB")
+    out = tmp_path / "run"
+    assert_one_line_error(run_main(capsys, "train", "teacher", "--out", out, *TINY),
+                          "--out", "has 10 MB free", "expected at least 64 MB")
+    assert not out.exists() and not any(own_root.iterdir())
