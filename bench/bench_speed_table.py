@@ -1,0 +1,16 @@
+"""Smoke test of ``bench/speed_table.py`` (the one speed table): one row, no compile."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from speed_table import markdown, time_planner  # noqa: E402
+
+
+def test_speed_table_row_and_markdown() -> None:
+    row = time_planner("hopper-medium", rounds=1, compiled=False)
+    assert row["ctm nfe"] == 1 and row["teacher 18 nfe"] == 35 and row["diffuser NFE nfe"] == 19
+    assert row["ctm ms"] > 0 and row["teacher 18 / ctm"] > 1
+    table = markdown([row]).splitlines()
+    assert table[0].startswith("| planner | candidates | ctm ms") and "hopper-medium" in table[2]
