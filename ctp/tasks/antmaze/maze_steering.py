@@ -24,8 +24,6 @@ from ctp.tasks.antmaze.expert import WaypointSolver
 from ctp.tasks.antmaze.spec import get_spec
 from ctp.tasks.antmaze.steering import ANT_OBS_DIM, DIRECTION_DIM, direction_obs
 
-DT = 0.05  # s per env step (Ant's frame skip 5 x 0.01)
-
 
 def flipped(obs: np.ndarray) -> bool:
     """Whether the ant of the 27-dim observation ``obs`` lies on its back: the torso's up axis
@@ -42,9 +40,9 @@ class MazeSteeringAntEnv(gym.Env):
 
     def __init__(self, maze: str = "medium", max_steps: int = 500, healthy_reward: float = 1.0,
                  ctrl_cost: float = 0.5, body_frame: bool = True):
-        self.spec = get_spec(f"antmaze-{maze}-diverse" if maze != "umaze"
-                             else "antmaze-umaze-diverse")
+        self.spec = get_spec(f"antmaze-{maze}-diverse")
         self.env = make_env(self.spec, evaluation=False, max_episode_steps=10**9)
+        self.dt = self.env.unwrapped.ant_env.dt  # s per env step
         self.max_steps, self.body_frame = max_steps, body_frame
         self.healthy_reward, self.ctrl_cost = healthy_reward, ctrl_cost
         self.action_space = gym.spaces.Box(-1.0, 1.0, (8,), np.float32)
@@ -71,7 +69,7 @@ class MazeSteeringAntEnv(gym.Env):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         before = self._obs["achieved_goal"].copy()
         obs, _, _, _, info = self.env.step(action)
-        speed = float((obs["achieved_goal"] - before) @ self.direction) / DT
+        speed = float((obs["achieved_goal"] - before) @ self.direction) / self.dt
         fell = flipped(obs["observation"])
         reward = (speed + self.healthy_reward * (not fell)
                   - self.ctrl_cost * float(np.square(action).sum()))
