@@ -1,5 +1,5 @@
-"""``ctp baseline``: baselines beside the planners: BC on a locomotion dataset, and the
-data-generating controller of an AntMaze dataset (its reference row)."""
+"""``ctp baseline``: baselines beside the planners: BC on a locomotion dataset, and on an
+AntMaze dataset goal-conditioned BC and the data-generating controller (its reference row)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from ctp.commands import print_help
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("baseline", help="evaluate a baseline: BC (locomotion), the AntMaze "
-                       "data-generating controller")
+    p = sub.add_parser("baseline", help="evaluate a baseline: BC (locomotion), goal-conditioned "
+                       "BC and the data-generating controller (AntMaze)")
     p.set_defaults(run=print_help(p))
-    base_sub = p.add_subparsers(dest="baseline_command", metavar="{bc,expert}")
+    base_sub = p.add_subparsers(dest="baseline_command", metavar="{bc,gcbc,expert}")
     bc = base_sub.add_parser(
         "bc", help="behaviour cloning (MLP s -> a) vs the dataset's own mean return",
         description="Fits an MLP a = f(s) on every step of the dataset, evaluates it in the "
@@ -30,6 +30,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bc.add_argument("--out", default="",
                     help="results JSON (default runs/baselines/<dataset id>-bc.json)")
     bc.set_defaults(run=run_bc)
+
+    gc = base_sub.add_parser(
+        "gcbc", help="goal-conditioned BC (MLP s, g - xy -> a) on an AntMaze dataset",
+        description="Fits an MLP a = f(s, g - xy) on the dataset's steps with hindsight goals "
+        "(the x, y reached at a uniformly drawn later step of the same episode), evaluates it "
+        "on the dataset's evaluation task with its goal (seeds SEED..SEED+EPISODES-1) and "
+        "writes the JSON keys of 'ctp plan --out' (d4rl_normalized = 100 x success).",
+    )
+    gc.add_argument("env", metavar="DATASET", help="antmaze-umaze, antmaze-medium-play, ...")
+    gc.add_argument("--steps", type=int, default=20_000, help="gradient steps (default 20000)")
+    gc.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
+    gc.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
+    gc.add_argument("--train-seed", type=int, default=0,
+                    help="seed of the hindsight goals and the fit (default 0)")
+    gc.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    gc.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    gc.add_argument("--num-envs", type=int, default=10, help="envs stepped together (default 10)")
+    gc.add_argument("--out", default="",
+                    help="results JSON (default runs/baselines/<env>-gcbc.json)")
+    gc.add_argument("--no-progress", action="store_true", help="no progress bars")
+    gc.set_defaults(run=run_gcbc)
 
     ex = base_sub.add_parser(
         "expert", help="an AntMaze dataset's data-generating controller on its eval task",
@@ -71,6 +92,30 @@ def run_bc(args: argparse.Namespace) -> int:
     b, c = result.behaviour_d4rl_normalized, result.bc_d4rl_normalized
     print(f"{result.dataset_id}: behaviour {b['mean']:.1f} +- {b['se']:.1f}, BC {c['mean']:.1f} "
           f"+- {c['se']:.1f} (D4RL-normalised, {result.episodes} episodes); wrote {out}")
+    return 0
+
+
+def run_gcbc(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ctp.tasks.antmaze.gcbc import GCBCConfig, gcbc_baseline
+    from ctp.tasks.antmaze.spec import get_spec
+    from ctp.training.regression import FitConfig
+    from ctp.utils.atomic import write_json
+    from ctp.utils.validation import check_output
+
+    spec = get_spec(args.env)
+    out = Path(args.out or f"runs/baselines/{spec.env_name}-gcbc.json")
+    if args.out:
+        check_output("--out", out)
+    fit = FitConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                    seed=args.train_seed, progress=not args.no_progress)
+    result = gcbc_baseline(GCBCConfig(spec.env_name, fit, args.episodes, args.seed,
+                                      args.num_envs))
+    write_json(out, result)
+    score = result["d4rl_normalized"]
+    print(f"{spec.env_name}: goal-conditioned BC: {score['mean']:.1f} +- {score['se']:.1f} "
+          f"(100 x success, {result['episodes']} episodes); wrote {out}")
     return 0
 
 

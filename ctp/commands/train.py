@@ -21,7 +21,7 @@ OPTION_FIELDS = {
     "student": "student", "grid_size": "ctm.grid_size", "teacher_steps": "ctm.max_teacher_steps",
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
-    "hidden": "hidden",
+    "hidden": "hidden", "target_dims": "target_dims",
 }
 
 
@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            help="k: pairs (s_t, s_{t+k}) -> a_t; the planner's env steps "
                                 "between plan states")
             k.add_argument("--hidden", type=_ints, help="MLP hidden widths, e.g. 256,256")
+            k.add_argument("--target-dims", type=int,
+                           help="read only the target's leading dims (AntMaze: 2, its x, y); "
+                                "0: all")
         elif kind == "ctm":
             k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
             k.add_argument("--grid-size", type=int, help="Karras grid levels N")

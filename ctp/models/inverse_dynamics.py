@@ -7,8 +7,10 @@ trained on exactly those pairs of the dataset, ``(s_t, s_{t+k}) -> a_t`` with k 
 continuous dataset). States and actions are raw env units. The MLP (``ctp.nn.mlp.MLP``, the
 behaviour-cloning network) reads ``[s_t, s_{t+k} - s_t]``: the change, standardised on its own,
 is what the action explains (from ``[s_t, s_{t+k}]`` the net must learn to cancel two large
-inputs against each other). It standardises its input with the training pairs' mean and std
-and squashes its output with tanh (actions in [-1, 1]).
+inputs against each other). With ``target_dims`` = n > 0 it reads only the change of the
+leading n dims (AntMaze: the x, y the ant should move by, not the body state of a plan k steps
+ahead, which the plan cannot predict). It standardises its input with the training pairs'
+mean and std and squashes its output with tanh (actions in [-1, 1]).
 
 Checkpoint (``kind`` "invdyn", ``ctp/training/``): the training checkpoint's fields with ``unet``
 and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride}; ``stride`` (also the
@@ -60,23 +62,29 @@ def check_reach(k: int, stride: int, horizon: int) -> None:
 
 class InverseDynamics(nn.Module):
     """``forward(state [B, D], target [B, D])`` -> actions ``[B, A]``, raw env units: the
-    action at ``state`` towards ``target``, ``stride`` env steps later."""
+    action at ``state`` towards ``target``, ``stride`` env steps later; ``target_dims`` = n > 0
+    reads only the target's leading n dims (0: all D)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
-                 stride: int = 1) -> None:
+                 stride: int = 1, target_dims: int = 0) -> None:
         super().__init__()
+        if not 0 <= target_dims <= obs_dim:
+            raise CTPError(f"--target-dims: expected 0 (all) up to the state width {obs_dim}, "
+                           f"got {target_dims}")
         self.obs_dim, self.act_dim, self.stride = obs_dim, act_dim, stride
+        self.target_dims = target_dims
         self.hidden = tuple(hidden)
-        self.mlp = MLP(2 * obs_dim, act_dim, self.hidden)
+        self.mlp = MLP(obs_dim + (target_dims or obs_dim), act_dim, self.hidden)
 
     def config(self) -> dict[str, Any]:
         return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": list(self.hidden),
-                "stride": self.stride}
+                "stride": self.stride, "target_dims": self.target_dims}
 
-    @staticmethod
-    def features(state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The MLP's input ``[..., 2 D]``: the state and the change to the target."""
-        return torch.cat([state, target - state], dim=-1)
+    def features(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The MLP's input ``[..., D + n]``: the state and the change of the target's leading
+        n = ``target_dims`` (or all D) dims."""
+        change = target - state
+        return torch.cat([state, change[..., :self.target_dims or self.obs_dim]], dim=-1)
 
     def set_input_stats(self, pairs: torch.Tensor) -> None:
         """Standardise with the training pairs ``[N, 2 D]`` = (s_t, s_{t+k})."""

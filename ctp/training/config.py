@@ -75,6 +75,7 @@ class TrainConfig:
     student: str | None = None  # critic: the CTM student checkpoint
     gamma: float = 0.99  # value: discount of the return-to-go target
     hidden: tuple[int, ...] = (256, 256)  # invdyn: MLP hidden widths
+    target_dims: int = 0  # invdyn: the target's leading dims it reads (0: all)
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.kind in TRAIN_KINDS, "kind", " or ".join(TRAIN_KINDS), cfg.kind),
         (cfg.horizon >= 2, "--horizon", ">= 2", cfg.horizon),
         (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
+        (isinstance(cfg.target_dims, int) and cfg.target_dims >= 0, "--target-dims",
+         "0 (all) or the number of leading state dims", cfg.target_dims),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
         (cfg.student_dim is None or (cfg.student_dim >= 8 and cfg.student_dim % 8 == 0),
          "--dim", "a positive multiple of 8", cfg.student_dim),

@@ -165,10 +165,12 @@ class InvDynObjective(Objective):
 
     def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
         self.device, self.hidden = device, cfg.hidden  # the module is built from the data
+        self.target_dims = cfg.target_dims
 
     def source(self, cfg, task, data, normalizer):
         pairs = TransitionPairs(data, cfg.stride, normalizer)
-        self.module = InverseDynamics(pairs.obs_dim, pairs.act_dim, self.hidden, cfg.stride)
+        self.module = InverseDynamics(pairs.obs_dim, pairs.act_dim, self.hidden, cfg.stride,
+                                      self.target_dims)
         self.module.set_input_stats(pairs.inputs)
         self.module.to(self.device)
         self.ema = copy.deepcopy(self.module).requires_grad_(False)

@@ -21,7 +21,7 @@ RESUME_FIELDS = {
     "ctm": ("dataset_id", "horizon", "stride", "dim_mults", "teacher"),
     "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
     "value": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "gamma"),
-    "invdyn": ("dataset_id", "stride", "hidden"),
+    "invdyn": ("dataset_id", "stride", "hidden", "target_dims"),
 }
 
 

@@ -175,7 +175,8 @@ def test_invdyn_recovers_held_out_actions(toy, tmp_path) -> None:
                                batch_size=64, steps=300, lr=1e-3, out_dir=str(tmp_path / "i"),
                                progress=False))
     model, normalizer, payload = load_invdyn(result.latest)
-    assert payload["invdyn"] == {"obs_dim": DIM, "act_dim": 2, "hidden": [64, 64], "stride": 1}
+    assert payload["invdyn"] == {"obs_dim": DIM, "act_dim": 2, "hidden": [64, 64], "stride": 1,
+                                 "target_dims": 0}
     assert payload["config"]["stride"] == 1 and normalizer.dim == DIM  # invdyn's default k
     inputs, actions = invdyn_pairs(toy.load("toyrl/test-v0"), 1)
     with torch.no_grad():
@@ -184,6 +185,30 @@ def test_invdyn_recovers_held_out_actions(toy, tmp_path) -> None:
     train_mean = torch.from_numpy(toy.load("toyrl/train-v0").actions).mean(0)
     baseline = torch.mean((train_mean - actions) ** 2).item()
     assert mse < 0.1 * baseline, (mse, baseline)
+
+
+def test_invdyn_on_the_targets_leading_dims_ignores_the_rest(toy, tmp_path) -> None:
+    """target_dims 2: the model reads the change of the target's x, y only (the toy's actions
+    move exactly those), recovers held-out actions and is blind to the other target dims."""
+    result = train(TrainConfig(kind="invdyn", dataset_id="toyrl/train-v0", hidden=(64, 64),
+                               batch_size=64, steps=300, lr=1e-3, target_dims=2,
+                               out_dir=str(tmp_path / "i"), progress=False))
+    model, _, payload = load_invdyn(result.latest)
+    assert payload["invdyn"]["target_dims"] == 2 and model.mlp.net[0].in_features == DIM + 2
+    inputs, actions = invdyn_pairs(toy.load("toyrl/test-v0"), 1)
+    state, target = inputs[:, :DIM], inputs[:, DIM:]
+    moved = target.clone()
+    moved[:, 2:] += 5.0
+    with torch.no_grad():
+        pred = model(state, target)
+        assert torch.equal(pred, model(state, moved))
+    train_mean = torch.from_numpy(toy.load("toyrl/train-v0").actions).mean(0)
+    baseline = torch.mean((train_mean - actions) ** 2).item()
+    assert torch.mean((pred - actions) ** 2).item() < 0.1 * baseline
+    with pytest.raises(CTPError, match=f"--target-dims: expected 0 .all. up to the state width "
+                       f"{DIM}, got 9"):
+        train(TrainConfig(kind="invdyn", dataset_id="toyrl/train-v0", steps=1, target_dims=9,
+                          out_dir=str(tmp_path / "j"), progress=False))
 
 
 def test_invdyn_refuses_a_dataset_without_actions(toy, tmp_path) -> None:
@@ -199,6 +224,7 @@ def test_invdyn_refuses_a_dataset_without_actions(toy, tmp_path) -> None:
     ("value", {"stride": 1}, {"stride": 2}, "stride"),
     ("invdyn", {"stride": 1}, {"stride": 2}, "stride"),
     ("invdyn", {"hidden": (16,)}, {"hidden": (32,)}, "hidden"),
+    ("invdyn", {"target_dims": 0}, {"target_dims": 2}, "target_dims"),
 ])
 def test_resume_refuses_a_changed_config(toy, tmp_path, kind, first, changed, field) -> None:
     common = dict(kind=kind, dataset_id="toyrl/train-v0", horizon=8, dim=16, dim_mults=(1, 2),

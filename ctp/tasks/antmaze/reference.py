@@ -12,6 +12,7 @@ never part of a planner.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,17 @@ import torch
 
 from ctp.tasks.antmaze.envs import make_vector_env
 from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, AntExpert, load_controller
-from ctp.tasks.antmaze.spec import REF_MAX_SCORE, REF_MIN_SCORE, get_spec
+from ctp.tasks.antmaze.spec import (
+    GOAL_RADIUS,
+    REF_MAX_SCORE,
+    REF_MIN_SCORE,
+    AntMazeSpec,
+    get_spec,
+)
 from ctp.utils.stats import mean_se
 from ctp.utils.validation import check_options
+
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # obs dict of E envs -> actions [E, 8]
 
 
 @dataclass
@@ -48,32 +57,33 @@ class ExpertConfig:
         ])
 
 
-def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
-    """Roll the controller over ``cfg.episodes`` evaluation episodes; the results document."""
+def rollout_success(spec: AntMazeSpec, make_policy: Callable[[int], Policy], episodes: int,
+                    seed: int, num_envs: int, noise: float = 0.0, progress: bool = True,
+                    desc: str = "") -> tuple[list[dict[str, Any]], list[float]]:
+    """Roll a policy over evaluation episodes (seeds seed .. seed + episodes - 1), ``num_envs``
+    at a time; ``make_policy(E)`` gives a fresh ``act(obs dict) -> actions [E, 8]`` for each
+    batch. -> (per-episode rows: seed, return 1 / 0, success, steps, arrival_step (-1: none);
+    decision latencies in ms, one per call of ``act``)."""
     from tqdm import tqdm
 
-    cfg.validate()
-    spec = get_spec(cfg.env)
-    torch.set_num_threads(1)
-    controller = load_controller(cfg.actor_path)
-    rng = np.random.default_rng(cfg.seed)
-    seeds = list(range(cfg.seed, cfg.seed + cfg.episodes))
+    rng = np.random.default_rng(seed)
+    seeds = list(range(seed, seed + episodes))
     rows, latencies = [], []
-    bar = tqdm(total=cfg.episodes * spec.episode_steps, unit="step", disable=not cfg.progress,
-               desc=f"expert {spec.env_name}", mininterval=1.0)
-    for first in range(0, cfg.episodes, cfg.num_envs):
-        batch = seeds[first:first + cfg.num_envs]
+    bar = tqdm(total=episodes * spec.episode_steps, unit="step", disable=not progress,
+               desc=desc or spec.env_name, mininterval=1.0)
+    for first in range(0, episodes, num_envs):
+        batch = seeds[first:first + num_envs]
         envs = make_vector_env(spec, len(batch))
-        expert = AntExpert(spec, controller, len(batch), rng, jitter=False)
+        act = make_policy(len(batch))
         obs, _ = envs.reset(seed=batch)
         success = np.zeros(len(batch), dtype=bool)
         arrival = np.full(len(batch), -1)
         for t in range(spec.episode_steps):
             start = time.perf_counter()
-            action = expert.act(obs)
+            action = act(obs)
             latencies.append(1e3 * (time.perf_counter() - start))
-            if cfg.noise:
-                action = np.clip(action + rng.normal(0.0, cfg.noise, action.shape), -1, 1)
+            if noise:
+                action = np.clip(action + rng.normal(0.0, noise, action.shape), -1, 1)
             obs, _, _, _, info = envs.step(action)
             reached = np.asarray(info["success"], dtype=bool)
             arrival[reached & ~success] = t + 1
@@ -83,18 +93,42 @@ def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
         rows += [{"seed": s, "return": float(ok), "success": bool(ok), "steps": spec.episode_steps,
                   "arrival_step": int(a)} for s, ok, a in zip(batch, success, arrival)]
     bar.close()
+    return rows, latencies
+
+
+def success_document(spec: AntMazeSpec, rows: list[dict[str, Any]], latencies: list[float],
+                     **fields: Any) -> dict[str, Any]:
+    """The keys ``ctp plan --out`` writes for AntMaze (100 x success, its SE, success rate,
+    decision latency p50 / p95, per-episode rows), after ``fields`` (env, policy, ...)."""
     scores = [100.0 * r["return"] for r in rows]
     return {
-        "env": spec.env_name, "checkpoint": cfg.actor_path, "dataset_id": spec.dataset_id,
-        "policy": "expert (ours): BFS waypoints + SAC ant controller",
-        "episodes": len(rows), "seeds": seeds, "task": "single-task", "noise": cfg.noise,
-        "num_envs": cfg.num_envs, "torch_threads": torch.get_num_threads(),
+        "env": spec.env_name, "dataset_id": spec.dataset_id, **fields,
+        "episodes": len(rows), "seeds": [r["seed"] for r in rows], "task": "single-task",
+        "torch_threads": torch.get_num_threads(),
         "ref_min_score": REF_MIN_SCORE, "ref_max_score": REF_MAX_SCORE,
         "d4rl_ref_min_score": REF_MIN_SCORE, "d4rl_ref_max_score": REF_MAX_SCORE,
-        "goal_radius": 0.45, "return": mean_se([r["return"] for r in rows]),
+        "goal_radius": GOAL_RADIUS, "return": mean_se([r["return"] for r in rows]),
         "normalized": mean_se(scores), "d4rl_normalized": mean_se(scores),
         "success_rate": float(np.mean([r["success"] for r in rows])),
         "latency_ms": {"p50": float(np.percentile(latencies, 50)),
                        "p95": float(np.percentile(latencies, 95)), "plans": len(latencies)},
         "per_episode": rows,
     }
+
+
+def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
+    """Roll the controller over ``cfg.episodes`` evaluation episodes; the results document."""
+    cfg.validate()
+    spec = get_spec(cfg.env)
+    torch.set_num_threads(1)
+    controller = load_controller(cfg.actor_path)
+    rng = np.random.default_rng(cfg.seed)
+
+    def make_policy(num_envs: int) -> Policy:
+        return AntExpert(spec, controller, num_envs, rng, jitter=False).act
+
+    rows, latencies = rollout_success(spec, make_policy, cfg.episodes, cfg.seed, cfg.num_envs,
+                                      cfg.noise, cfg.progress, f"expert {spec.env_name}")
+    return success_document(spec, rows, latencies, checkpoint=cfg.actor_path,
+                            policy="expert (ours): BFS waypoints + SAC ant controller",
+                            noise=cfg.noise, num_envs=cfg.num_envs)

@@ -1,5 +1,6 @@
 """Planning on AntMaze: the task's condition, observation split and success-ending evaluation,
-and ``ctp plan`` end to end with a planner trained a few steps on a tiny dataset."""
+``ctp plan`` end to end with a planner trained a few steps on a tiny dataset, and the
+goal-conditioned BC baseline on the same data."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.planning.bundle import ExportConfig, export_planner
 from ctp.tasks import get_task, planning_task, task_for_env
 from ctp.tasks.antmaze.envs import make_env
+from ctp.tasks.antmaze.gcbc import hindsight_pairs
 from ctp.tasks.antmaze.generate import GenerateConfig, generate_dataset
+from ctp.tasks.antmaze.loader import load_antmaze_dataset
 from ctp.tasks.antmaze.spec import get_spec
 from ctp.tasks.base import PlanningTask
 from ctp.training.config import TrainConfig
@@ -28,7 +31,8 @@ TINY = dict(batch_size=8, steps=3, progress=False)
 @pytest.fixture(scope="module")
 def umaze(tmp_path_factory):
     """A 1500-step umaze dataset from an untrained controller, in its own Minari folder, and a
-    planner (teacher, student, inverse dynamics k = 4; horizon 8, stride 4) trained 3 steps."""
+    planner (teacher, student, inverse dynamics k = 4 on the target's x, y; horizon 8,
+    stride 4) trained 3 steps."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     root, out = tmp_path_factory.mktemp("minari"), tmp_path_factory.mktemp("antmaze")
@@ -43,7 +47,7 @@ def umaze(tmp_path_factory):
         student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
                                     **common)).latest
         invdyn = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=4, hidden=(32, 32),
-                                   out_dir=str(out / "i"), **TINY)).latest
+                                   target_dims=2, out_dir=str(out / "i"), **TINY)).latest
         planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
                                               str(teacher), invdyn=str(invdyn), half=True,
                                               defaults={"candidates": 4, "replan": 100}))
@@ -120,3 +124,39 @@ def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
                                    planner, "--velocities", "positions", "--episodes", "1"),
                           "velocities 'positions'", "AntMaze controller", "expected 'plan'")
+
+
+def test_hindsight_goals_lie_later_in_the_same_episode(umaze_root) -> None:
+    data = load_antmaze_dataset(UMAZE)
+    inputs, actions = hindsight_pairs(data, np.random.default_rng(0))
+    bounds = data.episode_bounds()
+    assert len(inputs) == len(actions) == data.num_steps - len(bounds)
+    obs = torch.from_numpy(data.observations)
+    row = 0
+    for start, end in bounds:  # every step but each episode's last, in order
+        steps = end - 1 - start
+        block = inputs[row:row + steps]
+        assert torch.equal(block[:, :29], obs[start:end - 1])
+        goals = block[:, :2] + block[:, 29:]  # the hindsight goal's x, y
+        for i in range(0, steps, 97):
+            later = obs[start + i + 1:end, :2]
+            assert torch.isclose(later, goals[i]).all(dim=1).any()
+        assert torch.equal(actions[row:row + steps],
+                           torch.from_numpy(data.actions[start:end - 1]))
+        row += steps
+
+
+def test_gcbc_baseline_writes_the_plan_keys(umaze_root, tmp_path, capsys) -> None:
+    out = tmp_path / "gcbc.json"
+    proc = run_main(capsys, "baseline", "gcbc", "antmaze-umaze", "--steps", "20",
+                    "--episodes", "2", "--num-envs", "2", "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "antmaze-umaze: goal-conditioned BC:" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["seeds"] == [0, 1] and result["fit"]["steps"] == 20
+    assert result["d4rl_normalized"]["mean"] == pytest.approx(100 * result["success_rate"])
+    assert {"p50", "p95"} <= set(result["latency_ms"]) and np.isfinite(result["train_loss"])
+    assert_one_line_error(run_main(capsys, "baseline", "gcbc", "antmaze-medium", "--steps",
+                                   "1"), "antmaze-medium")
+    assert_one_line_error(run_main(capsys, "baseline", "gcbc", "antmaze-umaze", "--lr", "nan"),
+                          "--lr")

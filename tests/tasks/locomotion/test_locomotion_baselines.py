@@ -11,16 +11,11 @@ from helpers import assert_one_line_error, run_main
 
 from ctp.cli import main
 from ctp.nn.actor import SquashedGaussianActor
-from ctp.tasks.locomotion.baselines import (
-    FitConfig,
-    bc_baseline,
-    bc_pairs,
-    fit_mlp,
-    invdyn_pairs,
-)
+from ctp.tasks.locomotion.baselines import bc_baseline, bc_pairs, invdyn_pairs
 from ctp.tasks.locomotion.generate import sample_episodes
 from ctp.tasks.locomotion.loader import load_locomotion_dataset
 from ctp.tasks.locomotion.spec import get_task
+from ctp.training.regression import FitConfig, fit_mlp
 from ctp.utils.errors import CTPError
 
 HOPPER_MEDIUM = "ctp/mujoco/hopper/medium-v1"
