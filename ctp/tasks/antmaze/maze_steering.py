@@ -25,11 +25,17 @@ from ctp.tasks.antmaze.spec import get_spec
 from ctp.tasks.antmaze.steering import ANT_OBS_DIM, DIRECTION_DIM, direction_obs
 
 
+def flipped_mask(obs: np.ndarray) -> np.ndarray:
+    """bool ``[...]``: whether the ant of each 27-dim observation ``obs [..., 27]`` lies on
+    its back: the torso's up axis (from the quaternion at ``obs[..., 1:5]``) tilts over 120
+    degrees, or the torso is below 0.2 m."""
+    x, y = obs[..., 2], obs[..., 3]
+    return (1.0 - 2.0 * (x * x + y * y) < -0.5) | (obs[..., 0] < 0.2)
+
+
 def flipped(obs: np.ndarray) -> bool:
-    """Whether the ant of the 27-dim observation ``obs`` lies on its back: the torso's up axis
-    (from the quaternion at ``obs[1:5]``) tilts over 120 degrees, or the torso is below 0.2 m."""
-    _, x, y, _ = obs[1:5]
-    return bool(1.0 - 2.0 * (x * x + y * y) < -0.5 or obs[0] < 0.2)
+    """Whether the ant of one 27-dim observation ``obs`` lies on its back."""
+    return bool(flipped_mask(obs))
 
 
 class MazeSteeringAntEnv(gym.Env):

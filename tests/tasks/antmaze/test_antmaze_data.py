@@ -193,8 +193,12 @@ def test_generate_load_and_recover_the_eval_env(own_root, random_actor) -> None:
 def test_continuing_kinds_replace_reached_goals(own_root, random_actor) -> None:
     generate_dataset(GenerateConfig(get_spec("medium-diverse"), steps=1200, progress=False,
                                     actor_path=random_actor))
-    data = get_task("antmaze").load("ctp/antmaze/medium-diverse-v1")
-    assert list(data.episode_starts) == [0, 1000]  # D4RL's 1000-step episodes
+    import minari
+
+    dataset = minari.load_dataset("ctp/antmaze/medium-diverse-v1")
+    assert [len(e.actions) for e in dataset.iterate_episodes()] == [1000, 200]  # D4RL's 1000
+    data = get_task("antmaze").load("ctp/antmaze/medium-diverse-v1")  # up to the first flips
+    assert data.num_steps + data.flipped_steps == 1200 and data.episode_starts[0] == 0
 
 
 def test_loader_reads_minaris_d4rl_layout(own_root) -> None:
@@ -209,9 +213,10 @@ def test_loader_reads_minaris_d4rl_layout(own_root) -> None:
     env = gym.make("AntMaze_UMaze-v4", continuing_task=True, reset_target=False,
                    max_episode_steps=700)
     obs, _ = env.reset(seed=1)
+    env.action_space.seed(1)
     steps, observations, actions = 50, [obs], []
     for _ in range(steps):
-        actions.append(env.action_space.sample())
+        actions.append(0.1 * env.action_space.sample())  # small: the ant must not flip
         observations.append(env.step(actions[-1])[0])
     buffer = EpisodeBuffer(
         id=0, observations={k: np.stack([o[k] for o in observations]) for k in obs},
@@ -225,6 +230,44 @@ def test_loader_reads_minaris_d4rl_layout(own_root) -> None:
     assert data.observations.shape == (steps, 29)
     np.testing.assert_allclose(data.observations[0, :2], obs["achieved_goal"], rtol=1e-6)
     np.testing.assert_allclose(data.observations[0, 2:], obs["observation"], rtol=1e-6)
+
+
+def test_loader_cuts_episodes_at_the_ants_first_flip(own_root) -> None:
+    """Steps from an episode's first flip on are dropped (an episode flipped from its start
+    entirely); the Minari file keeps them."""
+    import gymnasium as gym
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    from ctp.tasks.antmaze.maze_steering import flipped_mask
+    from ctp.tasks.maze_grid import register_robotics_envs
+
+    register_robotics_envs()
+    env = gym.make("AntMaze_UMaze-v4", continuing_task=True, reset_target=False,
+                   max_episode_steps=700)
+    steps, buffers = 40, []
+    for episode, flip_at in enumerate((25, 0, None)):
+        obs, _ = env.reset(seed=episode)
+        env.action_space.seed(episode)
+        observations, actions = [obs], []
+        for _ in range(steps):
+            actions.append(0.1 * env.action_space.sample())  # small: no flip of its own
+            observations.append(env.step(actions[-1])[0])
+        stacked = {k: np.stack([o[k] for o in observations]) for k in obs}
+        if flip_at is not None:  # torso upside down: quaternion (0, 1, 0, 0)
+            stacked["observation"][flip_at:, 1:5] = (0.0, 1.0, 0.0, 0.0)
+        buffers.append(EpisodeBuffer(
+            id=episode, observations=stacked, actions=np.stack(actions),
+            rewards=np.zeros(steps), terminations=np.zeros(steps, bool),
+            truncations=np.eye(1, steps, steps - 1, bool)[0]))
+    minari.create_dataset_from_buffers(dataset_id="D4RL/antmaze/umaze-diverse-v1", env=env,
+                                       buffer=buffers, algorithm_name="test")
+    env.close()
+    data = get_task("antmaze").load("D4RL/antmaze/umaze-diverse-v1")
+    assert data.num_steps == 25 + steps and data.flipped_steps == (steps - 25) + steps
+    assert data.episode_starts.tolist() == [0, 25]
+    assert not flipped_mask(data.observations[:, 2:]).any()
+    assert data.actions.shape == (65, 8) and data.goals.shape == (65, 2)
 
 
 def test_missing_dataset_names_the_command(own_root) -> None:
