@@ -98,7 +98,8 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
             from ctp.models.inverse_dynamics import check_reach
 
             try:
-                check_reach(other["invdyn"]["stride"], student["stride"], student["horizon"])
+                check_reach(other["invdyn"]["stride"], student["stride"], student["horizon"],
+                            int(other["invdyn"].get("target_dims", 0)))
             except CTPError as exc:
                 raise CTPError(f"{name}: {exc}") from None
             dim = int(other["invdyn"]["obs_dim"])

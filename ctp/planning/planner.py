@@ -123,7 +123,7 @@ def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, horizon: in
         raise CTPError(f"{where}: reads {model.obs_dim}-dim states, the plans hold "
                        f"{obs_dim}-dim states")
     try:
-        check_reach(model.stride, stride, horizon)
+        check_reach(model.stride, stride, horizon, model.target_dims)
     except CTPError as exc:
         raise CTPError(f"{where}: {exc}") from None
     return model.to(device).eval().requires_grad_(False)

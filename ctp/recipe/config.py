@@ -176,7 +176,8 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             options = {k: v for k, v in options.items() if k != "stride"}
             from ctp.models.inverse_dynamics import check_reach
 
-            _build(where, lambda: check_reach(links["stride"], plans.stride, plans.horizon))
+            _build(where, lambda: check_reach(links["stride"], plans.stride, plans.horizon,
+                                              options.get("target_dims", 0)))
         cfg = _build(where, lambda: TrainConfig(kind=TRAINING[stage], out_dir=str(out / stage),
                                                 **links, **options))
         _build(where, lambda: validate(cfg))

@@ -2,10 +2,11 @@
 
 A plan holds one state every ``stride`` env steps; the inverse-dynamics model
 (``ctp.models.inverse_dynamics``) was trained on pairs ``(s_t, s_{t+k}) -> a_t`` with k its
-``stride``, a multiple of the plans' stride within the plan's span (``ctp bundle`` and the
-planner check it). Right after planning, the action is ``f(observed s_t, plan state k env
-steps ahead)``: the observed state (the plan's index 0 is pinned to it) and where the plan
-will be k steps later. A k of several steps averages out the plan's one-step errors (on
+``stride``, a multiple of the plans' stride within the plan's span, or any k within it for a
+model reading positions only (``ctp bundle`` and the planner check it). Right after planning,
+the action is ``f(observed s_t, plan state k env steps ahead)``: the observed state (the
+plan's index 0 is pinned to it) and where the plan will be k steps later (interpolated
+between plan states). A k of several steps averages out the plan's one-step errors (on
 hopper-medium, k = 1 fell within ~50 steps and k = 16 walked; docs/results.md section 15).
 With replanning every R > 1 steps the plan is followed on: ``age`` env steps after it was
 made, the target is the plan's (linearly interpolated) state k env steps after ``age``, the

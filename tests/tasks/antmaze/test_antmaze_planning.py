@@ -31,8 +31,8 @@ TINY = dict(batch_size=8, steps=3, progress=False)
 @pytest.fixture(scope="module")
 def umaze(tmp_path_factory):
     """A 1500-step umaze dataset from an untrained controller, in its own Minari folder, and a
-    planner (teacher, student, inverse dynamics k = 4 on the target's x, y; horizon 8,
-    stride 4) trained 3 steps."""
+    planner (teacher, student, inverse dynamics k = 3 on the target's x, y, between plan
+    states; horizon 8, stride 4) trained 3 steps."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     root, out = tmp_path_factory.mktemp("minari"), tmp_path_factory.mktemp("antmaze")
@@ -46,12 +46,15 @@ def umaze(tmp_path_factory):
         teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
         student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
                                     **common)).latest
-        invdyn = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=4, hidden=(32, 32),
+        invdyn = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=3, hidden=(32, 32),
                                    target_dims=2, out_dir=str(out / "i"), **TINY)).latest
+        whole = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=3, hidden=(32, 32),
+                                  out_dir=str(out / "w"), **TINY)).latest
         planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
                                               str(teacher), invdyn=str(invdyn), half=True,
                                               defaults={"candidates": 4, "replan": 100}))
-    return {"root": root, "student": student, "planner": planner}
+    return {"root": root, "student": student, "planner": planner, "teacher": teacher,
+            "whole_state_invdyn": whole}
 
 
 @pytest.fixture
@@ -109,6 +112,15 @@ def test_ctp_plan_antmaze_runs_and_scores_success(umaze_root, tmp_path, capsys) 
         assert episode["return"] in (0.0, 1.0) and 1 <= episode["steps"] <= 700
     assert result["d4rl_normalized"]["mean"] == pytest.approx(100 * result["success_rate"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_invdyn_between_plan_states_reads_positions_only(umaze_root, tmp_path, capsys) -> None:
+    """k = 3 on plans of stride 4 bundles when the model reads x, y only (above); a model
+    reading whole states must hit a plan state."""
+    proc = run_main(capsys, "bundle", "--student", umaze_root["student"], "--invdyn",
+                    umaze_root["whole_state_invdyn"], "--out", tmp_path / "p.pt")
+    assert_one_line_error(proc, "--invdyn: inverse dynamics k", "multiple of the plans' "
+                          "stride 4", "got 3")
 
 
 def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:

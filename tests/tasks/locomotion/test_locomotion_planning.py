@@ -60,7 +60,7 @@ def test_bundle_holds_value_and_invdyn_and_maze_plans_are_unchanged(maze_extras,
     value_ckpt = torch.load(f["value"], weights_only=True)
     assert payload["value"]["returns"] == value_ckpt["returns"]
     assert payload["invdyn"]["invdyn"] == {"obs_dim": 4, "act_dim": 2, "hidden": [32, 32],
-                                           "stride": 4}
+                                           "stride": 4, "target_dims": 0}
     old, new = load_planner(f["planner"]), load_planner(path)
     assert new.value is not None and new.invdyn is not None and old.value is None
     obs = np.array([[0.5, 1.0, 0.1, -0.2], [-1.0, -1.0, 0.0, 0.0]], np.float32)
@@ -214,7 +214,7 @@ def test_invdyn_reaching_further_aims_at_the_plan_state_k_steps_ahead(hopper_roo
                                   torch.from_numpy(result.trajectory[:, 3])).numpy()
     np.testing.assert_array_equal(result.action, expected)
     _, invdyn8 = _value_invdyn(tmp_path / "far", horizon=8, stride=8, dataset_id=HOPPER)
-    with pytest.raises(CTPError, match="up to their span 7 env steps, got 8"):
+    with pytest.raises(CTPError, match="up to the plans. span 7 env steps, got 8"):
         export_planner(ExportConfig(str(hopper_root["student"]), str(tmp_path / "k8.pt"),
                                     invdyn=str(invdyn8)))
 
