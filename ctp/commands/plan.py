@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--edm-steps", type=int, default=None, help="Heun levels N (NFE 2N-1)")
     add_scorer_options(p, "")
     add_velocities_option(p, "the planner file's")
+    add_aim_option(p, "the planner file's, else the model's own k")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -68,6 +69,13 @@ def add_scorer_options(p: argparse.ArgumentParser, default: str) -> None:
                    help="dynamics penalty weight (--scorer dynamics=W)")
     p.add_argument("--critic-weight", type=float, default=None,
                    help="critic logit weight (--scorer critic=W; needs a critic)")
+
+
+def add_aim_option(p: argparse.ArgumentParser, default: str) -> None:
+    """``--aim STEPS``: how far ahead on the plan inverse dynamics aims (unset: ``default``)."""
+    p.add_argument("--aim", type=int, default=None, metavar="STEPS",
+                   help="env steps ahead on the plan the inverse dynamics heads for "
+                        f"(default: {default})")
 
 
 def add_velocities_option(p: argparse.ArgumentParser, source: str) -> None:
@@ -151,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                       "--scorer")
         planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight",
-                 "velocities"):
+                 "velocities", "aim"):
         value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)

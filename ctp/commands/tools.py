@@ -14,7 +14,7 @@ import argparse
 from collections.abc import Callable
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
-from ctp.commands.plan import add_scorer_options, add_velocities_option
+from ctp.commands.plan import add_aim_option, add_scorer_options, add_velocities_option
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -64,6 +64,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
                    help="default replan interval R (default: the task's; locomotion 1)")
     add_scorer_options(b, "the task")
     add_velocities_option(b, "plan")
+    add_aim_option(b, "the model's own k")
     return run_bundle
 
 
@@ -168,7 +169,8 @@ def run_bundle(args: argparse.Namespace) -> int:
 
     defaults = {"candidates": args.candidates, "replan": args.replan,
                 "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight,
-                **({"velocities": args.velocities} if args.velocities else {})}
+                **({"velocities": args.velocities} if args.velocities else {}),
+                **({"aim": args.aim} if args.aim is not None else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn))

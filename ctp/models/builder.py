@@ -61,11 +61,13 @@ def load_network(kind: str, unet: dict[str, Any], state: Mapping[str, Any], edm:
 
 def build_invdyn(config: Mapping[str, Any]) -> nn.Module:
     """A fresh inverse-dynamics MLP (``ctp.models.inverse_dynamics.InverseDynamics``) from its
-    recorded config {obs_dim, act_dim, hidden, stride, target_dims} (files before
-    ``target_dims`` read every dim: 0)."""
+    recorded config {obs_dim, act_dim, hidden, stride, target_dims, reach} (files before
+    ``target_dims`` read every dim, unclipped)."""
+    reach = config.get("reach")
     return InverseDynamics(int(config["obs_dim"]), int(config["act_dim"]),
                            tuple(int(h) for h in config["hidden"]), int(config["stride"]),
-                           int(config.get("target_dims", 0)))
+                           int(config.get("target_dims", 0)),
+                           None if reach is None else float(reach))
 
 
 def load_invdyn_network(config: Any, state: Mapping[str, Any], where: str) -> nn.Module:

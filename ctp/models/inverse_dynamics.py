@@ -9,12 +9,15 @@ behaviour-cloning network) reads ``[s_t, s_{t+k} - s_t]``: the change, standardi
 is what the action explains (from ``[s_t, s_{t+k}]`` the net must learn to cancel two large
 inputs against each other). With ``target_dims`` = n > 0 it reads only the change of the
 leading n dims (AntMaze: the x, y the ant should move by, not the body state of a plan k steps
-ahead, which the plan cannot predict). It standardises its input with the training pairs'
+ahead, which the plan cannot predict), and clips its length to ``reach``, the 90th percentile
+over the training pairs: a target further than the data ever moved in k steps is read as "go
+that way at the data's pace", not extrapolated. It standardises its input with the training pairs'
 mean and std and squashes its output with tanh (actions in [-1, 1]).
 
 Checkpoint (``kind`` "invdyn", ``ctp/training/``): the training checkpoint's fields with ``unet``
-and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride}; ``stride`` (also the
-top-level one) is k; ``normalizer`` is the dataset's (the model does not use it: raw states).
+and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride, target_dims, reach};
+``stride`` (also the top-level one) is k; ``normalizer`` is the dataset's (the model does not
+use it: raw states).
 """
 
 from __future__ import annotations
@@ -69,32 +72,41 @@ def check_reach(k: int, stride: int, horizon: int, target_dims: int = 0) -> None
 class InverseDynamics(nn.Module):
     """``forward(state [B, D], target [B, D])`` -> actions ``[B, A]``, raw env units: the
     action at ``state`` towards ``target``, ``stride`` env steps later; ``target_dims`` = n > 0
-    reads only the target's leading n dims (0: all D)."""
+    reads only the target's leading n dims (0: all D), their change clipped to length
+    ``reach`` (None: not clipped; set from the training pairs)."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (256, 256),
-                 stride: int = 1, target_dims: int = 0) -> None:
+                 stride: int = 1, target_dims: int = 0, reach: float | None = None) -> None:
         super().__init__()
         if not 0 <= target_dims <= obs_dim:
             raise CTPError(f"--target-dims: expected 0 (all) up to the state width {obs_dim}, "
                            f"got {target_dims}")
         self.obs_dim, self.act_dim, self.stride = obs_dim, act_dim, stride
-        self.target_dims = target_dims
+        self.target_dims, self.reach = target_dims, reach
         self.hidden = tuple(hidden)
         self.mlp = MLP(obs_dim + (target_dims or obs_dim), act_dim, self.hidden)
 
     def config(self) -> dict[str, Any]:
         return {"obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": list(self.hidden),
-                "stride": self.stride, "target_dims": self.target_dims}
+                "stride": self.stride, "target_dims": self.target_dims, "reach": self.reach}
 
     def features(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The MLP's input ``[..., D + n]``: the state and the change of the target's leading
-        n = ``target_dims`` (or all D) dims."""
-        change = target - state
-        return torch.cat([state, change[..., :self.target_dims or self.obs_dim]], dim=-1)
+        n = ``target_dims`` (or all D) dims, at most ``reach`` long."""
+        change = (target - state)[..., :self.target_dims or self.obs_dim]
+        if self.reach is not None:
+            length = change.norm(dim=-1, keepdim=True)
+            change = change * (self.reach / length.clamp_min(1e-6)).clamp(max=1.0)
+        return torch.cat([state, change], dim=-1)
 
     def set_input_stats(self, pairs: torch.Tensor) -> None:
-        """Standardise with the training pairs ``[N, 2 D]`` = (s_t, s_{t+k})."""
+        """Standardise with the training pairs ``[N, 2 D]`` = (s_t, s_{t+k}); a model reading
+        the leading n dims first takes its ``reach`` from them (90th percentile length)."""
         d = self.obs_dim
+        if self.target_dims:
+            lengths = (pairs[:, d:d + self.target_dims] - pairs[:, :self.target_dims]).norm(dim=-1)
+            every = max(1, len(lengths) // 1_000_000)  # torch.quantile takes up to 2^24
+            self.reach = float(torch.quantile(lengths[::every], 0.9))
         self.mlp.set_input_stats(self.features(pairs[:, :d], pairs[:, d:]))
 
     def forward(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

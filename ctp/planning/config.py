@@ -30,6 +30,10 @@ class PlannerConfig:
     # What the controller aims for: the plan's own velocities (plan) or those its positions
     # imply (positions; PointMaze, docs/design.md "Tracking a plan").
     velocities: str = "plan"
+    # Env steps ahead on the plan that an inverse-dynamics controller aims at (None: the
+    # model's own k). AntMaze: k = 5 acts best, but the plan's first states jitter, so the ant
+    # heads for a state further on (the model clips how far it is asked to go).
+    aim: int | None = None
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
     # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
     # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
@@ -49,6 +53,8 @@ class PlannerConfig:
              "a finite number", self.critic_weight),
             (self.goal_radius is None or (finite(self.goal_radius) and self.goal_radius > 0),
              "goal_radius", "a finite number > 0", self.goal_radius),
+            (self.aim is None or (isinstance(self.aim, int) and self.aim >= 1), "--aim",
+             "env steps >= 1", self.aim),
             (self.velocities in VELOCITY_SOURCES, "--velocities",
              f"one of {', '.join(VELOCITY_SOURCES)}", self.velocities),
         ])

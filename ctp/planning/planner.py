@@ -227,7 +227,18 @@ class Planner:
     def controller(self):
         """A fresh controller of the task for this planner's plans (``ctp.tasks.base.Controller``;
         e.g. locomotion's reads the file's inverse dynamics)."""
-        return self.task.controller(self.stride, self.networks, self.config.velocities)
+        aim = self.config.aim
+        if aim is not None:
+            from ctp.models.inverse_dynamics import check_reach
+
+            invdyn = self.networks.get("invdyn")
+            if invdyn is None:
+                raise CTPError(f"--aim {aim}: this planner has no inverse dynamics to aim")
+            try:
+                check_reach(aim, self.stride, self.horizon, invdyn.target_dims)
+            except CTPError as exc:
+                raise CTPError(f"--aim: {exc}") from None
+        return self.task.controller(self.stride, self.networks, self.config.velocities, aim)
 
     def scorer_weights(self) -> dict[str, float]:
         """Scorer name -> weight: the task's defaults with this planner's settings."""

@@ -88,6 +88,20 @@ class Observation(NamedTuple):
     position: np.ndarray  # [E, P]: what the episode plot draws as the executed path
 
 
+def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:
+    """Replace every plan state from the first one within ``radius`` of the goal by the goal
+    (x, y; the other dims 0: at rest): the maze tasks reward arriving, so the executed plan
+    ends at the goal instead of wandering on. plans ``[E, H, D]`` (x, y first), goal_xy
+    ``[E, 2]`` -> ``[E, H, D]``."""
+    arrived = np.linalg.norm(plans[..., :2] - goal_xy[:, None, :], axis=-1) <= radius
+    first = np.where(arrived.any(axis=1), arrived.argmax(axis=1), plans.shape[1])
+    after = np.arange(plans.shape[1])[None, :] >= first[:, None]
+    held = plans.copy()
+    held[after] = np.concatenate([np.broadcast_to(goal_xy[:, None], plans[..., :2].shape),
+                                  np.zeros_like(plans[..., 2:])], axis=-1)[after]
+    return held
+
+
 def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
     """Plan states ``[E, H, D]`` one every ``stride`` env steps -> ``[E, (H-1)*stride+1, D]``
     waypoints, one per env step, linearly interpolated between plan states."""
@@ -171,13 +185,14 @@ class PlanningTask(Task, Protocol):
         """The chosen raw plans ``[E, H, D]`` as they are followed, for goals ``[E, G]``."""
 
     def controller(self, stride: int, networks: Mapping[str, torch.nn.Module],
-                   velocities: str = "plan") -> Controller:
+                   velocities: str = "plan", aim: int | None = None) -> Controller:
         """A fresh controller for plans with one state every ``stride`` env steps; ``networks``
         are the planner file's networks by entry name (e.g. ``invdyn``), for a controller that
         needs one (a CTPError naming what to bundle when it is missing). ``velocities``: the
         planner's ``velocities`` setting, ``plan`` (track the plan as it is) or ``positions``
         (aim for the velocities the plan's positions imply); one not in
-        ``velocity_sources`` raises a CTPError."""
+        ``velocity_sources`` raises a CTPError. ``aim``: env steps ahead on the plan an
+        inverse-dynamics controller heads for (None: its model's k)."""
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of ``env`` in one Gymnasium vector env (evaluation goals,

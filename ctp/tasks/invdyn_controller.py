@@ -28,10 +28,10 @@ from ctp.utils.errors import CTPError
 class InverseDynamicsController:
     """Follows the current plans of E envs with ``a = f(s, target)`` (raw env units)."""
 
-    def __init__(self, invdyn: nn.Module, stride: int) -> None:
+    def __init__(self, invdyn: nn.Module, stride: int, aim: int | None = None) -> None:
         self.invdyn = invdyn
         self.stride = stride
-        self.k = int(invdyn.stride)
+        self.k = int(aim or invdyn.stride)  # env steps ahead on the plan: the target
         self.device = next(invdyn.parameters()).device
         self.waypoints: np.ndarray | None = None
         self.age = 0
@@ -59,9 +59,10 @@ class InverseDynamicsController:
 
 
 def invdyn_controller(networks: Mapping[str, nn.Module], stride: int, velocities: str,
-                      family: str) -> InverseDynamicsController:
+                      family: str, aim: int | None = None) -> InverseDynamicsController:
     """The controller of a task that acts through inverse dynamics: ``networks["invdyn"]``
-    following plans with one state every ``stride`` env steps. A CTPError names what is
+    following plans with one state every ``stride`` env steps, aiming ``aim`` env steps ahead
+    on them (None: the model's k). A CTPError names what is
     missing (the network) or refused (``velocities`` other than ``plan``: the model reads the
     plan's states as they are)."""
     if velocities != "plan":
@@ -72,4 +73,4 @@ def invdyn_controller(networks: Mapping[str, nn.Module], stride: int, velocities
         raise CTPError(f"{family} planning needs inverse dynamics in the planner file: train "
                        f"it with ctp train invdyn --stride {stride} and bundle it with "
                        "ctp bundle --invdyn INVDYN.pt")
-    return InverseDynamicsController(invdyn, stride)
+    return InverseDynamicsController(invdyn, stride, aim)

@@ -9,14 +9,9 @@ from helpers import assert_one_line_error, run_ctp, run_main
 
 from ctp.kernels import score_candidates_reference
 from ctp.planning import PlannerConfig, load_planner
-from ctp.tasks.base import interpolate_plan
+from ctp.tasks.base import hold_after_arrival, interpolate_plan
 from ctp.tasks.maze_grid import MazeGeometry
-from ctp.tasks.pointmaze.controller import (
-    PlanFollower,
-    hold_after_arrival,
-    implied_velocities,
-    tracking_action,
-)
+from ctp.tasks.pointmaze.controller import PlanFollower, implied_velocities, tracking_action
 from ctp.tasks.pointmaze.maze import make_env
 from ctp.tasks.pointmaze.spec import get_maze_spec
 from ctp.training.config import TrainConfig

@@ -176,7 +176,7 @@ def test_invdyn_recovers_held_out_actions(toy, tmp_path) -> None:
                                progress=False))
     model, normalizer, payload = load_invdyn(result.latest)
     assert payload["invdyn"] == {"obs_dim": DIM, "act_dim": 2, "hidden": [64, 64], "stride": 1,
-                                 "target_dims": 0}
+                                 "target_dims": 0, "reach": None}
     assert payload["config"]["stride"] == 1 and normalizer.dim == DIM  # invdyn's default k
     inputs, actions = invdyn_pairs(toy.load("toyrl/test-v0"), 1)
     with torch.no_grad():
@@ -195,6 +195,10 @@ def test_invdyn_on_the_targets_leading_dims_ignores_the_rest(toy, tmp_path) -> N
                                out_dir=str(tmp_path / "i"), progress=False))
     model, _, payload = load_invdyn(result.latest)
     assert payload["invdyn"]["target_dims"] == 2 and model.mlp.net[0].in_features == DIM + 2
+    reach = payload["invdyn"]["reach"]  # the 90th percentile of the pairs' x, y change
+    lengths = (lambda p: (p[:, DIM:DIM + 2] - p[:, :2]).norm(dim=-1))(
+        invdyn_pairs(toy.load("toyrl/train-v0"), 1)[0])
+    assert reach == pytest.approx(float(torch.quantile(lengths, 0.9)), rel=1e-5)
     inputs, actions = invdyn_pairs(toy.load("toyrl/test-v0"), 1)
     state, target = inputs[:, :DIM], inputs[:, DIM:]
     moved = target.clone()
@@ -202,6 +206,10 @@ def test_invdyn_on_the_targets_leading_dims_ignores_the_rest(toy, tmp_path) -> N
     with torch.no_grad():
         pred = model(state, target)
         assert torch.equal(pred, model(state, moved))
+        far, at_reach = target.clone(), target.clone()  # the same way, 10x and 1x reach off
+        way = torch.nn.functional.normalize(torch.randn(len(state), 2), dim=-1)
+        far[:, :2], at_reach[:, :2] = state[:, :2] + 10 * reach * way, state[:, :2] + reach * way
+        torch.testing.assert_close(model(state, far), model(state, at_reach))
     train_mean = torch.from_numpy(toy.load("toyrl/train-v0").actions).mean(0)
     baseline = torch.mean((train_mean - actions) ** 2).item()
     assert torch.mean((pred - actions) ** 2).item() < 0.1 * baseline

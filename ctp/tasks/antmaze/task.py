@@ -34,7 +34,7 @@ from ctp.tasks.antmaze.spec import (
     get_spec,
     spec_for_dataset,
 )
-from ctp.tasks.base import Candidates, Condition, Observation, Scorer
+from ctp.tasks.base import Candidates, Condition, Observation, Scorer, hold_after_arrival
 from ctp.tasks.invdyn_controller import InverseDynamicsController, invdyn_controller
 from ctp.utils.errors import CTPError
 
@@ -124,14 +124,16 @@ class AntMazeTask:
 
     def finish_plans(self, plans: np.ndarray, goal: np.ndarray, goal_radius: float
                      ) -> np.ndarray:
-        """The chosen plans as they are: the inverse dynamics follows them to their end."""
-        return plans
+        """Plans ``[E, H, D]`` held at the goal ``[E, 2]`` from their first state within
+        ``goal_radius`` on: a plan pinned to end at the goal 620 steps on may arrive early and
+        wander; the ant should stop at its arrival (the episode ends there)."""
+        return hold_after_arrival(plans, goal, goal_radius)
 
-    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan"
-                   ) -> InverseDynamicsController:
+    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan",
+                   aim: int | None = None) -> InverseDynamicsController:
         """``a = f(observed s_t, plan state k steps ahead)`` with the planner file's inverse
         dynamics (``velocities`` other than ``plan`` are refused)."""
-        return invdyn_controller(networks, stride, velocities, "AntMaze")
+        return invdyn_controller(networks, stride, velocities, "AntMaze", aim)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` envs of the dataset's evaluation task, each ending at its first step

@@ -104,11 +104,11 @@ class LocomotionTask:
         """The chosen plans as they are (nothing to hold)."""
         return plans
 
-    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan"
-                   ) -> InverseDynamicsController:
+    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan",
+                   aim: int | None = None) -> InverseDynamicsController:
         """``a = f(observed s_t, plan[1])`` with the planner file's inverse dynamics (which
         reads whole states: ``velocities`` other than ``plan`` are refused)."""
-        return invdyn_controller(networks, stride, velocities, "locomotion")
+        return invdyn_controller(networks, stride, velocities, "locomotion", aim)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` copies of the dataset's ``*-v4`` env (1000-step time limit) stepped

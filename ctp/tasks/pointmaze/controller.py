@@ -9,19 +9,6 @@ from ctp.tasks.pointmaze.spec import ENV_DT
 from ctp.utils.errors import CTPError
 
 
-def hold_after_arrival(plans: np.ndarray, goal_xy: np.ndarray, radius: float) -> np.ndarray:
-    """Replace every plan state from the first one within ``radius`` of the goal by the goal
-    at rest: the task rewards staying there, so the executed plan ends at the goal instead of
-    wandering on. plans ``[E, H, D]`` (x, y first), goal_xy ``[E, 2]`` -> ``[E, H, D]``."""
-    arrived = np.linalg.norm(plans[..., :2] - goal_xy[:, None, :], axis=-1) <= radius
-    first = np.where(arrived.any(axis=1), arrived.argmax(axis=1), plans.shape[1])
-    after = np.arange(plans.shape[1])[None, :] >= first[:, None]
-    held = plans.copy()
-    held[after] = np.concatenate([np.broadcast_to(goal_xy[:, None], plans[..., :2].shape),
-                                  np.zeros_like(plans[..., 2:])], axis=-1)[after]
-    return held
-
-
 def implied_velocities(plans: np.ndarray, step_dt: float) -> np.ndarray:
     """Plans ``[E, H, D]`` (x, y, vx, vy first) with vx, vy replaced by the velocities their
     positions imply over ``step_dt`` per plan step: central differences

@@ -12,8 +12,15 @@ import torch
 from ctp.data.conditioning import start_goal_condition
 from ctp.data.normalizer import Normalizer
 from ctp.kernels import dynamics_error, goal_reward
-from ctp.tasks.base import VELOCITY_SOURCES, Candidates, Condition, Observation, Scorer
-from ctp.tasks.pointmaze.controller import PlanFollower, hold_after_arrival
+from ctp.tasks.base import (
+    VELOCITY_SOURCES,
+    Candidates,
+    Condition,
+    Observation,
+    Scorer,
+    hold_after_arrival,
+)
+from ctp.tasks.pointmaze.controller import PlanFollower
 from ctp.tasks.pointmaze.loader import MazeData, check_maze_spaces, load_maze_dataset
 from ctp.tasks.pointmaze.spec import (
     ENV_DT,
@@ -120,10 +127,11 @@ class PointMazeTask:
         ``goal_radius`` on."""
         return hold_after_arrival(plans, goal, goal_radius)
 
-    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan"
-                   ) -> PlanFollower:
+    def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan",
+                   aim: int | None = None) -> PlanFollower:
         """Diffuser's tracking controller over the plans' interpolated waypoints (no
-        network), aiming for the plan's velocities or those its positions imply."""
+        network), aiming for the plan's velocities or those its positions imply (``aim``
+        is inverse dynamics', which the planner refuses without one)."""
         return PlanFollower(stride, velocities)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:

@@ -123,6 +123,32 @@ def test_invdyn_between_plan_states_reads_positions_only(umaze_root, tmp_path, c
                           "stride 4", "got 3")
 
 
+def test_aim_sets_how_far_ahead_the_inverse_dynamics_heads(umaze_root, tmp_path, capsys
+                                                          ) -> None:
+    """--aim 6 (k = 3): the controller's target is the interpolated plan 6 env steps on; the
+    file's default, the JSON's record; beyond the plan's span (28) a one-line error."""
+    from ctp.planning import PlannerConfig, load_planner
+
+    planner = load_planner(umaze_root["planner"], config=PlannerConfig(aim=6))
+    controller = planner.controller()
+    plans = np.arange(2 * 8 * 29, dtype=np.float32).reshape(2, 8, 29)
+    controller.set_plans(plans)
+    np.testing.assert_allclose(controller.target(), plans[:, 1] + 0.5 * (plans[:, 2] - plans[:, 1]))
+    assert load_planner(umaze_root["planner"]).controller().k == 3  # the model's own k
+    out = tmp_path / "r.json"
+    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                    umaze_root["planner"], "--aim", "6", "--episodes", "1", "--num-envs", "1",
+                    "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["aim"] == 6
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                                   umaze_root["planner"], "--aim", "29", "--episodes", "1"),
+                          "--aim: inverse dynamics k", "span 28 env steps, got 29")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                                   umaze_root["planner"], "--aim", "0", "--episodes", "1"),
+                          "--aim", "env steps >= 1")
+
+
 def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
     planner = umaze_root["planner"]
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-large-play",

@@ -60,7 +60,8 @@ def test_bundle_holds_value_and_invdyn_and_maze_plans_are_unchanged(maze_extras,
     value_ckpt = torch.load(f["value"], weights_only=True)
     assert payload["value"]["returns"] == value_ckpt["returns"]
     assert payload["invdyn"]["invdyn"] == {"obs_dim": 4, "act_dim": 2, "hidden": [32, 32],
-                                           "stride": 4, "target_dims": 0}
+                                           "stride": 4, "target_dims": 0,
+                                           "reach": None}
     old, new = load_planner(f["planner"]), load_planner(path)
     assert new.value is not None and new.invdyn is not None and old.value is None
     obs = np.array([[0.5, 1.0, 0.1, -0.2], [-1.0, -1.0, 0.0, 0.0]], np.float32)
@@ -228,9 +229,9 @@ def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> N
     assert "d4rl_normalized" in proc.stdout and "every 1 steps" in proc.stdout
     result = json.loads(out.read_text())
     maze_keys = {"env", "checkpoint", "dataset_id", "episodes", "seeds", "task", "sampler",
-                 "nfe", "jumps", "edm_steps", "candidates", "scorer", "velocities", "horizon",
-                 "stride",
-                 "replan", "num_envs", "cuda_graphs", "compiled", "device", "torch_threads",
+                 "nfe", "jumps", "edm_steps", "candidates", "scorer", "velocities", "aim",
+                 "horizon", "stride", "replan", "num_envs", "cuda_graphs", "compiled", "device",
+                 "torch_threads",
                  "ref_min_score", "ref_max_score", "d4rl_ref_min_score", "d4rl_ref_max_score",
                  "goal_radius", "return", "normalized", "d4rl_normalized", "success_rate",
                  "latency_ms", "per_episode"}
