@@ -121,6 +121,9 @@ def test_invdyn_between_plan_states_reads_positions_only(umaze_root, tmp_path, c
                     umaze_root["whole_state_invdyn"], "--out", tmp_path / "p.pt")
     assert_one_line_error(proc, "--invdyn: inverse dynamics k", "multiple of the plans' "
                           "stride 4", "got 3")
+    assert_one_line_error(run_main(capsys, "bundle", "--student", umaze_root["student"],
+                                   "--aim", "6", "--out", tmp_path / "q.pt"),
+                          "--aim: sets how far ahead the inverse dynamics aims", "--invdyn")
 
 
 def test_aim_sets_how_far_ahead_the_inverse_dynamics_heads(umaze_root, tmp_path, capsys
