@@ -39,7 +39,9 @@ from ctp.planning.config import PlannerConfig, defaults_of
 from ctp.tasks import task_for_env
 from ctp.utils.atomic import write_json
 
-DIFFUSER_LEVELS = {"pointmaze": 128, "locomotion": 10}  # Heun levels: 255 / 19 evaluations
+# Heun levels: 255 / 19 evaluations. AntMaze takes the maze's 256 steps: Diffuser published no
+# AntMaze sampler of its own, and its maze2d one is what a Diffuser-style maze planner runs.
+DIFFUSER_LEVELS = {"pointmaze": 128, "locomotion": 10, "antmaze": 128}
 
 
 def first_observation(env: str) -> tuple[np.ndarray, np.ndarray]:

@@ -21,9 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     bc.add_argument("dataset", metavar="DATASET",
                     help="hopper-medium, walker2d-medium-replay, ... or a full Minari id")
-    bc.add_argument("--steps", type=int, default=20_000, help="gradient steps (default 20000)")
-    bc.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    bc.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
+    _add_fit_options(bc)
     bc.add_argument("--episodes", type=int, default=50, help="evaluation episodes (default 50)")
     bc.add_argument("--seed", type=int, default=0,
                     help="training seed and first evaluation seed (default 0)")
@@ -38,15 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "on the dataset's evaluation task with its goal (seeds SEED..SEED+EPISODES-1) and "
         "writes the JSON keys of 'ctp plan --out' (d4rl_normalized = 100 x success).",
     )
-    gc.add_argument("env", metavar="DATASET", help="antmaze-umaze, antmaze-medium-play, ...")
-    gc.add_argument("--steps", type=int, default=20_000, help="gradient steps (default 20000)")
-    gc.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    gc.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
+    _add_antmaze_episodes(gc)
+    _add_fit_options(gc)
     gc.add_argument("--train-seed", type=int, default=0,
                     help="seed of the hindsight goals and the fit (default 0)")
-    gc.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
-    gc.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
-    gc.add_argument("--num-envs", type=int, default=10, help="envs stepped together (default 10)")
     gc.add_argument("--out", default="",
                     help="results JSON (default runs/baselines/<env>-gcbc.json)")
     gc.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -59,10 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "keys of 'ctp plan --out' (d4rl_normalized = 100 x success). The reference row of the "
         "AntMaze tables, never part of a planner.",
     )
-    ex.add_argument("env", metavar="DATASET", help="antmaze-umaze, antmaze-medium-play, ...")
-    ex.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
-    ex.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
-    ex.add_argument("--num-envs", type=int, default=10, help="envs stepped together (default 10)")
+    _add_antmaze_episodes(ex)
     ex.add_argument("--noise", type=float, default=0.0,
                     help="Gaussian action noise std (default 0; the data's is 0.2)")
     ex.add_argument("--actor", default="",
@@ -72,6 +62,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     help="results JSON (default runs/baselines/<env>-expert.json)")
     ex.add_argument("--no-progress", action="store_true", help="no progress bar")
     ex.set_defaults(run=run_expert)
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    """How a BC baseline's MLP is fitted (``ctp.training.regression.FitConfig``)."""
+    p.add_argument("--steps", type=int, default=20_000, help="gradient steps (default 20000)")
+    p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
+    p.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
+
+
+def _add_antmaze_episodes(p: argparse.ArgumentParser) -> None:
+    """An AntMaze baseline's dataset and its evaluation episodes."""
+    p.add_argument("env", metavar="DATASET", help="antmaze-umaze, antmaze-medium-play, ...")
+    p.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="first episode seed (default 0)")
+    p.add_argument("--num-envs", type=int, default=10, help="envs stepped together (default 10)")
 
 
 def run_bc(args: argparse.Namespace) -> int:
