@@ -101,7 +101,8 @@ class ToyTask:
                      ) -> np.ndarray:
         return plans
 
-    def controller(self, stride: int, networks, velocities: str = "plan") -> ToyController:
+    def controller(self, stride: int, networks, velocities: str = "plan",
+                   aim: int | None = None) -> ToyController:
         return ToyController()
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:

@@ -131,8 +131,9 @@ class AntMazeTask:
 
     def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan",
                    aim: int | None = None) -> InverseDynamicsController:
-        """``a = f(observed s_t, plan state k steps ahead)`` with the planner file's inverse
-        dynamics (``velocities`` other than ``plan`` are refused)."""
+        """``a = f(observed s_t, the plan aim env steps ahead)`` (``aim`` None: the model's
+        k) with the planner file's inverse dynamics, which reads the target's x, y
+        (``velocities`` other than ``plan`` are refused)."""
         return invdyn_controller(networks, stride, velocities, "AntMaze", aim)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
