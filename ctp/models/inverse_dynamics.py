@@ -10,9 +10,9 @@ is what the action explains (from ``[s_t, s_{t+k}]`` the net must learn to cance
 inputs against each other). With ``target_dims`` = n > 0 it reads only the change of the
 leading n dims (AntMaze: the x, y the ant should move by, not the body state of a plan k steps
 ahead, which the plan cannot predict), and clips its length to ``reach``, the 90th percentile
-over the training pairs: a target further than the data ever moved in k steps is read as "go
-that way at the data's pace", not extrapolated. It standardises its input with the training pairs'
-mean and std and squashes its output with tanh (actions in [-1, 1]).
+over the training pairs: a target further than the data moves in k steps 9 times in 10 is
+read as "go that way at the data's pace", not extrapolated. It standardises its input with the
+training pairs' mean and std and squashes its output with tanh (actions in [-1, 1]).
 
 Checkpoint (``kind`` "invdyn", ``ctp/training/``): the training checkpoint's fields with ``unet``
 and ``edm`` None and ``invdyn`` = {obs_dim, act_dim, hidden, stride, target_dims, reach};
