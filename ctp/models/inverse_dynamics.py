@@ -69,6 +69,19 @@ def check_reach(k: int, stride: int, horizon: int, target_dims: int = 0) -> None
                        f"span {span} env steps, got {k!r}")
 
 
+def check_aim(aim: int, stride: int, horizon: int, target_dims: int | None) -> None:
+    """A planner's ``--aim`` (env steps ahead on the plan its inverse dynamics heads for) needs
+    inverse dynamics (``target_dims`` None: the planner has none) and must land within the
+    plans as ``check_reach`` says; CTPErrors name ``--aim``."""
+    if target_dims is None:
+        raise CTPError("--aim: sets how far ahead the inverse dynamics aims; the planner has "
+                       "none (bundle one with --invdyn)")
+    try:
+        check_reach(aim, stride, horizon, target_dims)
+    except CTPError as exc:
+        raise CTPError(f"--aim: {exc}") from None
+
+
 class InverseDynamics(nn.Module):
     """``forward(state [B, D], target [B, D])`` -> actions ``[B, A]``, raw env units: the
     action at ``state`` towards ``target``, ``stride`` env steps later; ``target_dims`` = n > 0

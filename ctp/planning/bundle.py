@@ -71,20 +71,6 @@ def _value_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
     return {**_network(payload, half), "returns": dict(payload.get("returns") or {})}
 
 
-def _check_aim(aim: int, student: dict[str, Any], invdyn: dict[str, Any] | None) -> None:
-    """``--aim`` needs inverse dynamics and must land within the plans (``check_reach``)."""
-    from ctp.models.inverse_dynamics import check_reach
-
-    if invdyn is None:
-        raise CTPError("--aim: sets how far ahead the inverse dynamics aims; bundle one with "
-                       "--invdyn")
-    try:
-        check_reach(aim, student["stride"], student["horizon"],
-                    int(invdyn["invdyn"].get("target_dims", 0)))
-    except CTPError as exc:
-        raise CTPError(f"--aim: {exc}") from None
-
-
 def _invdyn_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
     return {"invdyn": dict(payload["invdyn"]), "state": _state(payload, half),
             "step": payload["step"]}
@@ -159,7 +145,10 @@ def export_planner(cfg: ExportConfig) -> Path:
     _check_against_student(student, {"--teacher": teacher, "--critic": critic,
                                      "--value": value, "--invdyn": invdyn})
     if defaults.get("aim") is not None:
-        _check_aim(defaults["aim"], student, invdyn)
+        from ctp.models.inverse_dynamics import check_aim
+
+        check_aim(defaults["aim"], student["stride"], student["horizon"],
+                  int(invdyn["invdyn"].get("target_dims", 0)) if invdyn else None)
     task = planning_task(task_for_dataset(student["dataset_id"]))
     if replan is None:  # the task's usual replanning (locomotion: every env step)
         replan = task.default_replan

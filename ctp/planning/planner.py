@@ -229,15 +229,11 @@ class Planner:
         e.g. locomotion's reads the file's inverse dynamics)."""
         aim = self.config.aim
         if aim is not None:
-            from ctp.models.inverse_dynamics import check_reach
+            from ctp.models.inverse_dynamics import check_aim
 
             invdyn = self.networks.get("invdyn")
-            if invdyn is None:
-                raise CTPError(f"--aim {aim}: this planner has no inverse dynamics to aim")
-            try:
-                check_reach(aim, self.stride, self.horizon, invdyn.target_dims)
-            except CTPError as exc:
-                raise CTPError(f"--aim: {exc}") from None
+            check_aim(aim, self.stride, self.horizon,
+                      None if invdyn is None else invdyn.target_dims)
         return self.task.controller(self.stride, self.networks, self.config.velocities, aim)
 
     def scorer_weights(self) -> dict[str, float]:
