@@ -14,3 +14,15 @@ def test_speed_table_row_and_markdown() -> None:
     assert row["ctm ms"] > 0 and row["teacher 18 / ctm"] > 1
     table = markdown([row]).splitlines()
     assert table[0].startswith("| planner | candidates | ctm ms") and "hopper-medium" in table[2]
+
+
+
+def test_speed_table_times_a_given_file_under_its_path(tmp_path: Path) -> None:
+    import shutil
+
+    from ctp.planning.bundle import BUNDLED_DIR
+
+    older = tmp_path / "older.pt"
+    shutil.copy(BUNDLED_DIR / "hopper-medium.pt", older)
+    row = time_planner("hopper-medium", rounds=1, compiled=False, path=older)
+    assert row["env"] == f"hopper-medium ({older})" and row["ctm ms"] > 0

@@ -67,9 +67,12 @@ def median_ms(planner: Any, state: np.ndarray, goal: np.ndarray, rounds: int, wa
     return 1000 * statistics.median(times)
 
 
-def time_planner(env: str, rounds: int, compiled: bool) -> dict[str, Any]:
-    """One row of the table: the medians (ms) and ratios of ``env``'s shipped planner."""
-    shipped = defaults_of(load_planner_file(BUNDLED_DIR / f"{env}.pt"))
+def time_planner(env: str, rounds: int, compiled: bool, path: Path | None = None
+                 ) -> dict[str, Any]:
+    """One row of the table: the medians (ms) and ratios of ``env``'s shipped planner, or of
+    the planner file ``path`` for ``env`` (an older or candidate file, timed in the same run)."""
+    path = path or BUNDLED_DIR / f"{env}.pt"
+    shipped = defaults_of(load_planner_file(path))
     family = task_for_env(env).name
     state, goal = first_observation(env)
     settings: dict[str, PlannerConfig | None] = {
@@ -79,11 +82,12 @@ def time_planner(env: str, rounds: int, compiled: bool) -> dict[str, Any]:
         "diffuser NFE": dataclasses.replace(shipped, sampler="edm",
                                             edm_steps=DIFFUSER_LEVELS[family]),
     }
-    row: dict[str, Any] = {"env": env, "candidates": shipped.candidates}
+    label = env if path.parent == BUNDLED_DIR else f"{env} ({path})"
+    row: dict[str, Any] = {"env": label, "candidates": shipped.candidates}
     for name, config in settings.items():
         if config is None:
             continue
-        planner = load_planner(env=env, config=config)
+        planner = load_planner(path, env=env, config=config)
         slow = config.sampler == "edm"
         row[f"{name} ms"] = round(median_ms(planner, state, goal,
                                             max(3, rounds // 10) if slow else rounds,
@@ -113,12 +117,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled column")
     parser.add_argument("--env", action="append", help="only these planners (repeatable)")
+    parser.add_argument("--planner", action="append", default=[], metavar="ENV=FILE",
+                        help="also time this planner file for ENV, in the same run (e.g. the "
+                             "previous shipped file; repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     envs = args.env or sorted(p.stem for p in BUNDLED_DIR.glob("*.pt"))
+    extra = [tuple(item.split("=", 1)) for item in args.planner]
+    if any(len(item) != 2 for item in extra):
+        parser.error("--planner: expected ENV=FILE")
     rows = []
-    for env in envs:
-        rows.append(time_planner(env, args.rounds, not args.no_compile))
+    for env, path in [(env, None) for env in envs] + [(e, Path(f)) for e, f in extra]:
+        rows.append(time_planner(env, args.rounds, not args.no_compile, path))
         print(json.dumps(rows[-1]), flush=True)
     machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}

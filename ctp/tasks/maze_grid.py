@@ -134,18 +134,22 @@ def make_maze_env(gym_id: str, **kwargs: Any) -> Any:
     (``maze_v4.py``) to a new ``ant_maze<time>.xml`` that it never deletes. Here the build holds
     an exclusive lock (``fcntl.flock`` on a per-user file in the same temp folder) and the XML
     is deleted once MuJoCo has loaded it: the model lives in memory, and neither reset nor
-    rendering reads the file again.
+    rendering reads the file again. The model compiles in this thread
+    (``ctp.tasks.mujoco_compile``).
     """
     import fcntl
 
     import gymnasium as gym
+
+    from ctp.tasks.mujoco_compile import models_compiled_in_this_thread
 
     register_robotics_envs()
     lock_path = Path(tempfile.gettempdir()) / f"ctp-maze-xml-{os.getuid()}.lock"
     fd = os.open(lock_path, os.O_RDONLY | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        env = gym.make(gym_id, **kwargs)
+        with models_compiled_in_this_thread():
+            env = gym.make(gym_id, **kwargs)
         Path(env.unwrapped.tmp_xml_file_path).unlink(missing_ok=True)
     finally:
         os.close(fd)  # releases the lock

@@ -57,7 +57,10 @@ class SteeringAntEnv(gym.Env):
                  body_frame: bool = False, turn_range: float = np.pi):
         from gymnasium.envs.mujoco.ant_v4 import AntEnv
 
-        self.ant = AntEnv()  # 27-dim observation: x, y excluded, no contact forces
+        from ctp.tasks.mujoco_compile import models_compiled_in_this_thread
+
+        with models_compiled_in_this_thread():
+            self.ant = AntEnv()  # 27-dim observation: x, y excluded, no contact forces
         self.resample_every = resample_every
         self.max_steps = max_steps
         self.healthy_reward, self.ctrl_cost = healthy_reward, ctrl_cost

@@ -44,12 +44,15 @@ class LocomotionSpec:
         return f"ctp/mujoco/{self.name}/{kind}-v1"
 
     def make_env(self):
-        """A Gymnasium env of this task (1000-step time limit), without v4's upgrade nag."""
+        """A Gymnasium env of this task (1000-step time limit), without v4's upgrade nag; its
+        model compiled in this thread (``ctp.tasks.mujoco_compile``)."""
         import warnings
 
         import gymnasium as gym
 
-        with warnings.catch_warnings():
+        from ctp.tasks.mujoco_compile import models_compiled_in_this_thread
+
+        with warnings.catch_warnings(), models_compiled_in_this_thread():
             warnings.filterwarnings("ignore", message=".*is out of date.*")
             return gym.make(self.env_id)
 
