@@ -261,7 +261,7 @@ def _doing(recipe: Recipe, stage: str, cfg: Any, out: Path) -> str:
     if stage in TRAINING:
         how = "resuming" if (Path(cfg.out_dir) / "latest.pt").exists() else "training"
         return (f"{how} the {cfg.kind} network to step {cfg.steps} in {cfg.out_dir} (first "
-                f"loading {cfg.dataset_id} and cutting its windows)")
+                f"loading {recipe.data['dataset_id']} and cutting its windows)")
     if stage == "pairs":
         return f"{cfg.count} teacher ODE pairs ({cfg.heun_steps} Heun levels) -> {cfg.out}"
     if stage == "select":

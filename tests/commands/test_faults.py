@@ -339,3 +339,14 @@ def test_a_nearly_full_disk_refuses_to_start(tmp_path, own_root, monkeypatch, ca
     assert_one_line_error(run_main(capsys, "train", "teacher", "--out", out, *TINY),
                           "--out", "has 10 MB free", "expected at least 64 MB")
     assert not out.exists() and not any(own_root.iterdir())
+
+
+def test_a_student_stage_names_the_recipes_dataset(tmp_path) -> None:
+    """The student's TrainConfig learns its dataset from the teacher only when it runs; the
+    line before the stage names the recipe's dataset, not the config's default."""
+    from ctp.recipe.config import _stage_config, parse_recipe
+    from ctp.recipe.run import _doing
+
+    recipe = parse_recipe(RECIPE.replace("umaze-v1", "medium-v1"), "r.toml")
+    line = _doing(recipe, "student", _stage_config(recipe, "student", tmp_path), tmp_path)
+    assert "first loading ctp/pointmaze/medium-v1 and cutting its windows" in line, line
