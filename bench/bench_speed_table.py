@@ -16,7 +16,6 @@ def test_speed_table_row_and_markdown() -> None:
     assert table[0].startswith("| planner | candidates | ctm ms") and "hopper-medium" in table[2]
 
 
-
 def test_speed_table_times_a_given_file_under_its_path(tmp_path: Path) -> None:
     import shutil
 
