@@ -58,12 +58,13 @@ def test_envs_are_made_where_no_thread_can_start() -> None:
     if hard != resource.RLIM_INFINITY and hard < 1 << 46:
         pytest.skip("the hard stack limit is too low to make thread stacks uncommittable")
 
-    def huge_thread_stacks() -> None:
-        resource.setrlimit(resource.RLIMIT_STACK, (1 << 46, hard))
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-c", NO_THREADS], preexec_fn=huge_thread_stacks,
-                          env=env, capture_output=True, text=True, timeout=300)
+    # The limit is set by the shell the child is exec'd from: no preexec_fn, so no fork of
+    # this (multithreaded) test process.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "CTP_CHILD": NO_THREADS}
+    script = f'ulimit -s {(1 << 46) // 1024} && exec "{sys.executable}" -c "$CTP_CHILD"'
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300)
     if proc.returncode == 77:
         pytest.skip("threads start even with huge stacks here (lazy commit)")
     assert proc.returncode == 0, proc.stderr[-2000:]
