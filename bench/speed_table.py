@@ -71,6 +71,7 @@ def time_planner(env: str, rounds: int, compiled: bool, path: Path | None = None
                  ) -> dict[str, Any]:
     """One row of the table: the medians (ms) and ratios of ``env``'s shipped planner, or of
     the planner file ``path`` for ``env`` (an older or candidate file, timed in the same run)."""
+    label = env if path is None else f"{env} ({path})"
     path = path or BUNDLED_DIR / f"{env}.pt"
     shipped = defaults_of(load_planner_file(path))
     family = task_for_env(env).name
@@ -82,7 +83,6 @@ def time_planner(env: str, rounds: int, compiled: bool, path: Path | None = None
         "diffuser NFE": dataclasses.replace(shipped, sampler="edm",
                                             edm_steps=DIFFUSER_LEVELS[family]),
     }
-    label = env if path.parent == BUNDLED_DIR else f"{env} ({path})"
     row: dict[str, Any] = {"env": label, "candidates": shipped.candidates}
     for name, config in settings.items():
         if config is None:
