@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_antmaze_episodes(ex)
     ex.add_argument("--noise", type=float, default=0.0,
                     help="Gaussian action noise std (default 0; the data's is 0.2)")
+    ex.add_argument("--action-scale", type=float, default=None,
+                    help="factor on the controller's deterministic actions, in (0, 1] "
+                    "(default: the one the datasets are generated with)")
     ex.add_argument("--actor", default="",
                     help="ant controller checkpoint (default: the shipped one; e.g. a "
                     "--train-policy run's ant-actor.pt)")
@@ -143,10 +146,13 @@ def run_expert(args: argparse.Namespace) -> int:
                        num_envs=args.num_envs, noise=args.noise, progress=not args.no_progress)
     if args.actor:
         cfg.actor_path = args.actor
+    if args.action_scale is not None:
+        cfg.action_scale = args.action_scale
     result = evaluate_expert(cfg)
     write_json(out, result)
     score = result["d4rl_normalized"]
-    print(f"{spec.env_name}: expert (ours), noise {args.noise:g}: {score['mean']:.1f} +- "
+    print(f"{spec.env_name}: expert (ours), noise {args.noise:g}, action scale "
+          f"{cfg.action_scale:g}: {score['mean']:.1f} +- "
           f"{score['se']:.1f} (100 x success, {result['episodes']} episodes); decision p50 "
           f"{result['latency_ms']['p50']:.2f} ms; wrote {out}")
     return 0

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ctp.tasks.antmaze.envs import make_vector_env
-from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, AntExpert, load_controller
+from ctp.tasks.antmaze.expert import ACTION_SCALE, SHIPPED_ACTOR, AntExpert, load_controller
 from ctp.tasks.antmaze.spec import (
     GOAL_RADIUS,
     REF_MAX_SCORE,
@@ -44,6 +44,7 @@ class ExpertConfig:
     num_envs: int = 10
     noise: float = 0.0
     actor_path: str = str(SHIPPED_ACTOR)
+    action_scale: float = ACTION_SCALE
     progress: bool = True
 
     def validate(self) -> None:
@@ -54,6 +55,7 @@ class ExpertConfig:
              "an integer in 0..2^32-1 (with every episode's seed)", self.seed),
             (1 <= self.num_envs <= 256, "--num-envs", "in 1..256", self.num_envs),
             (0 <= self.noise < 10, "--noise", "a standard deviation in [0, 10)", self.noise),
+            (0 < self.action_scale <= 1, "--action-scale", "in (0, 1]", self.action_scale),
         ])
 
 
@@ -121,7 +123,7 @@ def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
     cfg.validate()
     spec = get_spec(cfg.env)
     torch.set_num_threads(1)
-    controller = load_controller(cfg.actor_path)
+    controller = load_controller(cfg.actor_path, cfg.action_scale)
     rng = np.random.default_rng(cfg.seed)
 
     def make_policy(num_envs: int) -> Policy:
@@ -131,4 +133,5 @@ def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:
                                       cfg.noise, cfg.progress, f"expert {spec.env_name}")
     return success_document(spec, rows, latencies, checkpoint=cfg.actor_path,
                             policy="expert (ours): BFS waypoints + SAC ant controller",
-                            noise=cfg.noise, num_envs=cfg.num_envs)
+                            noise=cfg.noise, action_scale=cfg.action_scale,
+                            num_envs=cfg.num_envs)

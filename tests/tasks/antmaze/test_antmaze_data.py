@@ -16,7 +16,12 @@ from helpers import assert_one_line_error, run_main
 
 from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.tasks import get_task, task_for_dataset
-from ctp.tasks.antmaze.expert import SHIPPED_ACTOR, WaypointSolver
+from ctp.tasks.antmaze.expert import (
+    ACTION_SCALE,
+    SHIPPED_ACTOR,
+    WaypointSolver,
+    load_controller,
+)
 from ctp.tasks.antmaze.generate import GenerateConfig, generate_dataset
 from ctp.tasks.antmaze.reference import ExpertConfig, evaluate_expert
 from ctp.tasks.antmaze.spec import DATASET_NAMES, SPECS, get_spec, spec_for_dataset
@@ -283,7 +288,19 @@ def test_expert_reference_row(random_actor) -> None:
     scores = [100 * e["return"] for e in result["per_episode"]]
     assert result["d4rl_normalized"]["mean"] == pytest.approx(np.mean(scores))
     assert 0.0 <= result["success_rate"] <= 1.0
+    assert result["action_scale"] == ACTION_SCALE and result["noise"] == 0.2
     json.dumps(result, allow_nan=False)
+
+
+def test_controller_scales_the_actors_deterministic_actions(random_actor) -> None:
+    obs = np.random.default_rng(0).normal(size=(5, 27))
+    obs[:, 1:5] = [1.0, 0.0, 0.0, 0.0]  # an upright torso facing +x
+    directions = np.tile([[0.0, 1.0]], (5, 1))
+    full = load_controller(random_actor, action_scale=1.0)(obs, directions)
+    scaled = load_controller(random_actor, action_scale=0.6)(obs, directions)
+    assert np.abs(full).max() > 0.01
+    np.testing.assert_allclose(scaled, 0.6 * full, rtol=1e-6)
+    assert load_controller(random_actor).action_scale == ACTION_SCALE
 
 
 @pytest.mark.skipif(not SHIPPED_ACTOR.exists(), reason="the ant controller is not shipped yet")
@@ -304,6 +321,8 @@ def test_shipped_controller_reaches_the_umaze_goal() -> None:
     (["baseline", "expert", "antmaze-umaze", "--num-envs", "0"], "--num-envs"),
     (["baseline", "expert", "antmaze-umaze", "--noise", "nan"], "--noise"),
     (["baseline", "expert", "antmaze-umaze", "--seed", "-1"], "--seed"),
+    (["baseline", "expert", "antmaze-umaze", "--action-scale", "0"], "--action-scale"),
+    (["baseline", "expert", "antmaze-umaze", "--action-scale", "1.5"], "--action-scale"),
 ])
 def test_cli_bad_input_is_one_line(argv, message, own_root, capsys) -> None:
     assert_one_line_error(run_main(capsys, *argv), message)
