@@ -48,7 +48,7 @@ class AntController:
 
     actor: SquashedGaussianActor
     body_frame: bool
-    action_scale: float = ACTION_SCALE
+    action_scale: float
 
     def __call__(self, obs: np.ndarray, directions: np.ndarray) -> np.ndarray:
         """Observations ``[E, 27]``, world-frame unit directions ``[E, 2]`` -> deterministic
