@@ -9,6 +9,7 @@ y = (height/2 - (row + 0.5)) * scale, with ``scale`` the env's ``maze_size_scali
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections import deque
@@ -204,9 +205,9 @@ class WaypointPath:
     def target(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """The waypoint ``[2]`` for an agent at ``xy [2]`` bound for ``goal_xy [2]``; a goal
         that moved (by over 1 mm) starts a new path."""
-        if self._goal_xy is None or np.linalg.norm(goal_xy - self._goal_xy) > 1e-3:
+        if self._goal_xy is None or math.dist(goal_xy, self._goal_xy) > 1e-3:
             self._replan(xy, goal_xy)
-        if self._cell != self._goal_cell and np.linalg.norm(self._target - xy) <= self.reached:
+        if self._cell != self._goal_cell and math.dist(self._target, xy) <= self.reached:
             self._cell = self.geometry.next_cell(self._cell, self._dist)
             self._target = self._waypoint(self._cell, jitter=self.jitter > 0)
         return self._target

@@ -12,11 +12,12 @@ planner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
+from torch import nn
 
 from ctp.nn.actor import SquashedGaussianActor, load_actor
 from ctp.tasks.antmaze.spec import CELL_SIZE, AntMazeSpec
@@ -44,19 +45,28 @@ SHIPPED_ACTOR = Path(__file__).resolve().parents[2] / "assets" / "behaviour" / "
 class AntController:
     """The ant controller: a SAC actor (29 -> 8), whether it reads its direction in the
     torso's heading frame (recorded in its checkpoint's info), and the factor its
-    deterministic actions are scaled by."""
+    deterministic actions are scaled by. The actor's deterministic path (ReLU trunk, mean head,
+    tanh) runs as float32 numpy matrix products: one observation a step is the data's loop,
+    where torch's per-call overhead cost more than the arithmetic."""
 
     actor: SquashedGaussianActor
     body_frame: bool
     action_scale: float
+    _layers: list[tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        linears = [m for m in self.actor.latent_pi if isinstance(m, nn.Linear)] + [self.actor.mu]
+        self._layers = [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy())
+                        for m in linears]
 
     def __call__(self, obs: np.ndarray, directions: np.ndarray) -> np.ndarray:
         """Observations ``[E, 27]``, world-frame unit directions ``[E, 2]`` -> deterministic
         actions ``[E, 8]`` in [-action_scale, action_scale] (float64)."""
-        x = torch.from_numpy(direction_obs(obs, directions, self.body_frame))
-        with torch.no_grad():
-            action = self.actor(x, deterministic=True).numpy().astype(np.float64)
-        return self.action_scale * action
+        h = direction_obs(obs, directions, self.body_frame)
+        *trunk, (w_mu, b_mu) = self._layers
+        for w, b in trunk:
+            h = np.maximum(h @ w + b, 0.0)
+        return self.action_scale * np.tanh(h @ w_mu + b_mu).astype(np.float64)
 
 
 def load_controller(path: str | Path = SHIPPED_ACTOR,
@@ -73,7 +83,7 @@ def load_controller(path: str | Path = SHIPPED_ACTOR,
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / max(float(np.linalg.norm(v)), 1e-6)
+    return v / max(math.hypot(v[0], v[1]), 1e-6)
 
 
 class WaypointSolver:
@@ -88,8 +98,9 @@ class WaypointSolver:
     def direction(self, xy: np.ndarray, goal_xy: np.ndarray) -> np.ndarray:
         """Unit direction ``[2]`` from the ant's ``xy [2]`` toward its waypoint."""
         target = self.path.target(xy, goal_xy)
-        offset = _unit(target - xy)
-        left = float(np.linalg.norm(target - xy))
+        offset = target - xy
+        left = math.hypot(offset[0], offset[1])
+        offset = offset / max(left, 1e-6)
         if left < BLEND:  # round the corner: blend in the leg after the waypoint
             weight = 1.0 - left / BLEND
             offset = _unit((1.0 - weight) * offset
@@ -111,7 +122,8 @@ class AntExpert:
                  rng: np.random.Generator, jitter: bool = True):
         self.spec, self.controller, self.rng, self.jitter = spec, controller, rng, jitter
         self.solvers = [WaypointSolver(spec, rng, jitter) for _ in range(num_envs)]
-        self.history = np.full((num_envs, STUCK_STEPS, 2), np.nan)  # recent positions
+        self.history = np.full((num_envs, STUCK_STEPS, 2), np.nan)  # recent positions, a ring
+        self.newest = 0  # the ring's slot holding the latest positions
         self.escape = np.zeros(num_envs, dtype=np.int64)  # escape steps left
         self.escape_dir = np.zeros((num_envs, 2))
 
@@ -121,12 +133,16 @@ class AntExpert:
         self.history[index] = np.nan
         self.escape[index] = 0
 
-    def _stuck(self, xy: np.ndarray) -> np.ndarray:
-        """Record positions ``[E, 2]``; which ants moved under STUCK_DISTANCE lately."""
-        self.history = np.roll(self.history, -1, axis=1)
-        self.history[:, -1] = xy
-        moved = np.linalg.norm(self.history[:, -1] - self.history[:, 0], axis=-1)
-        return moved < STUCK_DISTANCE  # NaN (history not full yet) compares False
+    def _record(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Record positions ``[E, 2]`` -> (which ants moved under STUCK_DISTANCE in the last
+        STUCK_STEPS steps ``[E]``, each ant's travel over the last HEADING_LAG steps ``[E, 2]``;
+        NaN until the history is long enough)."""
+        self.newest = (self.newest + 1) % STUCK_STEPS
+        self.history[:, self.newest] = xy
+        oldest = self.history[:, (self.newest + 1) % STUCK_STEPS]
+        lagged = self.history[:, (self.newest - HEADING_LAG) % STUCK_STEPS]
+        moved = np.sqrt(np.square(xy - oldest).sum(axis=-1))
+        return moved < STUCK_DISTANCE, xy - lagged  # NaN compares False
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         """``observation [E, 27]``, ``achieved_goal`` / ``desired_goal [E, 2]`` ->
@@ -135,9 +151,8 @@ class AntExpert:
         directions = np.stack([
             solver.direction(p, goal) for solver, p, goal
             in zip(self.solvers, xy, obs["desired_goal"])])
-        stuck = self._stuck(xy)
-        travel = self.history[:, -1] - self.history[:, -1 - HEADING_LAG]  # NaN early on
-        moving = np.linalg.norm(travel, axis=-1) > 0.2
+        stuck, travel = self._record(xy)
+        moving = np.square(travel).sum(axis=-1) > 0.2**2
         want = np.arctan2(directions[:, 1], directions[:, 0])
         error = np.angle(np.exp(1j * (want - np.arctan2(travel[:, 1], travel[:, 0]))))
         aim = want + np.where(moving, np.clip(HEADING_GAIN * error, -MAX_CORRECTION,

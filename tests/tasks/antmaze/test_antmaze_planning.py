@@ -11,7 +11,6 @@ import pytest
 import torch
 from helpers import assert_one_line_error, run_main
 
-from ctp.nn.actor import SquashedGaussianActor, save_actor
 from ctp.planning.bundle import ExportConfig, export_planner
 from ctp.tasks import get_task, planning_task, task_for_env
 from ctp.tasks.antmaze.envs import make_env
@@ -30,18 +29,16 @@ TINY = dict(batch_size=8, steps=3, progress=False)
 
 @pytest.fixture(scope="module")
 def umaze(tmp_path_factory):
-    """A 1500-step umaze dataset from an untrained controller, in its own Minari folder, and a
+    """A 1500-step umaze dataset from the shipped controller (so the data spans the maze from
+    start to goal, as the planner's input guard expects), in its own Minari folder, and a
     planner (teacher, student, inverse dynamics k = 3 on the target's x, y, between plan
     states; horizon 8, stride 4) trained 3 steps."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     root, out = tmp_path_factory.mktemp("minari"), tmp_path_factory.mktemp("antmaze")
-    actor = out / "actor.pt"
-    save_actor(actor, SquashedGaussianActor(29, 8).eval(), {"task": "test"})
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINARI_DATASETS_PATH", str(root))
-        generate_dataset(GenerateConfig(get_spec("umaze"), steps=1500, progress=False,
-                                        actor_path=str(actor)))
+        generate_dataset(GenerateConfig(get_spec("umaze"), steps=1500, progress=False))
         common = dict(dataset_id=UMAZE, horizon=8, stride=4, dim=16, dim_mults=(1, 2), **TINY)
         teacher = train(TrainConfig(kind="teacher", out_dir=str(out / "t"), **common)).latest
         student = train(TrainConfig(kind="ctm", teacher=str(teacher), out_dir=str(out / "c"),
