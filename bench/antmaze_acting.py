@@ -72,7 +72,9 @@ def walk(invdyn: nn.Module, env_name: str, ask: float, episodes: int, seed: int,
 
 def main() -> None:
     from ctp.models.builder import load_invdyn
+    from ctp.tasks.antmaze.spec import get_spec
     from ctp.utils.atomic import write_json
+    from ctp.utils.errors import CTPError
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--invdyn", required=True, help="inverse-dynamics checkpoint (x, y targets)")
@@ -83,10 +85,17 @@ def main() -> None:
     p.add_argument("--out", default="")
     args = p.parse_args()
     torch.set_num_threads(1)
-    invdyn, _, _ = load_invdyn(args.invdyn)
+    try:
+        get_spec(args.env)
+        if not (args.ask > 0 and args.episodes >= 1):
+            raise CTPError(f"--ask {args.ask} / --episodes {args.episodes}: expected a distance "
+                           "> 0 m and at least 1 episode")
+        invdyn, _, _ = load_invdyn(args.invdyn)
+    except CTPError as exc:
+        raise SystemExit(f"antmaze_acting: error: {exc}") from None
     if invdyn.target_dims != 2:
-        raise SystemExit(f"{args.invdyn}: expected inverse dynamics reading x, y targets "
-                         f"(--target-dims 2), got target_dims {invdyn.target_dims}")
+        raise SystemExit(f"antmaze_acting: error: {args.invdyn}: expected inverse dynamics "
+                         f"reading x, y targets (--target-dims 2), got {invdyn.target_dims}")
     result = walk(invdyn, args.env, args.ask, args.episodes, args.seed, progress=True)
     result.update(invdyn=args.invdyn, k=invdyn.stride, reach_m=invdyn.reach)
     print(f"{args.env}: k {invdyn.stride}, reach {invdyn.reach:.2f} m, ask {args.ask} m: "

@@ -22,3 +22,15 @@ def test_walk_reports_success_and_failures() -> None:
     assert len(result["failures"]) + len(result["arrival_steps"]) == 2
     assert all(f["goal_distance_m"] > 0.0 for f in result["failures"])
     json.dumps(result, allow_nan=False)
+
+
+def test_bad_input_is_one_line() -> None:
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "antmaze_acting.py"
+    proc = subprocess.run([sys.executable, str(script), "--invdyn", "missing.pt", "--ask", "-1"],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "antmaze_acting: error: --ask -1.0 / --episodes 20: expected a distance > 0 m and at "
+        "least 1 episode"]
