@@ -34,6 +34,7 @@ def walk(invdyn: nn.Module, env_name: str, ask: float, episodes: int, seed: int,
     from ctp.tasks.antmaze.expert import WaypointSolver
     from ctp.tasks.antmaze.maze_steering import flipped_mask
     from ctp.tasks.antmaze.spec import get_spec
+    from ctp.tasks.antmaze.task import ANTMAZE
 
     spec = get_spec(env_name)
     envs = make_vector_env(spec, episodes, stop_at_goal=True)
@@ -42,12 +43,11 @@ def walk(invdyn: nn.Module, env_name: str, ask: float, episodes: int, seed: int,
     solvers = [WaypointSolver(spec, rng, jitter=False) for _ in range(episodes)]
     done = np.zeros(episodes, dtype=bool)
     arrival = np.full(episodes, -1)
-    last = obs
     for t in tqdm(range(spec.episode_steps), desc=f"walk {env_name}", disable=not progress):
-        xy = np.asarray(obs["achieved_goal"], dtype=np.float64)
+        state = ANTMAZE.observe(obs).state  # [E, 29]: x, y, then the ant's 27 (float32)
+        xy = np.asarray(obs["achieved_goal"], dtype=np.float64)  # the solver's own precision
         directions = np.stack([s.direction(p, g) for s, p, g
                                in zip(solvers, xy, obs["desired_goal"])])
-        state = np.concatenate([xy, obs["observation"]], axis=1).astype(np.float32)
         target = state.copy()
         target[:, :2] = xy + ask * directions
         with torch.no_grad():
@@ -56,12 +56,12 @@ def walk(invdyn: nn.Module, env_name: str, ask: float, episodes: int, seed: int,
         arrived = np.asarray(terminated, dtype=bool) & ~done
         arrival[arrived] = t + 1
         done |= arrived
-        last = {k: np.where(done[:, None], last[k], obs[k]) for k in obs}  # pre-reset state
         if done.all():
             break
     envs.close()
-    flipped = flipped_mask(np.asarray(last["observation"]))
-    gap = np.linalg.norm(last["achieved_goal"] - last["desired_goal"], axis=1)
+    # Failures never ended, so their last observation is their own (not a reset's).
+    flipped = flipped_mask(np.asarray(obs["observation"]))
+    gap = np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"], axis=1)
     return {"env": env_name, "ask_m": ask, "episodes": episodes,
             "seeds": [seed, seed + episodes - 1], "success_rate": float(done.mean()),
             "arrival_steps": sorted(arrival[done].tolist()),
