@@ -52,18 +52,20 @@ def score_candidates_reference(
     return reward - dyn_weight * dynamics_error_reference(traj, step_dt=step_dt)
 
 
-def _check(traj: torch.Tensor, goal_xy: torch.Tensor | None) -> None:
-    if traj.dim() != 3 or traj.shape[-1] < 4 or (
+def _check(traj: torch.Tensor, goal_xy: torch.Tensor | None, min_dim: int = 4) -> None:
+    """Plans ``[N, H, D >= min_dim]`` (the reward alone reads x, y: 2; dynamics 4) and goals
+    ``[N, 2]``."""
+    if traj.dim() != 3 or traj.shape[-1] < min_dim or (
             goal_xy is not None and goal_xy.shape != (traj.shape[0], 2)):
         goal = "" if goal_xy is None else f" and {tuple(goal_xy.shape)}"
-        raise ValueError(f"traj/goal_xy: expected [N, H, D >= 4] and [N, 2], got "
+        raise ValueError(f"traj/goal_xy: expected [N, H, D >= {min_dim}] and [N, 2], got "
                          f"{tuple(traj.shape)}{goal}")
 
 
 def goal_reward(traj: torch.Tensor, goal_xy: torch.Tensor, *, goal_radius: float,
                 backend: str = "auto") -> torch.Tensor:
     """Same as :func:`goal_reward_reference`, on the chosen backend."""
-    _check(traj, goal_xy)
+    _check(traj, goal_xy, min_dim=2)
     if resolve_backend(backend, traj.device) == "triton":
         from ctp.kernels.scoring_triton import score_candidates_triton
 

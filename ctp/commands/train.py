@@ -21,7 +21,7 @@ OPTION_FIELDS = {
     "student": "student", "grid_size": "ctm.grid_size", "teacher_steps": "ctm.max_teacher_steps",
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
-    "hidden": "hidden", "target_dims": "target_dims",
+    "hidden": "hidden", "target_dims": "target_dims", "plan_dims": "plan_dims",
 }
 
 
@@ -53,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--stride", type=int, help="env steps between states")
             k.add_argument("--dim", type=int, help="U-Net base width")
             k.add_argument("--dim-mults", type=_ints, help="e.g. 1,2,4")
+            k.add_argument("--plan-dims", type=int,
+                           help="plan the state's leading dims only (AntMaze: 2, its x, y); "
+                                "0: the whole state")
         if kind == "value":
             k.add_argument("--gamma", type=float,
                            help="discount of the return-to-go target (to the episode's end)")

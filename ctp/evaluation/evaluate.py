@@ -267,7 +267,7 @@ def evaluate(cfg: EvalConfig, planner: Planner | None = None,
     if planner.config.compile and cfg.progress:
         print(compile_note(), file=sys.stderr, flush=True)
     for _ in range(WARMUP_PLANS):
-        planner.plan(np.zeros((warm, planner.obs_dim), np.float32),
+        planner.plan(np.zeros((warm, planner.state_dim), np.float32),
                      np.zeros((warm, planner.task.goal_dims), np.float32))
     episodes = run_episodes(planner, cfg)
     result = summarize(planner, cfg, episodes, graphs)

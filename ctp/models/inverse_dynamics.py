@@ -69,6 +69,17 @@ def check_reach(k: int, stride: int, horizon: int, target_dims: int = 0) -> None
                        f"span {span} env steps, got {k!r}")
 
 
+def check_width(obs_dim: int, target_dims: int, plan_dim: int) -> None:
+    """Inverse dynamics reading ``obs_dim``-dim observed states follows plans of ``plan_dim``
+    dims: the same width, or plans of the state's leading dims (AntMaze x, y plans) when it
+    reads no more of its target than the plans hold (``target_dims`` 1..``plan_dim``)."""
+    if obs_dim == plan_dim or (obs_dim > plan_dim and 0 < target_dims <= plan_dim):
+        return
+    raise CTPError(f"reads {obs_dim}-dim states and the leading {target_dims or obs_dim} dims "
+                   f"of its target, the plans hold {plan_dim}-dim states; expected the plans' "
+                   "width, or a wider state with a target of at most the plans' width")
+
+
 def check_aim(aim: int, stride: int, horizon: int, target_dims: int | None) -> None:
     """A planner's ``--aim`` (env steps ahead on the plan its inverse dynamics heads for) needs
     inverse dynamics (``target_dims`` None: the planner has none) and must land within the
@@ -104,9 +115,11 @@ class InverseDynamics(nn.Module):
                 "stride": self.stride, "target_dims": self.target_dims, "reach": self.reach}
 
     def features(self, state: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The MLP's input ``[..., D + n]``: the state and the change of the target's leading
-        n = ``target_dims`` (or all D) dims, at most ``reach`` long."""
-        change = (target - state)[..., :self.target_dims or self.obs_dim]
+        """The MLP's input ``[..., D + n]``: the state ``[..., D]`` and the change of the
+        target's leading n = ``target_dims`` (or all D) dims, at most ``reach`` long; the
+        target ``[..., >= n]`` may hold only those (plans of a state's leading dims)."""
+        n = self.target_dims or self.obs_dim
+        change = target[..., :n] - state[..., :n]
         if self.reach is not None:
             length = change.norm(dim=-1, keepdim=True)
             change = change * (self.reach / length.clamp_min(1e-6)).clamp(max=1.0)

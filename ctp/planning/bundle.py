@@ -95,17 +95,15 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
                 raise CTPError(f"{name}: {key} {other[key]!r} differs from the student's "
                                f"{student[key]!r}")
         if name == "--invdyn":
-            from ctp.models.inverse_dynamics import check_reach
+            from ctp.models.inverse_dynamics import check_reach, check_width
 
+            target_dims = int(other["invdyn"].get("target_dims", 0))
             try:
                 check_reach(other["invdyn"]["stride"], student["stride"], student["horizon"],
-                            int(other["invdyn"].get("target_dims", 0)))
+                            target_dims)
+                check_width(int(other["invdyn"]["obs_dim"]), target_dims, obs_dim)
             except CTPError as exc:
                 raise CTPError(f"{name}: {exc}") from None
-            dim = int(other["invdyn"]["obs_dim"])
-            if dim != obs_dim:
-                raise CTPError(f"{name}: reads {dim}-dim states, the student plans "
-                               f"{obs_dim}-dim states")
             continue
         if int(other["unet"]["obs_dim"]) != obs_dim:
             raise CTPError(f"{name}: reads {other['unet']['obs_dim']}-dim states, the student "

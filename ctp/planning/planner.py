@@ -111,18 +111,18 @@ def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, horizon: in
                  device: torch.device,
                  source: str):
     """The inverse-dynamics MLP of a planner file's ``invdyn`` entry, frozen and checked: it
-    reads the planned states' width and its k reaches a plan state (``check_reach``)."""
-    from ctp.models.inverse_dynamics import check_reach
+    reads observed states at least as wide as the planned ones (``obs_dim``; wider when plans
+    hold a state's leading dims, then it reads only those of its target) and its k reaches a
+    plan state (``check_reach``)."""
+    from ctp.models.inverse_dynamics import check_reach, check_width
 
     entry = payload["invdyn"]
     where = f"{source}: invdyn"
     if not isinstance(entry, dict) or "invdyn" not in entry or "state" not in entry:
         raise CTPError(f"{where}: expected a dict with 'invdyn' and 'state'")
     model = load_invdyn_network(entry["invdyn"], entry["state"], where)
-    if model.obs_dim != obs_dim:
-        raise CTPError(f"{where}: reads {model.obs_dim}-dim states, the plans hold "
-                       f"{obs_dim}-dim states")
     try:
+        check_width(model.obs_dim, model.target_dims, obs_dim)
         check_reach(model.stride, stride, horizon, model.target_dims)
     except CTPError as exc:
         raise CTPError(f"{where}: {exc}") from None
@@ -200,6 +200,9 @@ class Planner:
         self.invdyn = (_invdyn_from(payload, self.obs_dim, self.stride, self.horizon,
                                     self.device, source)
                        if payload.get("invdyn") else None)
+        # The observed states' width: the plans' own, or wider when they hold its leading
+        # dims and the inverse dynamics reads the whole observed state (AntMaze x, y plans).
+        self.state_dim = self.invdyn.obs_dim if self.invdyn is not None else self.obs_dim
         # Every network the file holds, by entry name, for the task's controller.
         self.networks = {**self.scorer_networks,
                          **({"invdyn": self.invdyn} if self.invdyn is not None else {})}
@@ -279,7 +282,8 @@ class Planner:
     @torch.no_grad()
     def plan(self, observation: np.ndarray | torch.Tensor,
              goal: np.ndarray | torch.Tensor | None = None) -> PlanResult:
-        """Best plan for each env. observation ``[E, D]`` or ``[D]`` (D = ``obs_dim``); goal
+        """Best plan for each env. observation ``[E, S]`` or ``[S]`` (S = ``state_dim``: the
+        planned width ``obs_dim`` = D, or wider when plans hold its leading D dims); goal
         ``[E, G]`` or ``[G]`` (G = the task's ``goal_dims``, e.g. x, y; None for a task
         without goals, e.g. locomotion).
 
@@ -288,14 +292,14 @@ class Planner:
         batch size) pays a one-off warm-up, about 0.7 s eagerly on CPU: time later calls.
         """
         start = time.perf_counter()
-        obs_np, single = self._checked_input(observation, "observation", self.obs_dim)
+        obs_np, single = self._checked_input(observation, "observation", self.state_dim)
         if goal is None and self.task.goal_dims == 0:
             goal = np.zeros((len(obs_np), 0), np.float32)
         goal_np, _ = self._checked_input(goal, "goal", self.task.goal_dims)
         if len(obs_np) != len(goal_np):
             raise CTPError(f"plan: observation holds {len(obs_np)} envs but goal "
                            f"{len(goal_np)}; expected one goal per observation")
-        state = torch.from_numpy(obs_np).to(self.device)
+        state = torch.from_numpy(obs_np[:, :self.obs_dim]).to(self.device)
         goal_t = torch.from_numpy(goal_np).to(self.device)
         graphed = self.graph is not None and self.graph.num_envs == len(state)
         step = self.graph if graphed else self.sample_and_score  # other batch sizes: no graph
@@ -307,7 +311,7 @@ class Planner:
                                             self.config.goal_radius)
         controller = self.controller()
         controller.set_plans(trajectory)
-        action = controller.act(state.cpu().numpy())
+        action = controller.act(obs_np)
         if not (np.isfinite(trajectory).all() and np.isfinite(action).all()):
             raise CTPError(f"{self.source}: the networks produced a non-finite plan (NaN or "
                            "inf); no action is returned")
@@ -319,8 +323,8 @@ class Planner:
 
     def _checked_input(self, value: Any, name: str, width: int) -> tuple[np.ndarray, bool]:
         """(``value`` as float32 ``[E, width]``, whether it was one ``[width]`` row), checked:
-        numeric, E >= 1, finite and within ``MAX_RANGES_OUTSIDE`` data ranges of the
-        planner's data."""
+        numeric, E >= 1, finite, and its dims the planner's data spans (the planned ones)
+        within ``MAX_RANGES_OUTSIDE`` data ranges of that data."""
         expected = f"an array of shape [E, {width}] with E >= 1, or [{width}]"
         if value is None:
             raise CTPError(f"plan: {name}: expected {expected}, got None")
@@ -335,15 +339,17 @@ class Planner:
         arr = arr[None] if single else arr
         if arr.ndim != 2 or arr.shape[1] != width or arr.shape[0] == 0:
             raise CTPError(f"plan: {name}: expected {expected}, got shape {np.shape(value)}")
-        low, high = self.normalizer.low[:width], self.normalizer.high[:width]
+        ranged = min(width, self.obs_dim)
+        low, high = self.normalizer.low[:ranged], self.normalizer.high[:ranged]
         margin = MAX_RANGES_OUTSIDE * (high - low)
-        bad = ~(np.isfinite(arr) & (arr >= low - margin) & (arr <= high + margin))
+        bad = ~np.isfinite(arr)
+        bad[:, :ranged] |= (arr[:, :ranged] < low - margin) | (arr[:, :ranged] > high + margin)
         if bad.any():
             env, dim = (int(i) for i in np.argwhere(bad)[0])
-            raise CTPError(
-                f"plan: {name}[{env}, {dim}] is {arr[env, dim]:g}, expected a finite number "
-                f"within {MAX_RANGES_OUTSIDE:g} data ranges of the planner's "
-                f"[{low[dim]:.3g}, {high[dim]:.3g}]")
+            where = (f" within {MAX_RANGES_OUTSIDE:g} data ranges of the planner's "
+                     f"[{low[dim]:.3g}, {high[dim]:.3g}]" if dim < ranged else "")
+            raise CTPError(f"plan: {name}[{env}, {dim}] is {arr[env, dim]:g}, expected a "
+                           f"finite number{where}")
         return np.ascontiguousarray(arr), single
 
     def enable_cuda_graphs(self, num_envs: int) -> bool:

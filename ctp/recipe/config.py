@@ -155,7 +155,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             return None
         reserved = {"kind", "out_dir", "resume", "teacher", "student", "pairs", "dataset_id"}
         if stage == "value":
-            reserved |= {"horizon", "stride"}  # the plans': the teacher's
+            reserved |= {"horizon", "stride", "plan_dims"}  # the plans': the teacher's
         if stage == "invdyn":
             reserved |= {"horizon"}  # its stride is k, by default the plans' stride
         if bad := reserved & options.keys():
@@ -168,7 +168,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
                         "pairs": str(out / "pairs.pt") if recipe.pairs is not None else None},
             "critic": {"student": str(out / "student" / "latest.pt")},
             "value": plans and {"dataset_id": plans.dataset_id, "horizon": plans.horizon,
-                                "stride": plans.stride},
+                                "stride": plans.stride, "plan_dims": plans.plan_dims},
             "invdyn": plans and {"dataset_id": plans.dataset_id,
                                  "stride": options.get("stride", plans.stride)},
         }[stage]

@@ -11,7 +11,7 @@ registers a ``Task`` only.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -49,6 +49,11 @@ class StepStream:
         """int64 ``[E, 2]``: [start, end) of each episode in the stream."""
         ends = np.append(self.episode_starts[1:], self.num_steps)
         return np.stack([self.episode_starts, ends], axis=1)
+
+    def leading_dims(self, n: int) -> StepStream:
+        """The same stream with states cut to their leading ``n`` dims ``[N, n]`` (plans of
+        a state's first dims, e.g. AntMaze's x, y); everything else shared, not copied."""
+        return replace(self, observations=self.observations[:, :n])
 
 
 class Candidates(NamedTuple):

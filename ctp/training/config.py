@@ -76,6 +76,8 @@ class TrainConfig:
     gamma: float = 0.99  # value: discount of the return-to-go target
     hidden: tuple[int, ...] = (256, 256)  # invdyn: MLP hidden widths
     target_dims: int = 0  # invdyn: the target's leading dims it reads (0: all)
+    plan_dims: int = 0  # teacher/value: plan the state's leading dims only (AntMaze: 2, its
+    # x, y); 0: the whole state. ctm/critic runs plan their parent's (its normaliser's width)
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
@@ -107,6 +109,8 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.stride >= 1, "--stride", ">= 1", cfg.stride),
         (isinstance(cfg.target_dims, int) and cfg.target_dims >= 0, "--target-dims",
          "0 (all) or the number of leading state dims", cfg.target_dims),
+        (isinstance(cfg.plan_dims, int) and cfg.plan_dims >= 0, "--plan-dims",
+         "0 (the whole state) or the number of leading state dims", cfg.plan_dims),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
         (cfg.student_dim is None or (cfg.student_dim >= 8 and cfg.student_dim % 8 == 0),
          "--dim", "a positive multiple of 8", cfg.student_dim),

@@ -26,7 +26,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ctp.data.normalizer import Normalizer
 from ctp.tasks import task_for_dataset
+from ctp.tasks.base import StepStream, Task
 from ctp.training.config import TrainConfig, _resolve_from_parent, validate
 from ctp.training.distributed import WindowSampler, _average_gradients, init_distributed
 from ctp.training.objectives import OBJECTIVES, Objective
@@ -90,6 +92,24 @@ class TrainResult:
     stopped_by: int | None = None  # the signal (SIGINT, SIGTERM) that ended the run early
 
 
+def planned_part(cfg: TrainConfig, task: Task, data: StepStream,
+                 parent_normalizer: Normalizer | None) -> StepStream:
+    """The part of the data a run's networks plan: the states' leading ``--plan-dims`` (a
+    teacher or value run), the width of the parent's normaliser (ctm, critic), or all of them
+    (0; inverse dynamics always reads whole states)."""
+    width = data.observations.shape[1]
+    if cfg.kind == "invdyn":
+        return data
+    planned = parent_normalizer.dim if parent_normalizer is not None else cfg.plan_dims
+    if planned in (0, width):
+        return data
+    if not task.min_state_dim <= planned < width:
+        raise CTPError(f"--plan-dims: {cfg.dataset_id} has {width}-dim states and its task "
+                       f"plans at least {task.min_state_dim}; expected 0 (all) or "
+                       f"{task.min_state_dim}..{width}, got {planned}")
+    return data.leading_dims(planned)
+
+
 def train(cfg: TrainConfig) -> TrainResult:
     """Run (or resume) one training run."""
     validate(cfg)
@@ -114,7 +134,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     if info.main:
         prepare_out_dir(out, step)
     task = task_for_dataset(cfg.dataset_id)
-    data = task.load(cfg.dataset_id)
+    data = planned_part(cfg, task, task.load(cfg.dataset_id), parent_normalizer)
     objective = OBJECTIVES[cfg.kind](cfg, device, int(data.observations.shape[1]))
     windows = objective.source(cfg, task, data, parent_normalizer)  # or transition pairs
     module = objective.module

@@ -115,9 +115,10 @@ def make_pairs(cfg: PairsConfig) -> Path:
     teacher, payload = load_model(cfg.teacher, "teacher")
     horizon = payload["horizon"]
     task = task_for_dataset(payload["dataset_id"])
-    windows = TrajectoryWindows(task, task.load(payload["dataset_id"]),
-                                WindowConfig(horizon, payload["stride"]),
-                                normalizer_of(payload, cfg.teacher))
+    normalizer = normalizer_of(payload, cfg.teacher)  # its width: the states the teacher plans
+    windows = TrajectoryWindows(task, task.load(payload["dataset_id"]).leading_dims(
+                                    normalizer.dim),
+                                WindowConfig(horizon, payload["stride"]), normalizer)
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     start, goal = draw_conditions(windows, cfg.count, cfg.far_goal_prob, rng)

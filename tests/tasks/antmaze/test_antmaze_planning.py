@@ -50,8 +50,19 @@ def umaze(tmp_path_factory):
         planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
                                               str(teacher), invdyn=str(invdyn), half=True,
                                               defaults={"candidates": 4, "replan": 100}))
+        # Plans of the ant's x, y alone, followed by the same x, y-reading inverse dynamics.
+        xy_teacher = train(TrainConfig(kind="teacher", plan_dims=2, out_dir=str(out / "xt"),
+                                       **common)).latest
+        xy_student = train(TrainConfig(kind="ctm", teacher=str(xy_teacher),
+                                       out_dir=str(out / "xc"), **common)).latest
+        xy_planner = export_planner(ExportConfig(str(xy_student), str(out / "xy.pt"),
+                                                 invdyn=str(invdyn),
+                                                 defaults={"candidates": 4, "replan": 100}))
+        whole_k4 = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=4, hidden=(8,),
+                                     out_dir=str(out / "w4"), **TINY)).latest
     return {"root": root, "student": student, "planner": planner, "teacher": teacher,
-            "whole_state_invdyn": whole}
+            "whole_state_invdyn": whole, "xy_teacher": xy_teacher, "xy_student": xy_student,
+            "xy_planner": xy_planner, "whole_state_k4": whole_k4}
 
 
 @pytest.fixture
@@ -147,6 +158,55 @@ def test_aim_sets_how_far_ahead_the_inverse_dynamics_heads(umaze_root, tmp_path,
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
                                    umaze_root["planner"], "--aim", "0", "--episodes", "1"),
                           "--aim", "env steps >= 1")
+
+
+def test_xy_plans_from_whole_observations(umaze_root, tmp_path, capsys) -> None:
+    """--plan-dims 2: the networks plan x, y only (their normaliser, the student inherited
+    from the teacher); the planner reads 29-dim observations, plans their x, y and acts
+    through inverse dynamics that reads the whole observed state."""
+    from ctp.planning import load_planner
+    from ctp.training.teacher_pairs import PairsConfig, make_pairs
+
+    for key in ("xy_teacher", "xy_student"):
+        payload = torch.load(umaze_root[key], weights_only=False)
+        assert payload["unet"]["obs_dim"] == 2 and len(payload["normalizer"]["low"]) == 2
+    planner = load_planner(umaze_root["xy_planner"])
+    assert (planner.obs_dim, planner.state_dim) == (2, 29)
+    data = load_antmaze_dataset(UMAZE)
+    result = planner.plan(data.observations[:3], data.observations[[40, 80, 120], :2])
+    assert result.trajectory.shape == (3, 8, 2) and result.action.shape == (3, 8)
+    np.testing.assert_allclose(result.trajectory[:, 0], data.observations[:3, :2], atol=1e-5)
+    with pytest.raises(CTPError, match=r"observation: expected an array of shape \[E, 29\]"):
+        planner.plan(data.observations[:3, :2], data.observations[:3, :2])
+    bad = data.observations[:1].copy()
+    bad[0, 20] = np.nan  # a dim the plans do not hold is still checked finite
+    with pytest.raises(CTPError, match=r"observation\[0, 20\] is nan, expected a finite number$"):
+        planner.plan(bad, data.observations[:1, :2])
+    pairs = make_pairs(PairsConfig(str(umaze_root["xy_teacher"]), str(tmp_path / "pairs.pt"),
+                                   count=4, heun_steps=2, batch_size=4, progress=False))
+    assert torch.load(pairs, weights_only=False)["target"].shape == (4, 8, 2)
+    out = tmp_path / "r.json"
+    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                    umaze_root["xy_planner"], "--episodes", "1", "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["per_episode"][0]["steps"] >= 1
+
+
+def test_plan_dims_refused_where_no_plan_fits(umaze_root, tmp_path, capsys) -> None:
+    """Fewer dims than the task's scorer reads, more than the data has, or an inverse
+    dynamics reading whole targets beside x, y plans: one-line errors naming the option."""
+    for dims, expected in (("1", "expected 0 (all) or 2..29, got 1"),
+                           ("30", "expected 0 (all) or 2..29, got 30")):
+        proc = run_main(capsys, "train", "teacher", "--dataset", UMAZE, "--plan-dims", dims,
+                        "--horizon", "8", "--steps", "1", "--out", tmp_path / dims)
+        assert_one_line_error(proc, "--plan-dims: ctp/antmaze/umaze-v1 has 29-dim states",
+                              expected)
+    assert_one_line_error(run_main(capsys, "train", "teacher", "--plan-dims", "-1"),
+                          "--plan-dims")
+    proc = run_main(capsys, "bundle", "--student", umaze_root["xy_student"], "--invdyn",
+                    umaze_root["whole_state_k4"], "--out", tmp_path / "p.pt")
+    assert_one_line_error(proc, "--invdyn: reads 29-dim states and the leading 29 dims of its "
+                          "target, the plans hold 2-dim states")
 
 
 def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
