@@ -64,10 +64,13 @@ def discounted_returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray,
 
 @dataclass
 class WindowConfig:
-    """Planned states per window and env steps between them."""
+    """Planned states per window and env steps between them; with ``later_goals`` = p > 0
+    (goal tasks), a share p of windows take as their goal a state drawn uniformly from after
+    the window's end to its episode's end, not the window's own last state."""
 
     horizon: int
     stride: int = 1
+    later_goals: float = 0.0
 
     @property
     def span(self) -> int:
@@ -107,6 +110,7 @@ class TrajectoryWindows(Dataset):
         counts = bounds[:, 1] - bounds[:, 0] - config.span + 1
         keep = counts > 0
         self._seg_starts = bounds[keep, 0]
+        self._seg_ends = bounds[keep, 1]
         self._cum = np.concatenate([[0], np.cumsum(counts[keep])]).astype(np.int64)
         if self._cum[-1] == 0:
             raise CTPError(
@@ -114,17 +118,40 @@ class TrajectoryWindows(Dataset):
                 f"{config.horizon}, stride {config.stride}) fits in any episode"
             )
         self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
+        if not 0.0 <= config.later_goals <= 1.0:
+            raise CTPError(f"--later-goals: expected a share in [0, 1], got {config.later_goals}")
+        if config.later_goals and task.goal_dims == 0:
+            raise CTPError(f"--later-goals: {data.dataset_id}'s task ({task.name}) has no goals; "
+                           "expected 0")
 
     def __len__(self) -> int:
         return int(self._cum[-1])
 
-    def start_indices(self, idx: np.ndarray) -> np.ndarray:
-        """Stream start indices of windows ``idx`` (int ``[B]``), vectorised."""
+    def _segments(self, idx: np.ndarray) -> np.ndarray:
+        """The segment (episode) index of windows ``idx`` (int ``[B]``)."""
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError("window index out of range")
-        seg = np.searchsorted(self._cum, idx, side="right") - 1
-        return self._seg_starts[seg] + (idx - self._cum[seg])
+        return np.searchsorted(self._cum, idx, side="right") - 1
+
+    def start_indices(self, idx: np.ndarray) -> np.ndarray:
+        """Stream start indices of windows ``idx`` (int ``[B]``), vectorised."""
+        seg = self._segments(idx)
+        return self._seg_starts[seg] + (np.asarray(idx, dtype=np.int64) - self._cum[seg])
+
+    def goal_rows(self, idx: np.ndarray) -> np.ndarray:
+        """Stream index ``[B]`` of each window's goal: its last state, or for a share
+        ``later_goals`` of them one drawn uniformly from after it to the episode's end. The
+        draw is seeded by ``idx`` itself, so a batch is the same however often it is made."""
+        idx = np.asarray(idx, dtype=np.int64)
+        last = self.start_indices(idx) + self._offsets[-1]
+        if not self.config.later_goals or idx.size == 0:
+            return last
+        rng = np.random.default_rng(idx)
+        after = self._seg_ends[self._segments(idx)] - last - 1  # steps after the last state
+        pick = (rng.random(idx.size) < self.config.later_goals) & (after > 0)
+        return last + np.where(pick, 1 + np.floor(rng.random(idx.size) * after), 0).astype(
+            np.int64)
 
     def window_returns(self, gamma: float) -> np.ndarray:
         """float64 ``[len(self)]``: the discounted return-to-go of each window's first step
@@ -139,6 +166,10 @@ class TrajectoryWindows(Dataset):
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
         )
+        if self.config.later_goals:  # the goal dims of the last state, pinned by the task
+            goals = self.normalizer.normalize(self.data.observations[self.goal_rows(idx)])
+            g = self.task.goal_dims
+            x[:, -1, :g] = torch.from_numpy(goals[:, :g].astype(np.float32))
         mask, value = self.task.window_condition(x, self.normalizer)
         return {"x": x, "mask": mask, "value": value}
 

@@ -45,7 +45,8 @@ class Objective:
     def source(self, cfg: TrainConfig, task: Task, data: StepStream,
                normalizer: Normalizer | None) -> Any:
         """Dataset windows of the run's horizon and stride (their condition included)."""
-        return TrajectoryWindows(task, data, WindowConfig(cfg.horizon, cfg.stride), normalizer)
+        return TrajectoryWindows(task, data, WindowConfig(cfg.horizon, cfg.stride,
+                                                          cfg.later_goals), normalizer)
 
     def network_payload(self) -> dict[str, Any]:
         """The network configs a checkpoint records (rebuilt from them by the loaders)."""

@@ -17,7 +17,8 @@ from ctp.utils.validation import check_no_run, check_output, same_file
 # Config fields a run's weights depend on, per kind: a resumed run must ask for the same.
 # (A ctm student's width is checked against its checkpoint's network; dim is the teacher's.)
 RESUME_FIELDS = {
-    "teacher": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "plan_dims"),
+    "teacher": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "plan_dims",
+                "later_goals"),
     "ctm": ("dataset_id", "horizon", "stride", "dim_mults", "teacher"),
     "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
     "value": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "gamma", "plan_dims"),
