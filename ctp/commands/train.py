@@ -22,7 +22,7 @@ OPTION_FIELDS = {
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
     "hidden": "hidden", "target_dims": "target_dims", "plan_dims": "plan_dims",
-    "later_goals": "later_goals",
+    "hindsight_goals": "hindsight_goals",
 }
 
 
@@ -58,9 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            help="plan the state's leading dims only (AntMaze: 2, its x, y); "
                                 "0: the whole state")
         if kind == "teacher":
-            k.add_argument("--later-goals", type=float,
-                           help="share of windows whose goal is a state after the window, "
-                                "up to its episode's end (goal tasks; students inherit it)")
+            k.add_argument("--hindsight-goals", type=float,
+                           help="share of windows whose goal is a later state of the episode, "
+                                "held from its step on (goal tasks; students inherit it)")
         if kind == "value":
             k.add_argument("--gamma", type=float,
                            help="discount of the return-to-go target (to the episode's end)")

@@ -64,13 +64,16 @@ def discounted_returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray,
 
 @dataclass
 class WindowConfig:
-    """Planned states per window and env steps between them; with ``later_goals`` = p > 0
-    (goal tasks), a share p of windows take as their goal a state drawn uniformly from after
-    the window's end to its episode's end, not the window's own last state."""
+    """Planned states per window and env steps between them. With ``hindsight_goals`` = p > 0
+    (goal tasks), a share p of windows take as their goal a state drawn uniformly from the
+    rest of their episode after the window's first step, not the window's own last state:
+    the window's states from the goal's step on are held at it (the agent arrives and stays),
+    and a goal after the window's end is pinned at its last index (the window is the data's
+    way there, so far)."""
 
     horizon: int
     stride: int = 1
-    later_goals: float = 0.0
+    hindsight_goals: float = 0.0
 
     @property
     def span(self) -> int:
@@ -118,11 +121,12 @@ class TrajectoryWindows(Dataset):
                 f"{config.horizon}, stride {config.stride}) fits in any episode"
             )
         self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
-        if not 0.0 <= config.later_goals <= 1.0:
-            raise CTPError(f"--later-goals: expected a share in [0, 1], got {config.later_goals}")
-        if config.later_goals and task.goal_dims == 0:
-            raise CTPError(f"--later-goals: {data.dataset_id}'s task ({task.name}) has no goals; "
-                           "expected 0")
+        if not 0.0 <= config.hindsight_goals <= 1.0:
+            raise CTPError(f"--hindsight-goals: expected a share in [0, 1], got "
+                           f"{config.hindsight_goals}")
+        if config.hindsight_goals and task.goal_dims == 0:
+            raise CTPError(f"--hindsight-goals: {data.dataset_id}'s task ({task.name}) has no "
+                           "goals; expected 0")
 
     def __len__(self) -> int:
         return int(self._cum[-1])
@@ -141,17 +145,18 @@ class TrajectoryWindows(Dataset):
 
     def goal_rows(self, idx: np.ndarray) -> np.ndarray:
         """Stream index ``[B]`` of each window's goal: its last state, or for a share
-        ``later_goals`` of them one drawn uniformly from after it to the episode's end. The
-        draw is seeded by ``idx`` itself, so a batch is the same however often it is made."""
+        ``hindsight_goals`` of them one drawn uniformly from after the window's first step to
+        its episode's end. The draw is seeded by ``idx`` itself, so a batch is the same
+        however often it is made (a resumed run sees the same goals)."""
         idx = np.asarray(idx, dtype=np.int64)
-        last = self.start_indices(idx) + self._offsets[-1]
-        if not self.config.later_goals or idx.size == 0:
+        start = self.start_indices(idx)
+        last = start + self._offsets[-1]
+        if not self.config.hindsight_goals or idx.size == 0:
             return last
         rng = np.random.default_rng(idx)
-        after = self._seg_ends[self._segments(idx)] - last - 1  # steps after the last state
-        pick = (rng.random(idx.size) < self.config.later_goals) & (after > 0)
-        return last + np.where(pick, 1 + np.floor(rng.random(idx.size) * after), 0).astype(
-            np.int64)
+        later = self._seg_ends[self._segments(idx)] - 1 - start  # steps after the first, >= 1
+        drawn = start + 1 + np.floor(rng.random(idx.size) * later).astype(np.int64)
+        return np.where(rng.random(idx.size) < self.config.hindsight_goals, drawn, last)
 
     def window_returns(self, gamma: float) -> np.ndarray:
         """float64 ``[len(self)]``: the discounted return-to-go of each window's first step
@@ -163,11 +168,14 @@ class TrajectoryWindows(Dataset):
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, D]``."""
         rows = self.start_indices(idx)[:, None] + self._offsets[None, :]
+        goal = self.goal_rows(idx) if self.config.hindsight_goals else None
+        if goal is not None:  # held at the goal from its step on
+            rows = np.minimum(rows, goal[:, None])
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
         )
-        if self.config.later_goals:  # the goal dims of the last state, pinned by the task
-            goals = self.normalizer.normalize(self.data.observations[self.goal_rows(idx)])
+        if goal is not None:  # a goal after the window: its goal dims, pinned by the task
+            goals = self.normalizer.normalize(self.data.observations[goal])
             g = self.task.goal_dims
             x[:, -1, :g] = torch.from_numpy(goals[:, :g].astype(np.float32))
         mask, value = self.task.window_condition(x, self.normalizer)

@@ -78,8 +78,8 @@ class TrainConfig:
     target_dims: int = 0  # invdyn: the target's leading dims it reads (0: all)
     plan_dims: int = 0  # teacher/value: plan the state's leading dims only (AntMaze: 2, its
     # x, y); 0: the whole state. ctm/critic runs plan their parent's (its normaliser's width)
-    later_goals: float = 0.0  # teacher (goal tasks): share of windows whose goal is a state
-    # after the window, up to its episode's end; ctm/critic runs take their parent's
+    hindsight_goals: float = 0.0  # teacher (goal tasks): share of windows whose goal is a
+    # later state of the episode, held from its step on (ctp.data.windows); ctm/critic: parent's
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
@@ -113,8 +113,8 @@ def validate(cfg: TrainConfig) -> None:
          "0 (all) or the number of leading state dims", cfg.target_dims),
         (isinstance(cfg.plan_dims, int) and cfg.plan_dims >= 0, "--plan-dims",
          "0 (the whole state) or the number of leading state dims", cfg.plan_dims),
-        (finite(cfg.later_goals) and 0.0 <= cfg.later_goals <= 1.0, "--later-goals",
-         "a share in [0, 1]", cfg.later_goals),
+        (finite(cfg.hindsight_goals) and 0.0 <= cfg.hindsight_goals <= 1.0,
+         "--hindsight-goals", "a share in [0, 1]", cfg.hindsight_goals),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
         (cfg.student_dim is None or (cfg.student_dim >= 8 and cfg.student_dim % 8 == 0),
          "--dim", "a positive multiple of 8", cfg.student_dim),
@@ -177,7 +177,7 @@ def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
     payload = load_checkpoint(parent, "teacher" if cfg.kind == "ctm" else "ctm")
     for name in ("dataset_id", "horizon", "stride"):
         setattr(cfg, name, payload[name])
-    cfg.later_goals = payload["config"].get("later_goals", 0.0)
+    cfg.hindsight_goals = payload["config"].get("hindsight_goals", 0.0)
     cfg.dim = payload["unet"]["dim"]
     cfg.dim_mults = tuple(payload["unet"]["dim_mults"])
     if cfg.student_dim is not None and cfg.student_dim > cfg.dim:

@@ -612,33 +612,38 @@ def test_non_continuous_windows_stay_inside_episodes(data, horizon: int, stride:
                                    norm_obs[starts[i] : ends[i] + 1 : stride], atol=1e-6)
 
 
-def test_later_goals_lie_after_the_window_in_its_episode(data) -> None:
-    """--later-goals p: a share p of windows pin as their goal (the last state's x, y) a state
-    from after the window's end up to its episode's end, the same for the same batch; the
-    rest keep their own last state; a task without goals refuses it."""
+def test_hindsight_goals_lie_later_in_the_episode_and_hold_the_window(data) -> None:
+    """--hindsight-goals p: a share p of windows take a goal from the rest of their episode
+    after their first step, the same for the same batch; states from the goal's step on are
+    held at it, a goal past the window is pinned at its end (x, y) and the window is the
+    data's; a task without goals refuses it."""
     from ctp.tasks.locomotion.task import LOCOMOTION
 
     data = dataclasses.replace(data, continuous=False)
     plain = TrajectoryWindows(MAZE, data, WindowConfig(4, 3))
-    later = TrajectoryWindows(MAZE, data, WindowConfig(4, 3, later_goals=0.6))
-    idx = np.arange(len(later))
-    rows, last = later.goal_rows(idx), plain.goal_rows(idx)
-    np.testing.assert_array_equal(last, plain.start_indices(idx) + 9)
+    drawn = TrajectoryWindows(MAZE, data, WindowConfig(4, 3, hindsight_goals=0.6))
+    idx = np.arange(len(drawn))
+    rows, start = drawn.goal_rows(idx), plain.start_indices(idx)
+    last = plain.goal_rows(idx)
+    np.testing.assert_array_equal(last, start + 9)
     bounds = data.episode_bounds()
-    episode_end = bounds[np.searchsorted(bounds[:, 0], last, side="right") - 1, 1]
-    moved = rows > last
-    assert np.all(rows >= last) and np.all(rows < episode_end)
-    assert 0.5 < moved.mean() < 0.7  # about p, less the windows that end their episode
-    assert not moved[last == episode_end - 1].any()
-    np.testing.assert_array_equal(later.goal_rows(idx), rows)  # seeded by the batch
-    batch, own = later.batch(idx[:64]), plain.batch(idx[:64])
-    goals = later.normalizer.normalize(data.observations[later.goal_rows(idx[:64])])[:, :2]
-    torch.testing.assert_close(batch["value"][:, -1, :2], torch.from_numpy(goals).float())
-    torch.testing.assert_close(batch["x"][:, :-1], own["x"][:, :-1])  # the rest: the window
-    with pytest.raises(CTPError, match=r"--later-goals: expected a share in \[0, 1\], got 1.5"):
-        TrajectoryWindows(MAZE, data, WindowConfig(4, 3, later_goals=1.5))
-    with pytest.raises(CTPError, match="--later-goals: .* has no goals; expected 0"):
-        TrajectoryWindows(LOCOMOTION, data, WindowConfig(4, 3, later_goals=0.5))
+    episode_end = bounds[np.searchsorted(bounds[:, 0], start, side="right") - 1, 1]
+    assert np.all(rows > start) and np.all(rows < episode_end)
+    assert 0.5 < (rows != last).mean() < 0.7  # about p (a drawn goal may be the last state)
+    assert (rows < last).any() and (rows > last).any()
+    np.testing.assert_array_equal(drawn.goal_rows(idx), rows)  # seeded by the batch
+    some = idx[:256]
+    batch, goal = drawn.batch(some), drawn.goal_rows(some)
+    held = np.minimum(start[:256, None] + np.arange(4) * 3, goal[:, None])
+    expected = drawn.normalizer.normalize(data.observations[held]).astype(np.float32)
+    expected[:, -1, :2] = drawn.normalizer.normalize(data.observations[goal])[:, :2]
+    torch.testing.assert_close(batch["x"], torch.from_numpy(expected))
+    torch.testing.assert_close(batch["value"][:, -1, :2], torch.from_numpy(expected[:, -1, :2]))
+    with pytest.raises(CTPError, match=r"--hindsight-goals: expected a share in \[0, 1\], "
+                       "got 1.5"):
+        TrajectoryWindows(MAZE, data, WindowConfig(4, 3, hindsight_goals=1.5))
+    with pytest.raises(CTPError, match="--hindsight-goals: .* has no goals; expected 0"):
+        TrajectoryWindows(LOCOMOTION, data, WindowConfig(4, 3, hindsight_goals=0.5))
 
 
 def test_window_longer_than_every_episode(data) -> None:

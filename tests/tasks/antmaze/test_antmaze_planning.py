@@ -52,7 +52,7 @@ def umaze(tmp_path_factory):
                                               defaults={"candidates": 4, "replan": 100}))
         # Plans of the ant's x, y alone (half the goals from after the window), followed by
         # the same x, y-reading inverse dynamics.
-        xy_teacher = train(TrainConfig(kind="teacher", plan_dims=2, later_goals=0.5,
+        xy_teacher = train(TrainConfig(kind="teacher", plan_dims=2, hindsight_goals=0.5,
                                        out_dir=str(out / "xt"), **common)).latest
         xy_student = train(TrainConfig(kind="ctm", teacher=str(xy_teacher),
                                        out_dir=str(out / "xc"), **common)).latest
@@ -163,7 +163,7 @@ def test_aim_sets_how_far_ahead_the_inverse_dynamics_heads(umaze_root, tmp_path,
 
 def test_xy_plans_from_whole_observations(umaze_root, tmp_path, capsys) -> None:
     """--plan-dims 2: the networks plan x, y only (their normaliser; the student inherited
-    it from the teacher, as its --later-goals); the planner reads 29-dim observations, plans
+    it from the teacher, as its --hindsight-goals); the planner reads 29-dim observations, plans
     their x, y and acts through inverse dynamics that reads the whole observed state."""
     from ctp.planning import load_planner
     from ctp.training.teacher_pairs import PairsConfig, make_pairs
@@ -171,7 +171,7 @@ def test_xy_plans_from_whole_observations(umaze_root, tmp_path, capsys) -> None:
     for key in ("xy_teacher", "xy_student"):  # the student plans and trains as its teacher
         payload = torch.load(umaze_root[key], weights_only=False)
         assert payload["unet"]["obs_dim"] == 2 and len(payload["normalizer"]["low"]) == 2
-        assert payload["config"]["later_goals"] == 0.5
+        assert payload["config"]["hindsight_goals"] == 0.5
     planner = load_planner(umaze_root["xy_planner"])
     assert (planner.obs_dim, planner.state_dim) == (2, 29)
     data = load_antmaze_dataset(UMAZE)
