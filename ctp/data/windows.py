@@ -131,17 +131,17 @@ class TrajectoryWindows(Dataset):
     def __len__(self) -> int:
         return int(self._cum[-1])
 
-    def _segments(self, idx: np.ndarray) -> np.ndarray:
-        """The segment (episode) index of windows ``idx`` (int ``[B]``)."""
+    def _placed(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(segment index, stream start index) of windows ``idx`` (int ``[B]`` each)."""
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             raise IndexError("window index out of range")
-        return np.searchsorted(self._cum, idx, side="right") - 1
+        seg = np.searchsorted(self._cum, idx, side="right") - 1
+        return seg, self._seg_starts[seg] + (idx - self._cum[seg])
 
     def start_indices(self, idx: np.ndarray) -> np.ndarray:
         """Stream start indices of windows ``idx`` (int ``[B]``), vectorised."""
-        seg = self._segments(idx)
-        return self._seg_starts[seg] + (np.asarray(idx, dtype=np.int64) - self._cum[seg])
+        return self._placed(idx)[1]
 
     def goal_rows(self, idx: np.ndarray) -> np.ndarray:
         """Stream index ``[B]`` of each window's goal: its last state, or for a share
@@ -149,12 +149,12 @@ class TrajectoryWindows(Dataset):
         its episode's end. The draw is seeded by ``idx`` itself, so a batch is the same
         however often it is made (a resumed run sees the same goals)."""
         idx = np.asarray(idx, dtype=np.int64)
-        start = self.start_indices(idx)
+        seg, start = self._placed(idx)
         last = start + self._offsets[-1]
         if not self.config.hindsight_goals or idx.size == 0:
             return last
         rng = np.random.default_rng(idx)
-        later = self._seg_ends[self._segments(idx)] - 1 - start  # steps after the first, >= 1
+        later = self._seg_ends[seg] - 1 - start  # steps after the first, >= 1
         drawn = start + 1 + np.floor(rng.random(idx.size) * later).astype(np.int64)
         return np.where(rng.random(idx.size) < self.config.hindsight_goals, drawn, last)
 
