@@ -57,6 +57,8 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     b.add_argument("--value", help="value checkpoint (ctp train value): the 'value' scorer")
     b.add_argument("--invdyn", help="inverse-dynamics checkpoint (ctp train invdyn): the "
                    "locomotion controller")
+    b.add_argument("--distance", help="goal distance checkpoint (ctp train distance): the "
+                   "'distance' scorer")
     b.add_argument("--out", required=True, help="planner file to write (.pt)")
     b.add_argument("--half", action="store_true", help="store weights as float16")
     b.add_argument("--candidates", type=int, default=16, help="default K for ctp plan")
@@ -71,7 +73,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
 def _unbundle(u: argparse.ArgumentParser) -> Run:
     u.add_argument("planner", help="planner file (.pt), e.g. ctp/assets/pointmaze-medium.pt")
     u.add_argument("--out", required=True,
-                   help="folder for teacher/, ctm/, critic/, value/ and invdyn/")
+                   help="folder for teacher/, ctm/, critic/, value/, invdyn/ and distance/")
     return run_unbundle
 
 
@@ -87,8 +89,8 @@ TOOLS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Run]]] = {
     "jump-error": ("a student's one-jump error on teacher pairs (trained-on or fresh)",
                    _jump_error),
     "average": ("average the weights of several checkpoints of one run", _average),
-    "bundle": ("bundle student (+ teacher, critic, value, invdyn) into a planner file",
-               _bundle),
+    "bundle": ("bundle student (+ teacher, critic, value, invdyn, distance) into a planner "
+               "file", _bundle),
     "unbundle": ("planner file -> training checkpoints, to go on training", _unbundle),
     "curves": ("plot the loss curves of training runs (PNG)", _curves),
 }
@@ -173,7 +175,8 @@ def run_bundle(args: argparse.Namespace) -> int:
                 **({"aim": args.aim} if args.aim is not None else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
-                                       value=args.value, invdyn=args.invdyn))
+                                       value=args.value, invdyn=args.invdyn,
+                                       distance=args.distance))
     print(f"wrote planner {path} ({path.stat().st_size / 2**20:.1f} MB)")
     payload = load_planner_file(path)
     if payload["ref_min_score"] is None or payload["ref_max_score"] is None:

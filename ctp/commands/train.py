@@ -1,5 +1,5 @@
-"""``ctp train teacher|ctm|critic|value|invdyn``: train the EDM teacher, distil the CTM, train
-the critic, the value network and the inverse-dynamics model."""
+"""``ctp train teacher|ctm|critic|value|invdyn|distance``: train the EDM teacher, distil the
+CTM, train the critic, the value network, the inverse-dynamics model and the goal distance."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ OPTION_FIELDS = {
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
     "hidden": "hidden", "target_dims": "target_dims", "plan_dims": "plan_dims",
-    "hindsight_goals": "hindsight_goals",
+    "hindsight_goals": "hindsight_goals", "expectile": "expectile",
 }
 
 
@@ -35,15 +35,17 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the EDM teacher, the CTM student, the critic, "
-                       "the value network and the inverse-dynamics model")
+                       "the value network, the inverse-dynamics model and the goal distance")
     p.set_defaults(run=print_help(p))
-    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,value,invdyn}")
+    kinds = p.add_subparsers(dest="kind", metavar="{teacher,ctm,critic,value,invdyn,distance}")
     for kind, text in (
         ("teacher", "EDM teacher (temporal U-Net) on trajectory windows"),
         ("ctm", "CTM student distilled from a teacher checkpoint (--teacher)"),
         ("critic", "real-vs-generated critic for a student checkpoint (--student)"),
         ("value", "value network: window -> discounted return-to-go of its first step"),
         ("invdyn", "inverse dynamics a_t = f(s_t, s_{t+k}), k = --stride"),
+        ("distance", "goal distance d(position, goal): env steps between two places of an "
+                     "episode, at a low expectile (goal tasks; the distance scorer)"),
     ):
         # Options left unset (None) take the library's defaults, shown by --help.
         k = kinds.add_parser(kind, help=text,
@@ -73,6 +75,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--target-dims", type=int,
                            help="read only the target's leading dims (AntMaze: 2, its x, y); "
                                 "0: all")
+        elif kind == "distance":
+            k.add_argument("--dataset", help="Minari dataset id (a goal task's)")
+            k.add_argument("--hidden", type=_ints, help="MLP hidden widths, e.g. 512,512,512")
+            k.add_argument("--expectile", type=float,
+                           help="expectile of the data's times between two places (low: the "
+                                "data's fast end)")
         elif kind == "ctm":
             k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
             k.add_argument("--grid-size", type=int, help="Karras grid levels N")

@@ -23,7 +23,7 @@ from ctp.planning.planner import Planner, compile_note
 from ctp.tasks import DEFAULT_ENV, task_for_env
 from ctp.utils.atomic import write_json
 from ctp.utils.errors import CTPError
-from ctp.utils.stats import mean_se, normalized
+from ctp.utils.stats import goal_distance, mean_se, normalized
 from ctp.utils.validation import (
     MAX_SEED,
     check_options,
@@ -82,6 +82,12 @@ class Episode:
     def steps(self) -> int:
         """Env steps the episode lasted (fewer than the task's when it terminated early)."""
         return len(self.path) - 1
+
+    def goal_distances(self) -> np.ndarray:
+        """``[T + 1]``: the executed position's distance to the goal at each step (goal
+        tasks: the position's leading G dims against the goal's G)."""
+        g = len(self.goal)
+        return np.linalg.norm(self.path[:, :g] - self.goal[None, :], axis=1)
 
 
 def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
@@ -155,6 +161,9 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
     returns = [e.ret for e in episodes]
     has_goal = planner.task.goal_dims > 0  # success (reaching it) means nothing without one
     lat = np.concatenate([e.plan_latencies_ms for e in episodes[:: max(cfg.num_envs, 1)]])
+    # How near the goal the episodes came (env units; AntMaze: metres): a finer read than
+    # success where few or none arrive.
+    near = [(float(d[-1]), float(d.min())) for d in (e.goal_distances() for e in episodes)]
     result: dict[str, Any] = {
         "env": env,
         "checkpoint": planner.source,
@@ -190,12 +199,15 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
             [normalized(r, d4rl_min, d4rl_max) for r in returns]
         ),
         "success_rate": float(np.mean([e.success for e in episodes])) if has_goal else None,
+        "goal_distance": (goal_distance(*zip(*near, strict=True)) if has_goal else None),
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "plans": int(len(lat))},
         "per_episode": [
             {"seed": e.seed, "return": e.ret, "success": e.success, "steps": e.steps,
+             **({"final_distance": round(final, 4), "closest_distance": round(closest, 4)}
+                if has_goal else {}),
              "plan_latencies_ms": [round(v, 3) for v in e.plan_latencies_ms]}
-            for e in episodes
+            for e, (final, closest) in zip(episodes, near, strict=True)
         ],
     }
     return result
@@ -219,6 +231,9 @@ def format_table(result: dict[str, Any]) -> str:
         ("return", ms(result["return"])),
         ("success rate", "n/a (no goal)" if result["success_rate"] is None
                          else f"{100 * result['success_rate']:.0f}%"),
+        *([("goal distance", f"median {result['goal_distance']['final_median']:.2f} at the "
+                             f"end, {result['goal_distance']['closest_median']:.2f} closest")]
+          if result.get("goal_distance") else []),
         ("plan latency", f"p50 {result['latency_ms']['p50']:.1f} ms, "
                          f"p95 {result['latency_ms']['p95']:.1f} ms"),
         ("sampler / NFE", f"{result['sampler']} / {result['nfe']}"),

@@ -13,6 +13,7 @@ from torch import nn
 
 from ctp.data.normalizer import Normalizer
 from ctp.models.ctm import CTMStudent
+from ctp.models.distance import GoalDistance
 from ctp.models.edm import EDMConfig, EDMDenoiser
 from ctp.models.inverse_dynamics import InverseDynamics
 from ctp.models.value import ValueNet
@@ -33,8 +34,8 @@ def unet_config(payload: dict[str, Any], **overrides: Any) -> UNetConfig:
 def build_network(kind: str, unet: UNetConfig, edm: EDMConfig | None) -> nn.Module:
     """A fresh network of ``kind`` (``ctp.utils.checkpoint.NETWORK_KINDS``): the EDM teacher, the
     CTM student (its U-Net also embeds the target time s), the critic or the value network.
-    Every U-Net read from a checkpoint or planner file is built here (the inverse-dynamics
-    MLP, the one network without a U-Net, by :func:`build_invdyn`)."""
+    Every U-Net read from a checkpoint or planner file is built here (the two MLPs, the
+    inverse dynamics and the goal distance, by :func:`build_invdyn` / :func:`build_distance`)."""
     if kind == "teacher":
         return EDMDenoiser(TemporalUNet(unet), edm)
     if kind == "ctm":
@@ -70,13 +71,21 @@ def build_invdyn(config: Mapping[str, Any]) -> nn.Module:
                            None if reach is None else float(reach))
 
 
-def load_invdyn_network(config: Any, state: Mapping[str, Any], where: str) -> nn.Module:
-    """The inverse-dynamics MLP of a checkpoint or planner-file entry: its config and weights
-    (float16 weights widened to float32); errors name ``where``."""
+def build_distance(config: Mapping[str, Any]) -> nn.Module:
+    """A fresh goal distance MLP (``ctp.models.distance.GoalDistance``) from its recorded
+    config {goal_dims, hidden, expectile, scale}."""
+    return GoalDistance(int(config["goal_dims"]), tuple(int(h) for h in config["hidden"]),
+                        float(config["expectile"]), float(config["scale"]))
+
+
+def load_mlp_network(kind: str, config: Any, state: Mapping[str, Any], where: str) -> nn.Module:
+    """The ``kind`` MLP (invdyn or distance) of a checkpoint or planner-file entry: its config
+    and weights (float16 weights widened to float32); errors name ``where``."""
+    build = {"invdyn": build_invdyn, "distance": build_distance}[kind]
     try:
-        model = build_invdyn(config)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CTPError(f"{where}: invdyn config is not valid ({exc!r})") from None
+        model = build(config)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CTPError(f"{where}: {kind} config is not valid ({exc!r})") from None
     load_weights(model, _widened(state), where)
     return model
 
@@ -129,6 +138,6 @@ def load_invdyn(path: str | Path, device: str = "cpu"
     its ``stride`` is the k it was trained for (plan states k env steps apart)."""
     payload = load_checkpoint(path, "invdyn")
     part = "ema" if payload.get("ema") else "model"
-    model = load_invdyn_network(payload["invdyn"], payload[part], f"{path}: {part}")
+    model = load_mlp_network("invdyn", payload["invdyn"], payload[part], f"{path}: {part}")
     normalizer = normalizer_of(payload, str(path))
     return model.to(device).eval().requires_grad_(False), normalizer, payload

@@ -1,11 +1,12 @@
-"""Planner files: the CTM student, optionally the teacher, critic, value network and inverse
-dynamics, and what planning needs.
+"""Planner files: the CTM student, optionally the teacher, critic, value network, inverse
+dynamics and goal distance, and what planning needs.
 
 A planner file is one ``torch.save`` dict (loadable with ``weights_only=True``) with
 schema_version, kind "planner", task (the ``ctp.tasks`` name; files from before it was recorded
 are read as ``ctp.tasks.DEFAULT_TASK``'s), dataset_id, horizon, stride, normaliser, EDM
-constants, the dataset's reference scores, per network its config (a U-Net's, or the inverse-
-dynamics MLP's) and EMA weights, the planner defaults and the scorer weights (``scorers``).
+constants, the dataset's reference scores, per network its config (a U-Net's, or the
+inverse-dynamics or goal distance MLP's) and EMA weights, the planner defaults and the scorer
+weights (``scorers``).
 Fields: ``ctp.utils.checkpoint.PlannerFile``.
 """
 
@@ -45,6 +46,8 @@ class ExportConfig:
     value: str | None = None  # value checkpoint (ctp train value): the "value" scorer's network
     invdyn: str | None = None  # inverse-dynamics checkpoint (ctp train invdyn): the locomotion
     # controller's network
+    distance: str | None = None  # goal distance checkpoint (ctp train distance): the
+    # "distance" scorer's network
 
 
 def _state(payload: dict[str, Any], half: bool) -> dict[str, Any]:
@@ -67,19 +70,27 @@ def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
     return {"unet": payload["unet"], "state": _state(payload, half), "step": payload["step"]}
 
 
+def _teacher_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    """The teacher's network and the window option its students inherit
+    (``hindsight_goals``), so a student distilled from an unbundled teacher trains on the
+    same windows."""
+    return {**_network(payload, half),
+            "hindsight_goals": float(payload["config"].get("hindsight_goals", 0.0))}
+
+
 def _value_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
     return {**_network(payload, half), "returns": dict(payload.get("returns") or {})}
 
 
-def _invdyn_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
-    return {"invdyn": dict(payload["invdyn"]), "state": _state(payload, half),
-            "step": payload["step"]}
+def _mlp_entry(kind: str, payload: dict[str, Any], half: bool) -> dict[str, Any]:
+    """An MLP network's entry (invdyn, distance): its config under ``kind``, weights, step."""
+    return {kind: dict(payload[kind]), "state": _state(payload, half), "step": payload["step"]}
 
 
 def _check_against_student(student: dict[str, Any], others: dict[str, Any | None]) -> None:
-    """Refuse a teacher / critic / value / invdyn checkpoint made for another dataset, plan
-    shape or (U-Nets only: invdyn reads raw states) normaliser than the student's, naming the
-    option and the field."""
+    """Refuse a teacher / critic / value / invdyn / distance checkpoint made for another
+    dataset, plan shape or (U-Nets only: the MLPs read raw states) normaliser than the
+    student's, naming the option and the field."""
     import numpy as np
 
     from ctp.data.normalizer import Normalizer
@@ -88,12 +99,16 @@ def _check_against_student(student: dict[str, Any], others: dict[str, Any | None
     for name, other in others.items():
         if other is None:
             continue
-        # invdyn reads single states: its horizon is unused, its k must reach a plan state
-        keys = ("dataset_id",) if name == "--invdyn" else ("dataset_id", "horizon", "stride")
+        # the MLPs read single states: their horizon is unused; invdyn's k must reach a plan
+        # state, the distance's positions must be the task's goal dims
+        keys = (("dataset_id",) if name in ("--invdyn", "--distance")
+                else ("dataset_id", "horizon", "stride"))
         for key in keys:
             if other[key] != student[key]:
                 raise CTPError(f"{name}: {key} {other[key]!r} differs from the student's "
                                f"{student[key]!r}")
+        if name == "--distance":
+            continue  # its goal dims are checked against the task in export_planner
         if name == "--invdyn":
             from ctp.models.inverse_dynamics import check_reach, check_width
 
@@ -124,7 +139,7 @@ def export_planner(cfg: ExportConfig) -> Path:
 
     check_output("--out", cfg.out, {"--student": cfg.student, "--teacher": cfg.teacher,
                                     "--critic": cfg.critic, "--value": cfg.value,
-                                    "--invdyn": cfg.invdyn})
+                                    "--invdyn": cfg.invdyn, "--distance": cfg.distance})
     defaults = dict(cfg.defaults or {})
     replan = defaults.pop("replan", None)
     if replan is not None and replan < 1:
@@ -136,12 +151,15 @@ def export_planner(cfg: ExportConfig) -> Path:
     critic = load_checkpoint(cfg.critic, "critic") if cfg.critic else None
     value = load_checkpoint(cfg.value, "value") if cfg.value else None
     invdyn = load_checkpoint(cfg.invdyn, "invdyn") if cfg.invdyn else None
+    distance = load_checkpoint(cfg.distance, "distance") if cfg.distance else None
     for path, payload in ((cfg.student, student), (cfg.teacher, teacher),
-                          (cfg.critic, critic), (cfg.value, value), (cfg.invdyn, invdyn)):
+                          (cfg.critic, critic), (cfg.value, value), (cfg.invdyn, invdyn),
+                          (cfg.distance, distance)):
         if payload is not None:
             _check_finite(payload, path)
     _check_against_student(student, {"--teacher": teacher, "--critic": critic,
-                                     "--value": value, "--invdyn": invdyn})
+                                     "--value": value, "--invdyn": invdyn,
+                                     "--distance": distance})
     if defaults.get("aim") is not None:
         from ctp.models.inverse_dynamics import check_aim
 
@@ -150,8 +168,11 @@ def export_planner(cfg: ExportConfig) -> Path:
     task = planning_task(task_for_dataset(student["dataset_id"]))
     if replan is None:  # the task's usual replanning (locomotion: every env step)
         replan = task.default_replan
+    if distance is not None and int(distance["distance"]["goal_dims"]) != task.goal_dims:
+        raise CTPError(f"--distance: reads {distance['distance']['goal_dims']}-dim positions, "
+                       f"the {task.name} task's goals are {task.goal_dims}-dim")
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
-    bundled = {"critic": critic, "value": value}
+    bundled = {"critic": critic, "value": value, "distance": distance}
     for name, weight in weights.items():  # a learned scorer needs its network in the file
         spec = scorers.LEARNED.get(name) if name not in task.scorers else None
         if weight and spec is not None and bundled.get(spec.network) is None:
@@ -170,10 +191,11 @@ def export_planner(cfg: ExportConfig) -> Path:
         "ref_min_score": data.ref_min_score,
         "ref_max_score": data.ref_max_score,
         "student": _network(student, cfg.half),
-        "teacher": _network(teacher, cfg.half) if teacher else None,
+        "teacher": _teacher_entry(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
         "value": _value_entry(value, cfg.half) if value else None,
-        "invdyn": _invdyn_entry(invdyn, cfg.half) if invdyn else None,
+        "invdyn": _mlp_entry("invdyn", invdyn, cfg.half) if invdyn else None,
+        "distance": _mlp_entry("distance", distance, cfg.half) if distance else None,
         "defaults": {**defaults, **({"replan": replan} if replan is not None else {})},
         "scorers": weights,
     }
@@ -189,7 +211,7 @@ def load_planner_file(path: str | Path) -> dict[str, Any]:
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner': a training checkpoint; "
                        "bundle it first: ctp bundle --student CTM.pt [--teacher "
                        "TEACHER.pt] [--critic CRITIC.pt] [--value VALUE.pt] [--invdyn "
-                       "INVDYN.pt] --out PLANNER.pt")
+                       "INVDYN.pt] [--distance DISTANCE.pt] --out PLANNER.pt")
     if kind != "planner":
         raise CTPError(f"{path}: kind {kind!r}, expected 'planner'")
     return payload
@@ -199,15 +221,16 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
                      kinds: tuple[str, ...] | None = None) -> dict[str, Path]:
     """Turn a planner file back into training checkpoints, to continue training it.
 
-    Writes ``OUT/{teacher,ctm,critic,value,invdyn}/latest.pt`` (for the networks the file
-    holds, or only ``kinds`` of them) with the EMA weights as float32 model and EMA state, a
-    fresh AdamW state and the file's step, so ``ctp train ctm --teacher
+    Writes ``OUT/{teacher,ctm,critic,value,invdyn,distance}/latest.pt`` (for the networks the
+    file holds, or only ``kinds`` of them) with the EMA weights as float32 model and EMA state,
+    a fresh AdamW state and the file's step (a teacher with the ``hindsight_goals`` its
+    students inherit), so ``ctp train ctm --teacher
     OUT/teacher/latest.pt --out OUT/ctm --resume`` continues the student. Returns
     ``{kind: checkpoint path}``.
     """
     import torch
 
-    from ctp.models.builder import load_invdyn_network, load_network, unet_config
+    from ctp.models.builder import load_mlp_network, load_network, unet_config
     from ctp.models.edm import EDMConfig
     from ctp.training.config import TrainConfig
 
@@ -227,10 +250,15 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
                       out_dir=str(Path(out_dir) / kind))
         extra: dict[str, Any] = {}
         if kind == "invdyn":
-            module = load_invdyn_network(network.get("invdyn"), network["state"],
-                                         f"{path}: {key}")
+            module = load_mlp_network(kind, network.get(kind), network["state"],
+                                      f"{path}: {key}")
             cfg = TrainConfig(**common, stride=module.stride, hidden=module.hidden)
             extra = {"unet": None, "edm": None, "invdyn": module.config()}
+        elif kind == "distance":
+            module = load_mlp_network(kind, network.get(kind), network["state"],
+                                      f"{path}: {key}")
+            cfg = TrainConfig(**common, hidden=module.hidden, expectile=module.expectile)
+            extra = {"unet": None, "edm": None, "distance": module.config()}
         else:
             unet = unet_config(network)
             module = load_network(kind, network["unet"], network["state"], edm,
@@ -238,6 +266,7 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
             returns = network.get("returns") or {}
             cfg = TrainConfig(**common, stride=planner["stride"], dim=unet.dim,
                               dim_mults=unet.dim_mults,
+                              hindsight_goals=float(network.get("hindsight_goals", 0.0)),
                               **({"gamma": returns["gamma"]} if "gamma" in returns else {}))
             extra = {"unet": network["unet"], "edm": planner["edm"]}
             if kind == "value":

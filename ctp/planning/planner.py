@@ -20,7 +20,7 @@ import torch
 
 from ctp import _ranking
 from ctp.data.normalizer import Normalizer
-from ctp.models.builder import load_invdyn_network, load_network
+from ctp.models.builder import load_mlp_network, load_network
 from ctp.models.ctm import CTMConfig, ctm_sample
 from ctp.models.edm import EDMConfig, heun_sample
 from ctp.planning import scorers as scoring
@@ -28,7 +28,7 @@ from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.config import PlannerConfig, defaults_of
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
 from ctp.tasks.base import Candidates
-from ctp.utils.checkpoint import PLANNER_NETWORKS
+from ctp.utils.checkpoint import MLP_NETWORKS, PLANNER_NETWORKS
 from ctp.utils.errors import CTPError
 from ctp.utils.validation import check_options, finite, resolve_device
 
@@ -98,35 +98,35 @@ def _entry(payload: dict[str, Any], key: str, source: str) -> Any:
 
 def _network_from(payload: dict[str, Any], key: str, edm: EDMConfig, device: torch.device,
                   source: str):
-    """The network of a planner file's entry ``key`` (student, teacher, critic), frozen."""
+    """The network of a planner file's entry ``key`` (``PLANNER_NETWORKS``), frozen."""
     entry = _entry(payload, key, source)
     where = f"{source}: {key}"
-    if not isinstance(entry, dict) or "unet" not in entry or "state" not in entry:
-        raise CTPError(f"{where}: expected a dict with 'unet' and 'state'")
-    model = load_network(PLANNER_NETWORKS[key], entry["unet"], entry["state"], edm, where)
+    kind = PLANNER_NETWORKS[key]
+    config = kind if kind in MLP_NETWORKS else "unet"
+    if not isinstance(entry, dict) or config not in entry or "state" not in entry:
+        raise CTPError(f"{where}: expected a dict with {config!r} and 'state'")
+    if kind in MLP_NETWORKS:
+        model = load_mlp_network(kind, entry[kind], entry["state"], where)
+    else:
+        model = load_network(kind, entry["unet"], entry["state"], edm, where)
     return model.to(device).eval().requires_grad_(False)
 
 
 def _invdyn_from(payload: dict[str, Any], obs_dim: int, stride: int, horizon: int,
-                 device: torch.device,
-                 source: str):
+                 device: torch.device, source: str):
     """The inverse-dynamics MLP of a planner file's ``invdyn`` entry, frozen and checked: it
     reads observed states at least as wide as the planned ones (``obs_dim``; wider when plans
     hold a state's leading dims, then it reads only those of its target) and its k reaches a
     plan state (``check_reach``)."""
     from ctp.models.inverse_dynamics import check_reach, check_width
 
-    entry = payload["invdyn"]
-    where = f"{source}: invdyn"
-    if not isinstance(entry, dict) or "invdyn" not in entry or "state" not in entry:
-        raise CTPError(f"{where}: expected a dict with 'invdyn' and 'state'")
-    model = load_invdyn_network(entry["invdyn"], entry["state"], where)
+    model = _network_from(payload, "invdyn", None, device, source)
     try:
         check_width(model.obs_dim, model.target_dims, obs_dim)
         check_reach(model.stride, stride, horizon, model.target_dims)
     except CTPError as exc:
-        raise CTPError(f"{where}: {exc}") from None
-    return model.to(device).eval().requires_grad_(False)
+        raise CTPError(f"{source}: invdyn: {exc}") from None
+    return model
 
 
 def _sampler_constants(payload: dict[str, Any], source: str) -> tuple[EDMConfig, int]:
@@ -213,6 +213,10 @@ class Planner:
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         self._terms = scoring.terms(self.task, self.weights, self.scorer_networks, source)
+        # The plan state the controller heads for (its aim, else the inverse dynamics' k):
+        # what the distance scorer rates.
+        aim = self.config.aim or (self.invdyn.stride if self.invdyn is not None else self.stride)
+        self.aim_state = min(aim / self.stride, self.horizon - 1.0)
         self.sample_and_score = self.plan_step  # compiled with config.compile
         if self.config.compile:
             # Weights frozen into the graph, elementwise work fused; fallback_random draws
@@ -273,7 +277,8 @@ class Planner:
         else:
             x = heun_sample(self.teacher, noise, mask, value, cfg.edm_steps, self.edm)
         raw = self._unnormalize(x)
-        plans = Candidates(x, raw, goals, mask, value, self.stride, cfg.goal_radius)
+        plans = Candidates(x, raw, goals, mask, value, self.stride, cfg.goal_radius,
+                           self.aim_state)
         scores = scoring.weighted_sum(self._terms, plans)
         return raw.view(e, k, self.horizon, d), scores.view(e, k)
 

@@ -9,10 +9,10 @@ scorers with weight 0 are not evaluated. Two sources of scorers:
 - the task's own (``task.scorers``, default weights ``task.scorer_weights``), e.g.
   PointMaze's ``reward`` and ``dynamics``;
 - learned ones, generic over tasks (:data:`LEARNED`), each scoring with one network the
-  planner file holds, e.g. ``critic``, ``value``. A new learned scorer is one entry there,
-  plus its network: a kind in ``ctp.models.builder.build_network``, a planner-file entry
-  (``ctp.utils.checkpoint.PLANNER_NETWORKS``) and a ``ctp bundle`` option
-  (``ctp.planning.bundle``).
+  planner file holds, e.g. ``critic``, ``value``, ``distance``. A new learned scorer is one
+  entry there, plus its network: a kind in ``ctp.models.builder`` (``build_network``, or an
+  MLP's ``load_mlp_network``), a planner-file entry (``ctp.utils.checkpoint.PLANNER_NETWORKS``)
+  and a ``ctp bundle`` option (``ctp.planning.bundle``).
 
 Everything here that runs per plan is graph-safe: the terms are resolved once, when the planner
 is built, so the plan step is a fixed sequence of tensor ops (torch.compile, CUDA graphs).
@@ -52,11 +52,26 @@ def _value(value: nn.Module, plans: Candidates) -> torch.Tensor:
     return value(plans.x, plans.mask, plans.value)
 
 
+def _distance(distance: nn.Module, plans: Candidates) -> torch.Tensor:
+    """Plan states (of ``stride`` env steps) from the state the controller heads for
+    (``aim_state``, interpolated between plan states) to the goal, by the goal distance
+    (``ctp.models.distance``: the data's fast-end time between two places); the score is minus
+    it, so the candidate that sends the ant nearest the goal along the data's routes wins."""
+    last = plans.raw.shape[1] - 1
+    low = min(int(plans.aim_state), last)
+    frac = plans.aim_state - low
+    aimed = plans.raw[:, low]
+    if frac > 0 and low < last:
+        aimed = aimed + frac * (plans.raw[:, low + 1] - aimed)
+    return -distance(aimed, plans.goal) / plans.stride
+
+
 # Generic scorers, by name; each network's planner-file entry is in
 # ctp.utils.checkpoint.PLANNER_NETWORKS and its network kind in ctp.models.builder.build_network.
 LEARNED: dict[str, LearnedScorer] = {
     "critic": LearnedScorer("critic", _critic_logit),
     "value": LearnedScorer("value", _value),
+    "distance": LearnedScorer("distance", _distance, penalty=True),
 }
 
 # PlannerConfig fields / CLI flags that set one scorer's weight.

@@ -2,20 +2,23 @@
 
 A recipe names a dataset and the settings of every stage that turns it into a planner::
 
-    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> select -> bundle
-         -> evaluate
+    data -> teacher -> pairs -> student -> critic -> value -> invdyn -> distance -> select
+         -> bundle -> evaluate
 
 Each table of the file holds the stage's options with the names of the library's configs
-(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``:
+(``[teacher]``/``[student]``/``[critic]``/``[value]``/``[invdyn]``/``[distance]``:
 ``ctp.training.config.TrainConfig`` fields; ``[pairs]``:
 ``ctp.training.teacher_pairs.PairsConfig``'s; ``[bundle]``: planner defaults and
 ``scorers``, a table of scorer weights; ``[select]`` and ``[evaluate]``: episodes, seed,
-vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]`` and ``[select]`` are
-optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner file's teacher
-instead of training one (its dataset must be ``[data]``'s; the other ``[teacher]`` options
-are then unused), to distil a new student from a teacher that already ships. The value
+vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]``, ``[distance]`` and
+``[select]`` are optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner
+file's teacher instead of training one (its dataset must be ``[data]``'s, a
+``hindsight_goals`` given must be the one the file records, which its students inherit; the
+other ``[teacher]`` options are then unused), to distil a new student from a teacher that
+already ships. The value
 network and the inverse dynamics take the dataset, horizon and stride of the teacher
-(invdyn's k, its ``stride``, may be a multiple of the plans' stride); the bundle holds every
+(invdyn's k, its ``stride``, may be a multiple of the plans' stride); the goal distance takes
+the dataset (it reads single states' positions); the bundle holds every
 network the recipe trains. ``[select]`` evaluates every kept student checkpoint
 on validation seeds (1000.. by default, refused if they overlap the test seeds) and bundles
 the best; without it the bundle takes the student's last checkpoint.

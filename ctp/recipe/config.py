@@ -18,11 +18,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "select",
-          "bundle", "evaluate")
+STAGES = ("data", "teacher", "pairs", "student", "critic", "value", "invdyn", "distance",
+          "select", "bundle", "evaluate")
 TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value": "value",
-            "invdyn": "invdyn"}  # stage -> kind
-OPTIONAL = ("pairs", "critic", "value", "invdyn", "select")
+            "invdyn": "invdyn", "distance": "distance"}  # stage -> kind
+OPTIONAL = ("pairs", "critic", "value", "invdyn", "distance", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
                "velocities", "aim")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
@@ -47,6 +47,7 @@ class Recipe:
     critic: dict[str, Any] | None = None
     value: dict[str, Any] | None = None
     invdyn: dict[str, Any] | None = None
+    distance: dict[str, Any] | None = None
     select: dict[str, Any] | None = None
     source: str = ""  # the file it was read from (not part of the recipe)
 
@@ -103,6 +104,7 @@ def parse_recipe(text: str, source: str, overrides: Mapping[str, Any] | None = N
         critic=_table(raw, "critic", source, False),
         value=_table(raw, "value", source, False),
         invdyn=_table(raw, "invdyn", source, False),
+        distance=_table(raw, "distance", source, False),
         select=_table(raw, "select", source, False),
         source=source,
     )
@@ -147,8 +149,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
 
     where = f"{recipe.source}: [{stage}]"
     if stage == "teacher" and FROM_PLANNER in recipe.teacher:
-        return _imported_teacher(recipe.teacher[FROM_PLANNER], recipe.data["dataset_id"],
-                                 out, where)
+        return _imported_teacher(recipe.teacher, recipe.data["dataset_id"], out, where)
     if stage in TRAINING:
         options = getattr(recipe, stage)
         if options is None:
@@ -158,6 +159,8 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             reserved |= {"horizon", "stride", "plan_dims"}  # the plans': the teacher's
         if stage == "invdyn":
             reserved |= {"horizon"}  # its stride is k, by default the plans' stride
+        if stage == "distance":
+            reserved |= {"horizon", "stride"}  # it reads single states
         if bad := reserved & options.keys():
             raise CTPError(f"{where}: {sorted(bad)[0]!r} is set by the recipe runner")
         plans = (_stage_config(recipe, "teacher", out) if stage in ("value", "invdyn")
@@ -171,6 +174,7 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
                                 "stride": plans.stride, "plan_dims": plans.plan_dims},
             "invdyn": plans and {"dataset_id": plans.dataset_id,
                                  "stride": options.get("stride", plans.stride)},
+            "distance": {"dataset_id": recipe.data["dataset_id"]},
         }[stage]
         if stage == "invdyn":
             options = {k: v for k, v in options.items() if k != "stride"}
@@ -210,12 +214,15 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             "evaluate": recipe.evaluate}[stage]
 
 
-def _imported_teacher(planner: Any, dataset_id: str, out: Path, where: str) -> Any:
+def _imported_teacher(options: Mapping[str, Any], dataset_id: str, out: Path, where: str
+                      ) -> Any:
     """The config of a teacher taken from a planner file instead of trained (``[teacher]
-    from_planner``): its dataset must be the recipe's."""
+    from_planner`` in ``options``): its dataset must be the recipe's, and a ``hindsight_goals``
+    the table gives must be the one the file records (its students inherit that one)."""
     from ctp.planning.bundle import load_planner_file
     from ctp.training.config import TrainConfig
 
+    planner = options[FROM_PLANNER]
     if not isinstance(planner, str) or not planner:
         raise CTPError(f"{where} {FROM_PLANNER}: expected a planner file path, got {planner!r}")
     payload = _build(f"{where} {FROM_PLANNER}", lambda: load_planner_file(planner))
@@ -224,10 +231,17 @@ def _imported_teacher(planner: Any, dataset_id: str, out: Path, where: str) -> A
     if payload["dataset_id"] != dataset_id:
         raise CTPError(f"{where} {FROM_PLANNER}: {planner}'s teacher was trained on "
                        f"{payload['dataset_id']}, [data] names {dataset_id}")
+    recorded = float(payload["teacher"].get("hindsight_goals", 0.0))
+    asked = options.get("hindsight_goals", recorded)
+    if asked != recorded:
+        raise CTPError(f"{where} hindsight_goals: {planner}'s teacher was trained with "
+                       f"hindsight_goals = {recorded:g} (files bundled before they were "
+                       f"recorded read 0), the table asks for {asked!r}; its students inherit "
+                       "the file's: drop the option or train the teacher")
     unet = payload["teacher"]["unet"]
     return TrainConfig(kind="teacher", out_dir=str(out / "teacher"), dataset_id=dataset_id,
                        horizon=payload["horizon"], stride=payload["stride"], dim=unet["dim"],
-                       dim_mults=tuple(unet["dim_mults"]))
+                       dim_mults=tuple(unet["dim_mults"]), hindsight_goals=recorded)
 
 
 def _seeds(options: Mapping[str, Any], default_seed: int) -> range:

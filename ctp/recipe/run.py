@@ -22,13 +22,15 @@ from ctp.recipe.config import (
     _stage_config,
 )
 from ctp.utils.atomic import WriteFailed, write_json
+from ctp.utils.checkpoint import load_checkpoint
 from ctp.utils.errors import CTPError, Stopped
 from ctp.utils.validation import check_output
 
 # What each stage writes into the run folder (the data stage writes the dataset elsewhere).
 OUTPUTS = {"data": (), "teacher": ("teacher",), "pairs": ("pairs.pt",), "student": ("student",),
            "critic": ("critic",), "value": ("value",), "invdyn": ("invdyn",),
-           "select": ("select",), "bundle": ("planner.pt",), "evaluate": ("eval.json",)}
+           "distance": ("distance",), "select": ("select",), "bundle": ("planner.pt",),
+           "evaluate": ("eval.json",)}
 
 
 class _Run:
@@ -169,15 +171,14 @@ def _import_teacher(planner: str, out: Path) -> dict[str, Any]:
     from ctp.planning.bundle import unbundle_planner
 
     path = unbundle_planner(planner, out, kinds=("teacher",))["teacher"]
-    step = _saved_step(path.parent)
-    print(f"[teacher] the teacher of {planner} (step {step}); the other [teacher] options "
-          "are not used")
-    return {"step": step, "checkpoint": str(path), FROM_PLANNER: planner}
+    payload = load_checkpoint(path)
+    print(f"[teacher] the teacher of {planner} (step {payload['step']}, hindsight_goals "
+          f"{payload['config']['hindsight_goals']:g}, which its students inherit); the other "
+          "[teacher] options are not used")
+    return {"step": payload["step"], "checkpoint": str(path), FROM_PLANNER: planner}
 
 
 def _saved_step(out: Path) -> int:
-    from ctp.utils.checkpoint import load_checkpoint
-
     return int(load_checkpoint(out / "latest.pt")["step"])
 
 
@@ -296,7 +297,7 @@ def _bundle(recipe: Recipe, out: Path, student: Path, path: Path) -> Path:
 
     cfg = recipe.bundle
     trained = {stage: str(out / stage / "latest.pt") if getattr(recipe, stage) is not None
-               else None for stage in ("critic", "value", "invdyn")}
+               else None for stage in ("critic", "value", "invdyn", "distance")}
     return export_planner(ExportConfig(
         str(student), str(path), teacher=str(out / "teacher" / "latest.pt"),
         half=bool(cfg.get("half", True)),

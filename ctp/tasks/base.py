@@ -66,6 +66,9 @@ class Candidates(NamedTuple):
     value: torch.Tensor
     stride: int  # env steps between plan states
     goal_radius: float  # the planner's success radius
+    # The plan index (fractional between states) the controller heads for: its aim in env
+    # steps over the stride (1: the next plan state).
+    aim_state: float = 1.0
 
 
 @dataclass(frozen=True)

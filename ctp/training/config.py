@@ -23,7 +23,7 @@ from ctp.utils.validation import (
 
 LR_SCHEDULES = ("constant", "cosine")
 # One objective per kind (``ctp.training.objectives.OBJECTIVES``, in this order).
-TRAIN_KINDS = ("teacher", "ctm", "critic", "value", "invdyn")
+TRAIN_KINDS = ("teacher", "ctm", "critic", "value", "invdyn", "distance")
 # The values of the ``TrainConfig`` fields left at None: the base ones
 # (``Objective.defaults``) and each objective's over them (its class's ``defaults``).
 BASE_DEFAULTS: dict[str, Any] = {"lr": 2e-4, "ema_decay": 0.999, "stride": 4}
@@ -35,6 +35,7 @@ OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
     "critic": BASE_DEFAULTS,
     "value": {"lr": 2e-4, "ema_decay": 0.99},
     "invdyn": {"lr": 3e-4, "ema_decay": 0.99, "stride": 1},
+    "distance": {"lr": 3e-4, "ema_decay": 0.99, "stride": 1},
 }
 
 
@@ -42,7 +43,7 @@ OBJECTIVE_DEFAULTS: dict[str, dict[str, Any]] = {
 class TrainConfig:
     """Everything one ``ctp train`` run needs; saved in every checkpoint."""
 
-    kind: str = "teacher"  # teacher | ctm | critic | value | invdyn
+    kind: str = "teacher"  # teacher | ctm | critic | value | invdyn | distance
     dataset_id: str = DEFAULT_DATASET
     horizon: int = 32  # planned states per window
     stride: int | None = None  # env steps between planned states; None: the objective's
@@ -74,12 +75,14 @@ class TrainConfig:
     pairs: str | None = None  # ctm: teacher ODE pairs (ctp pairs) to regress one jump on
     student: str | None = None  # critic: the CTM student checkpoint
     gamma: float = 0.99  # value: discount of the return-to-go target
-    hidden: tuple[int, ...] = (256, 256)  # invdyn: MLP hidden widths
+    hidden: tuple[int, ...] = (256, 256)  # invdyn, distance: MLP hidden widths
     target_dims: int = 0  # invdyn: the target's leading dims it reads (0: all)
     plan_dims: int = 0  # teacher/value: plan the state's leading dims only (AntMaze: 2, its
     # x, y); 0: the whole state. ctm/critic runs plan their parent's (its normaliser's width)
     hindsight_goals: float = 0.0  # teacher (goal tasks): share of windows whose goal is a
     # later state of the episode, held from its step on (ctp.data.windows); ctm/critic: parent's
+    expectile: float = 0.1  # distance: the expectile of the data's times it fits (low: the
+    # data's fast end; ctp.models.distance)
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
@@ -113,6 +116,8 @@ def validate(cfg: TrainConfig) -> None:
          "0 (all) or the number of leading state dims", cfg.target_dims),
         (isinstance(cfg.plan_dims, int) and cfg.plan_dims >= 0, "--plan-dims",
          "0 (the whole state) or the number of leading state dims", cfg.plan_dims),
+        (finite(cfg.expectile) and 0.0 < cfg.expectile < 1.0, "--expectile", "in (0, 1)",
+         cfg.expectile),
         (finite(cfg.hindsight_goals) and 0.0 <= cfg.hindsight_goals <= 1.0,
          "--hindsight-goals", "a share in [0, 1]", cfg.hindsight_goals),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),

@@ -1,10 +1,10 @@
-"""Training loops for the EDM teacher, the CTM student, the critic, the value network and
-the inverse-dynamics model.
+"""Training loops for the EDM teacher, the CTM student, the critic, the value network, the
+inverse-dynamics model and the goal distance.
 
 One loop serves all of them: an objective gives the trainable module, its EMA copy, its data
-(dataset windows, or for invdyn transition pairs) and a loss per batch; the loop adds AdamW,
-gradient clipping, EMA, data parallelism across processes, tqdm progress, a JSONL metrics
-file, a time budget, atomic checkpoints and resume.
+(dataset windows; for invdyn transition pairs, for distance pairs of places) and a loss per
+batch; the loop adds AdamW, gradient clipping, EMA, data parallelism across processes, tqdm
+progress, a JSONL metrics file, a time budget, atomic checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -96,9 +96,9 @@ def planned_part(cfg: TrainConfig, task: Task, data: StepStream,
                  parent_normalizer: Normalizer | None) -> StepStream:
     """The part of the data a run's networks plan: the states' leading ``--plan-dims`` (a
     teacher or value run), the width of the parent's normaliser (ctm, critic), or all of them
-    (0; inverse dynamics always reads whole states)."""
+    (0; inverse dynamics and the goal distance always read whole states)."""
     width = data.observations.shape[1]
-    if cfg.kind == "invdyn":
+    if cfg.kind in ("invdyn", "distance"):
         return data
     planned = parent_normalizer.dim if parent_normalizer is not None else cfg.plan_dims
     if planned in (0, width):

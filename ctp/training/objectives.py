@@ -1,4 +1,4 @@
-"""The five training objectives (teacher, ctm, critic, value, invdyn): each gives the
+"""The six training objectives (teacher, ctm, critic, value, invdyn, distance): each gives the
 trainable module, its EMA copy, its data and a loss per batch (``ctp.training.loop`` runs
 them)."""
 
@@ -15,6 +15,7 @@ from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.models.builder import build_teacher, load_model, unet_config
 from ctp.models.ctm import CTMStudent, ctm_loss, ctm_sample, one_jump_loss
+from ctp.models.distance import GoalDistance, TimePairs, expectile_loss
 from ctp.models.edm import EDMConfig, edm_loss
 from ctp.models.inverse_dynamics import InverseDynamics, TransitionPairs
 from ctp.models.value import ReturnWindows, ValueNet
@@ -185,9 +186,36 @@ class InvDynObjective(Objective):
         return F.mse_loss(self.module(x[:, :d], x[:, d:]), batch["actions"]), {}
 
 
+class DistanceObjective(Objective):
+    """``d(position, goal)``: the env steps between two places of one episode, fitted at a low
+    expectile (``ctp.models.distance``); raw positions in, env steps out."""
+
+    defaults: ClassVar[dict[str, Any]] = OBJECTIVE_DEFAULTS["distance"]
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, obs_dim: int) -> None:
+        self.device, self.hidden, self.expectile = device, cfg.hidden, cfg.expectile
+
+    def source(self, cfg, task, data, normalizer):
+        goal_dims = getattr(task, "goal_dims", 0)  # a training-only Task may have no goals
+        pairs = TimePairs(data, goal_dims, normalizer)
+        self.module = GoalDistance(goal_dims, self.hidden, self.expectile, pairs.scale)
+        self.module.mlp.set_input_stats(pairs.input_sample(seed=cfg.seed))
+        self.module.to(self.device)
+        self.ema = copy.deepcopy(self.module).requires_grad_(False)
+        return pairs
+
+    def network_payload(self):
+        return {"unet": None, "edm": None, "distance": self.module.config()}
+
+    def loss(self, batch, k):
+        net = self.module  # through forward (what --compile compiles), in units of the scale
+        pred = net(batch["position"], batch["goal"]) / net.time_scale
+        return expectile_loss(pred, batch["target"], self.expectile), {}
+
+
 OBJECTIVES: dict[str, type[Objective]] = {
     "teacher": TeacherObjective, "ctm": CTMObjective, "critic": CriticObjective,
-    "value": ValueObjective, "invdyn": InvDynObjective,
+    "value": ValueObjective, "invdyn": InvDynObjective, "distance": DistanceObjective,
 }
 
 

@@ -19,17 +19,19 @@ from ctp.utils.atomic import atomic_write
 from ctp.utils.errors import CTPError
 
 SCHEMA_VERSION = 1  # every field added since is optional, so version-1 readers need no bump
-KINDS = ("teacher", "ctm", "critic", "value", "invdyn")  # training checkpoints
+KINDS = ("teacher", "ctm", "critic", "value", "invdyn", "distance")  # training checkpoints
 # What ctp.models.builder.build_network builds.
 NETWORK_KINDS = ("teacher", "ctm", "critic", "value")
-# A planner file's network entries and the network kind each holds. All but invdyn are U-Nets
-# (NetworkEntry, ctp.models.builder.load_network); invdyn is the inverse-dynamics MLP
-# (InvDynEntry, ctp.models.builder.load_invdyn_network).
+# A planner file's network entries and the network kind each holds. All but invdyn and
+# distance are U-Nets (NetworkEntry, ctp.models.builder.load_network); invdyn is the
+# inverse-dynamics MLP (InvDynEntry), distance the goal distance MLP (DistanceEntry), both
+# rebuilt by ctp.models.builder.load_mlp_network.
 PLANNER_NETWORKS = {"teacher": "teacher", "student": "ctm", "critic": "critic",
-                    "value": "value", "invdyn": "invdyn"}
+                    "value": "value", "invdyn": "invdyn", "distance": "distance"}
+MLP_NETWORKS = ("invdyn", "distance")  # the entries above that are not U-Nets
 # Weights a planner file keeps in float32 under ctp bundle --half: statistics, not weights
-# (the value net's return mean/std, the MLP's input standardisation).
-FULL_PRECISION = ("ret_mean", "ret_std", "in_mean", "in_std")
+# (the value net's return mean/std, the MLP's input standardisation, the distance's unit).
+FULL_PRECISION = ("ret_mean", "ret_std", "in_mean", "in_std", "time_scale")
 # Not a planner network: the SAC actor that generated a locomotion dataset.
 BEHAVIOUR_KIND = "behaviour"
 
@@ -57,10 +59,18 @@ class InvDynEntry(TypedDict):
     step: int
 
 
+class DistanceEntry(TypedDict):
+    """The goal distance of a planner file (``ctp.models.distance``)."""
+
+    distance: dict[str, Any]  # goal_dims, hidden (list), expectile, scale
+    state: dict[str, torch.Tensor]  # EMA weights (float16 with --half, statistics float32)
+    step: int
+
+
 class TrainingCheckpoint(TypedDict, total=False):
     """``kind`` one of KINDS (``ctp/training/``). value checkpoints add ``returns`` (gamma,
-    mean, std of the return-to-go target); invdyn checkpoints hold ``invdyn`` (the MLP's
-    config) and no ``unet``/``edm``."""
+    mean, std of the return-to-go target); invdyn and distance checkpoints hold ``invdyn`` /
+    ``distance`` (the MLP's config) and no ``unet``/``edm``."""
 
     schema_version: int
     kind: str  # one of KINDS
@@ -81,6 +91,7 @@ class TrainingCheckpoint(TypedDict, total=False):
     averaged_from: list[str]  # ctp average only
     returns: dict[str, float]  # value only: gamma, mean, std
     invdyn: dict[str, Any]  # invdyn only: obs_dim, act_dim, hidden, stride
+    distance: dict[str, Any]  # distance only: goal_dims, hidden, expectile, scale
 
 
 class PlannerFile(TypedDict, total=False):
@@ -104,6 +115,7 @@ class PlannerFile(TypedDict, total=False):
     critic: NetworkEntry | None
     value: ValueEntry | None  # the value scorer's network (ctp bundle --value)
     invdyn: InvDynEntry | None  # the locomotion controller's network (ctp bundle --invdyn)
+    distance: DistanceEntry | None  # the distance scorer's network (ctp bundle --distance)
     # PlannerConfig fields the file ships with, and "replan"; older files also hold
     # dyn_weight and critic_weight here instead of "scorers".
     defaults: dict[str, Any]

@@ -17,3 +17,10 @@ def mean_se(values: Sequence[float] | np.ndarray) -> dict[str, float]:
 def normalized(ret: float, ref_min: float, ref_max: float) -> float:
     """The normalised score ``100 * (ret - ref_min) / (ref_max - ref_min)`` of one return."""
     return 100.0 * (ret - ref_min) / (ref_max - ref_min)
+
+
+def goal_distance(finals: Sequence[float], closests: Sequence[float]) -> dict[str, float]:
+    """How near the goal episodes came: the median over episodes of the distance at their end
+    (``finals [n]``) and at their closest (``closests [n]``)."""
+    return {"final_median": float(np.median(finals)),
+            "closest_median": float(np.median(closests))}

@@ -94,7 +94,7 @@ def test_train_tool_alias_takes_the_tools_options(tool, capsys) -> None:
 
 def test_train_help_lists_only_what_trains(capsys) -> None:
     proc = run_main(capsys, "train", "--help")
-    assert "{teacher,ctm,critic,value,invdyn}" in proc.stdout
+    assert "{teacher,ctm,critic,value,invdyn,distance}" in proc.stdout
     assert not any(tool in proc.stdout for tool in TOOLS)
     assert all(tool in run_main(capsys, "--help").stdout for tool in TOOLS)
 

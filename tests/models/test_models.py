@@ -327,7 +327,9 @@ def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -
 
     types = {"teacher": EDMDenoiser, "ctm": CTMStudent, "critic": Critic, "value": ValueNet}
     assert set(NETWORK_KINDS) == set(types)
-    assert set(PLANNER_NETWORKS.values()) == set(types) | {"invdyn"}  # invdyn: an MLP
+    from ctp.utils.checkpoint import MLP_NETWORKS
+
+    assert set(PLANNER_NETWORKS.values()) == set(types) | set(MLP_NETWORKS)
     for kind in NETWORK_KINDS:
         torch.manual_seed(0)
         net = build_network(kind, unet, edm)
@@ -344,3 +346,24 @@ def test_build_network_builds_every_kind_and_load_network_reads_half_entries() -
         build_network("invdyn", unet, edm)
     with pytest.raises(CTPError, match="where: unet config is not valid"):
         load_network("critic", {"dim": 16}, {}, edm, "where")
+
+
+def test_mlp_networks_load_from_their_configs_and_half_weights() -> None:
+    """The two MLPs of a planner file (inverse dynamics, goal distance) rebuild from their
+    recorded configs with float16 weights widened; a broken config is a one-line error."""
+    from ctp.models.builder import load_mlp_network
+    from ctp.models.distance import GoalDistance
+    from ctp.models.inverse_dynamics import InverseDynamics
+    from ctp.utils.errors import CTPError
+
+    for net in (InverseDynamics(5, 2, (8,), stride=3, target_dims=2, reach=1.5),
+                GoalDistance(2, (8, 8), expectile=0.2, scale=40.0)):
+        kind = "invdyn" if isinstance(net, InverseDynamics) else "distance"
+        state = {k: v.half() for k, v in net.state_dict().items()}
+        back = load_mlp_network(kind, net.config(), state, "test")
+        assert type(back) is type(net) and back.config() == net.config()
+        for name, tensor in back.state_dict().items():
+            assert tensor.dtype == torch.float32
+            assert torch.equal(tensor, state[name].float()), name
+        with pytest.raises(CTPError, match=f"^where: {kind} config is not valid"):
+            load_mlp_network(kind, {"hidden": [8]}, state, "where")

@@ -208,6 +208,10 @@ def test_plan_cli_end_to_end(planner_file, tmp_path) -> None:
     spec = get_maze_spec("umaze")
     for ep in result["per_episode"]:
         assert 0 <= ep["return"] <= spec.episode_steps and len(ep["plan_latencies_ms"]) == 3
+        assert 0 <= ep["closest_distance"] <= ep["final_distance"]
+    finals = sorted(ep["final_distance"] for ep in result["per_episode"])
+    assert result["goal_distance"]["final_median"] == pytest.approx(finals[1], abs=1e-4)
+    assert "goal distance" in proc.stdout
     expected = 100 * (result["return"]["mean"] - 23.85) / (161.86 - 23.85)
     assert result["d4rl_normalized"]["mean"] == pytest.approx(expected)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

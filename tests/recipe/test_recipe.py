@@ -31,6 +31,7 @@ TINY_LOCOMOTION = (
     "--set", "evaluate.num_envs=1", "--no-progress")
 
 SHIPPED_MEDIUM = bundled_planner_path("pointmaze-medium")
+SHIPPED_UMAZE = bundled_planner_path("pointmaze-umaze")
 MINIMAL = """
 name = "toy"
 out = "runs/toy"
@@ -98,6 +99,11 @@ def test_locomotion_recipes_link_value_and_invdyn_to_the_plans(tmp_path) -> None
     (MINIMAL.replace("horizon = 8", f"from_planner = '{SHIPPED_MEDIUM}'"),
      ("[teacher] from_planner", "trained on ctp/pointmaze/medium-v1",
       "[data] names ctp/pointmaze/umaze-v1")),
+    (MINIMAL.replace("horizon = 8", f"from_planner = '{SHIPPED_UMAZE}'\nhindsight_goals = 0.8"),
+     ("[teacher] hindsight_goals", "trained with hindsight_goals = 0",
+      "the table asks for 0.8")),
+    (MINIMAL + "[distance]\nstride = 4\n", ("[distance]", "'stride' is set by the recipe")),
+    (MINIMAL + "[distance]\nexpectile = 1.5\n", ("[distance]", "--expectile", "in (0, 1)")),
 ])
 def test_bad_recipes_name_the_table_and_option(text: str, fragments: tuple[str, ...]) -> None:
     with pytest.raises(CTPError) as info:
@@ -170,7 +176,8 @@ def test_umaze_recipe_runs_end_to_end_resumes_and_refuses_a_changed_recipe(
     rest = run_main(capsys, "recipe", recipe, "--out", out, *TINY)
     assert rest.returncode == 0, rest.stderr
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == [s for s in STAGES if s not in ("value", "invdyn", "select")]
+    assert list(stages) == [s for s in STAGES if s not in ("value", "invdyn", "distance",
+                                                           "select")]
     assert stages["teacher"]["step"] == 2  # not trained again
     result = json.loads((out / "eval.json").read_text())
     assert result["episodes"] == 1 and result["candidates"] == 32
@@ -187,7 +194,7 @@ def test_teacher_from_a_planner_file_is_copied_not_trained(capsys, own_root, tmp
     proc = run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml", "--out", out,
                     "--until", "pairs", *TINY, "--set", f"teacher.from_planner={shipped}")
     assert proc.returncode == 0, proc.stderr
-    assert "the other [teacher] options are not used" in proc.stdout
+    assert "hindsight_goals 0, which its students inherit" in proc.stdout
     stages = json.loads((out / "stages.json").read_text())
     planner = load_planner_file(shipped)
     assert stages["teacher"]["from_planner"] == str(shipped)
@@ -200,6 +207,24 @@ def test_teacher_from_a_planner_file_is_copied_not_trained(capsys, own_root, tmp
 
 
 @pytest.mark.slow
+def test_a_distance_table_trains_the_goal_distance_and_bundles_it(capsys, own_root, tmp_path
+                                                                   ) -> None:
+    """``[distance]`` (given by --set): the stage trains on the recipe's dataset, the bundle
+    holds the network and scores with it."""
+    out = tmp_path / "run"
+    proc = run_main(capsys, "recipe", CONFIGS / "pointmaze/umaze.toml", "--out", out,
+                    "--until", "bundle", *TINY, "--set", "distance.steps=2",
+                    "--set", "distance.batch_size=4", "--set", "distance.hidden=[8]",
+                    "--set", "bundle.scorers={ reward = 1.0, distance = 0.5 }")
+    assert proc.returncode == 0, proc.stderr
+    stages = json.loads((out / "stages.json").read_text())
+    assert stages["distance"]["step"] == 2 and "select" not in stages
+    payload = load_planner_file(out / "planner.pt")
+    assert payload["distance"]["distance"]["hidden"] == [8]
+    assert payload["scorers"]["distance"] == 0.5
+
+
+@pytest.mark.slow
 def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root, tmp_path
                                                                  ) -> None:
     out = tmp_path / "run"
@@ -207,7 +232,8 @@ def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root
                     *TINY_LOCOMOTION)
     assert proc.returncode == 0, proc.stderr
     stages = json.loads((out / "stages.json").read_text())
-    assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic", "select")]
+    assert list(stages) == [s for s in STAGES if s not in ("pairs", "critic", "distance",
+                                                           "select")]
     payload = load_planner_file(out / "planner.pt")
     assert payload["value"] is not None and payload["invdyn"]["invdyn"]["stride"] == 31
     assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1

@@ -2,11 +2,11 @@
 
 ``ctp baseline expert antmaze-<name>`` rolls the maze solver + shipped ant controller in E
 evaluation envs at a time (seeds seed .. seed + N - 1), without noise or with the data's, and
-writes the keys ``ctp plan --out`` writes: ``d4rl_normalized`` {mean, se} (100 x success, D4RL's
-constants 0 / 1), ``success_rate``, ``latency_ms`` (per decision of the whole batch) and
-``per_episode``. An episode's return is 1 when the ant came within 0.45 m of the goal at any
-step (D4RL ends the episode there), else 0. It is the ceiling planners are compared against,
-never part of a planner.
+writes the keys ``ctp plan --out`` writes: ``d4rl_normalized`` {mean, se} (100 x success,
+D4RL's constants 0 / 1), ``success_rate``, ``goal_distance``, ``latency_ms`` (per decision of
+the whole batch) and ``per_episode``. An episode's return is 1 when the ant came within 0.45 m
+of the goal at any step (D4RL ends the episode there), else 0. It is the ceiling planners are
+compared against, never part of a planner.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ctp.tasks.antmaze.spec import (
     AntMazeSpec,
     get_spec,
 )
-from ctp.utils.stats import mean_se
+from ctp.utils.stats import goal_distance, mean_se
 from ctp.utils.validation import check_options
 
 Policy = Callable[[dict[str, np.ndarray]], np.ndarray]  # obs dict of E envs -> actions [E, 8]
@@ -64,7 +64,8 @@ def rollout_success(spec: AntMazeSpec, make_policy: Callable[[int], Policy], epi
                     desc: str = "") -> tuple[list[dict[str, Any]], list[float]]:
     """Roll a policy over evaluation episodes (seeds seed .. seed + episodes - 1), ``num_envs``
     at a time; ``make_policy(E)`` gives a fresh ``act(obs dict) -> actions [E, 8]`` for each
-    batch. -> (per-episode rows: seed, return 1 / 0, success, steps, arrival_step (-1: none);
+    batch. -> (per-episode rows: seed, return 1 / 0, success, steps, arrival_step (-1: none),
+    final_distance (to the goal at arrival, else at the last step), closest_distance;
     decision latencies in ms, one per call of ``act``)."""
     from tqdm import tqdm
 
@@ -80,6 +81,7 @@ def rollout_success(spec: AntMazeSpec, make_policy: Callable[[int], Policy], epi
         obs, _ = envs.reset(seed=batch)
         success = np.zeros(len(batch), dtype=bool)
         arrival = np.full(len(batch), -1)
+        final = closest = _to_goal(obs)
         for t in range(spec.episode_steps):
             start = time.perf_counter()
             action = act(obs)
@@ -89,11 +91,15 @@ def rollout_success(spec: AntMazeSpec, make_policy: Callable[[int], Policy], epi
             obs, _, _, _, info = envs.step(action)
             reached = np.asarray(info["success"], dtype=bool)
             arrival[reached & ~success] = t + 1
+            final = np.where(success, final, _to_goal(obs))  # held from the arrival on
+            closest = np.minimum(closest, final)
             success |= reached
             bar.update(len(batch))
         envs.close()
         rows += [{"seed": s, "return": float(ok), "success": bool(ok), "steps": spec.episode_steps,
-                  "arrival_step": int(a)} for s, ok, a in zip(batch, success, arrival)]
+                  "arrival_step": int(a), "final_distance": round(float(f), 4),
+                  "closest_distance": round(float(c), 4)}
+                 for s, ok, a, f, c in zip(batch, success, arrival, final, closest)]
     bar.close()
     return rows, latencies
 
@@ -112,10 +118,18 @@ def success_document(spec: AntMazeSpec, rows: list[dict[str, Any]], latencies: l
         "goal_radius": GOAL_RADIUS, "return": mean_se([r["return"] for r in rows]),
         "normalized": mean_se(scores), "d4rl_normalized": mean_se(scores),
         "success_rate": float(np.mean([r["success"] for r in rows])),
+        "goal_distance": goal_distance([r["final_distance"] for r in rows],
+                                       [r["closest_distance"] for r in rows]),
         "latency_ms": {"p50": float(np.percentile(latencies, 50)),
                        "p95": float(np.percentile(latencies, 95)), "plans": len(latencies)},
         "per_episode": rows,
     }
+
+
+def _to_goal(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """``[E]``: each ant's distance to its goal (x, y)."""
+    return np.linalg.norm(np.asarray(obs["achieved_goal"]) - np.asarray(obs["desired_goal"]),
+                          axis=1)
 
 
 def evaluate_expert(cfg: ExpertConfig) -> dict[str, Any]:

@@ -288,6 +288,11 @@ def test_expert_reference_row(random_actor) -> None:
     scores = [100 * e["return"] for e in result["per_episode"]]
     assert result["d4rl_normalized"]["mean"] == pytest.approx(np.mean(scores))
     assert 0.0 <= result["success_rate"] <= 1.0
+    for e in result["per_episode"]:  # held at the arrival, within the goal radius
+        assert 0 <= e["closest_distance"] <= e["final_distance"]
+        assert (e["final_distance"] <= 0.45) == e["success"]
+    finals = sorted(e["final_distance"] for e in result["per_episode"])
+    assert result["goal_distance"]["final_median"] == pytest.approx(finals[1])
     assert result["action_scale"] == ACTION_SCALE and result["noise"] == 0.2
     json.dumps(result, allow_nan=False)
 

@@ -62,8 +62,8 @@ def umaze(tmp_path_factory):
         whole_k4 = train(TrainConfig(kind="invdyn", dataset_id=UMAZE, stride=4, hidden=(8,),
                                      out_dir=str(out / "w4"), **TINY)).latest
     return {"root": root, "student": student, "planner": planner, "teacher": teacher,
-            "whole_state_invdyn": whole, "xy_teacher": xy_teacher, "xy_student": xy_student,
-            "xy_planner": xy_planner, "whole_state_k4": whole_k4}
+            "invdyn": invdyn, "whole_state_invdyn": whole, "xy_teacher": xy_teacher,
+            "xy_student": xy_student, "xy_planner": xy_planner, "whole_state_k4": whole_k4}
 
 
 @pytest.fixture
@@ -224,6 +224,61 @@ def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
                                    planner, "--velocities", "positions", "--episodes", "1"),
                           "velocities 'positions'", "AntMaze controller", "expected 'plan'")
+
+
+def test_distance_scorer_in_an_antmaze_planner(umaze_root, planner_file, tmp_path, capsys
+                                               ) -> None:
+    """``ctp train distance`` on the umaze data, bundled beside the planner's networks with a
+    distance weight; the planner plans with it, ``ctp unbundle`` returns it, and a distance of
+    other data is refused."""
+    from ctp.planning import load_planner
+    from ctp.planning.bundle import unbundle_planner
+    from ctp.utils.checkpoint import load_checkpoint
+
+    tiny = ("--batch-size", "8", "--steps", "3", "--hidden", "16,16", "--no-progress")
+    proc = run_main(capsys, "train", "distance", "--dataset", "ctp/antmaze/umaze-v1",
+                    "--out", tmp_path / "d", *tiny)
+    assert proc.returncode == 0, proc.stderr
+    distance = tmp_path / "d" / "latest.pt"
+    out = tmp_path / "p.pt"
+    proc = run_main(capsys, "bundle", "--student", umaze_root["student"], "--teacher",
+                    umaze_root["teacher"], "--invdyn", umaze_root["invdyn"], "--distance",
+                    distance, "--scorer", "distance=1", "--aim", "6", "--half", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    planner = load_planner(out)
+    assert planner.scorer_name() == "reward - 1*distance" and planner.aim_state == 1.5
+    assert planner.scorer_networks["distance"].time_scale.dtype == torch.float32
+    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint", out,
+                    "--episodes", "1", "--out", tmp_path / "r.json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["scorer"] == "reward - 1*distance" and result["per_episode"][0]["steps"] >= 1
+    written = unbundle_planner(out, tmp_path / "back", kinds=("distance",))
+    back = load_checkpoint(written["distance"], "distance")
+    assert back["distance"] == load_checkpoint(distance)["distance"]
+    assert_one_line_error(run_main(capsys, "bundle", "--student", planner_file["student"],
+                                   "--distance", distance, "--out", tmp_path / "x.pt"),
+                          "--distance: dataset_id 'ctp/antmaze/umaze-v1' differs from the "
+                          "student's 'ctp/pointmaze/umaze-v1'")
+
+
+
+def test_a_bundled_teacher_keeps_the_hindsight_goals_its_students_inherit(umaze_root, tmp_path
+                                                                          ) -> None:
+    """A planner file records its teacher's --hindsight-goals; unbundled (as a recipe's
+    ``[teacher] from_planner`` does), the teacher's config holds it again, so a student
+    distilled from it trains on the same windows."""
+    from ctp.planning.bundle import unbundle_planner
+    from ctp.training.config import _resolve_from_parent
+    from ctp.utils.checkpoint import load_checkpoint
+
+    planner = export_planner(ExportConfig(str(umaze_root["xy_student"]), str(tmp_path / "p.pt"),
+                                          str(umaze_root["xy_teacher"])))
+    teacher = unbundle_planner(planner, tmp_path / "back", kinds=("teacher",))["teacher"]
+    assert load_checkpoint(teacher)["config"]["hindsight_goals"] == 0.5
+    student = TrainConfig(kind="ctm", teacher=str(teacher))
+    _resolve_from_parent(student)
+    assert student.hindsight_goals == 0.5
 
 
 def test_hindsight_goals_lie_later_in_the_same_episode(umaze_root) -> None:
