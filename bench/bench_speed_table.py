@@ -25,3 +25,13 @@ def test_speed_table_times_a_given_file_under_its_path(tmp_path: Path) -> None:
     shutil.copy(BUNDLED_DIR / "hopper-medium.pt", older)
     row = time_planner("hopper-medium", rounds=1, compiled=False, path=older)
     assert row["env"] == f"hopper-medium ({older})" and row["ctm ms"] > 0
+
+
+def test_an_env_with_no_shipped_planner_is_a_one_line_error() -> None:
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "speed_table.py"
+    proc = subprocess.run([sys.executable, str(script), "--env", "antmaze-medium-play"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--env antmaze-medium-play: no planner ships for it" in proc.stderr.splitlines()[-1]

@@ -122,7 +122,11 @@ def main() -> None:
                              "previous shipped file; repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    envs = args.env or sorted(p.stem for p in BUNDLED_DIR.glob("*.pt"))
+    shipped = sorted(p.stem for p in BUNDLED_DIR.glob("*.pt"))
+    envs = args.env if args.env is not None else shipped
+    if unknown := [env for env in envs if env not in shipped]:
+        parser.error(f"--env {unknown[0]}: no planner ships for it; expected one of "
+                     f"{', '.join(shipped)} (time another file with --planner ENV=FILE)")
     extra = [tuple(item.split("=", 1)) for item in args.planner]
     if any(len(item) != 2 for item in extra):
         parser.error("--planner: expected ENV=FILE")
