@@ -83,11 +83,13 @@ class Episode:
         """Env steps the episode lasted (fewer than the task's when it terminated early)."""
         return len(self.path) - 1
 
-    def goal_distances(self) -> np.ndarray:
-        """``[T + 1]``: the executed position's distance to the goal at each step (goal
-        tasks: the position's leading G dims against the goal's G)."""
+    def goal_distances(self) -> dict[str, float]:
+        """How near the goal the executed path came (goal tasks: the position's leading G
+        dims against the goal's G): ``final_distance`` and ``closest_distance``."""
         g = len(self.goal)
-        return np.linalg.norm(self.path[:, :g] - self.goal[None, :], axis=1)
+        d = np.linalg.norm(self.path[:, :g] - self.goal[None, :], axis=1)
+        return {"final_distance": round(float(d[-1]), 4),
+                "closest_distance": round(float(d.min()), 4)}
 
 
 def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
@@ -163,7 +165,12 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
     lat = np.concatenate([e.plan_latencies_ms for e in episodes[:: max(cfg.num_envs, 1)]])
     # How near the goal the episodes came (env units; AntMaze: metres): a finer read than
     # success where few or none arrive.
-    near = [(float(d[-1]), float(d.min())) for d in (e.goal_distances() for e in episodes)]
+    per_episode = [
+        {"seed": e.seed, "return": e.ret, "success": e.success, "steps": e.steps,
+         **(e.goal_distances() if has_goal else {}),
+         "plan_latencies_ms": [round(v, 3) for v in e.plan_latencies_ms]}
+        for e in episodes
+    ]
     result: dict[str, Any] = {
         "env": env,
         "checkpoint": planner.source,
@@ -199,16 +206,10 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
             [normalized(r, d4rl_min, d4rl_max) for r in returns]
         ),
         "success_rate": float(np.mean([e.success for e in episodes])) if has_goal else None,
-        "goal_distance": (goal_distance(*zip(*near, strict=True)) if has_goal else None),
+        "goal_distance": goal_distance(per_episode) if has_goal else None,
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "plans": int(len(lat))},
-        "per_episode": [
-            {"seed": e.seed, "return": e.ret, "success": e.success, "steps": e.steps,
-             **({"final_distance": round(final, 4), "closest_distance": round(closest, 4)}
-                if has_goal else {}),
-             "plan_latencies_ms": [round(v, 3) for v in e.plan_latencies_ms]}
-            for e, (final, closest) in zip(episodes, near, strict=True)
-        ],
+        "per_episode": per_episode,
     }
     return result
 

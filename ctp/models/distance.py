@@ -44,13 +44,10 @@ class GoalDistance(nn.Module):
         return {"goal_dims": self.goal_dims, "hidden": list(self.hidden),
                 "expectile": self.expectile, "scale": float(self.time_scale)}
 
-    def scaled(self, position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """The MLP's output ``[...]``: env steps in units of ``scale``."""
-        g = self.goal_dims
-        return self.mlp(torch.cat([position[..., :g], goal[..., :g]], dim=-1)).squeeze(-1)
-
     def forward(self, position: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        return self.scaled(position, goal) * self.time_scale
+        g = self.goal_dims  # the MLP predicts env steps in units of the scale
+        out = self.mlp(torch.cat([position[..., :g], goal[..., :g]], dim=-1)).squeeze(-1)
+        return out * self.time_scale
 
 
 def expectile_loss(pred: torch.Tensor, target: torch.Tensor, tau: float) -> torch.Tensor:

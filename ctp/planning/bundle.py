@@ -19,6 +19,7 @@ from typing import Any
 from ctp.utils.checkpoint import (
     FULL_PRECISION,
     KINDS,
+    MLP_NETWORKS,
     PLANNER_NETWORKS,
     load_checkpoint,
     save_checkpoint,
@@ -249,16 +250,13 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
         common = dict(kind=kind, dataset_id=planner["dataset_id"], horizon=planner["horizon"],
                       out_dir=str(Path(out_dir) / kind))
         extra: dict[str, Any] = {}
-        if kind == "invdyn":
+        if kind in MLP_NETWORKS:
             module = load_mlp_network(kind, network.get(kind), network["state"],
                                       f"{path}: {key}")
-            cfg = TrainConfig(**common, stride=module.stride, hidden=module.hidden)
-            extra = {"unet": None, "edm": None, "invdyn": module.config()}
-        elif kind == "distance":
-            module = load_mlp_network(kind, network.get(kind), network["state"],
-                                      f"{path}: {key}")
-            cfg = TrainConfig(**common, hidden=module.hidden, expectile=module.expectile)
-            extra = {"unet": None, "edm": None, "distance": module.config()}
+            own = ({"stride": module.stride} if kind == "invdyn"
+                   else {"expectile": module.expectile})
+            cfg = TrainConfig(**common, hidden=module.hidden, **own)
+            extra = {"unet": None, "edm": None, kind: module.config()}
         else:
             unet = unet_config(network)
             module = load_network(kind, network["unet"], network["state"], edm,

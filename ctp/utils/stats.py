@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +20,8 @@ def normalized(ret: float, ref_min: float, ref_max: float) -> float:
     return 100.0 * (ret - ref_min) / (ref_max - ref_min)
 
 
-def goal_distance(finals: Sequence[float], closests: Sequence[float]) -> dict[str, float]:
-    """How near the goal episodes came: the median over episodes of the distance at their end
-    (``finals [n]``) and at their closest (``closests [n]``)."""
-    return {"final_median": float(np.median(finals)),
-            "closest_median": float(np.median(closests))}
+def goal_distance(episodes: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """How near the goal episodes came: the median over per-episode rows of their
+    ``final_distance`` (at the end, or the arrival) and their ``closest_distance``."""
+    return {f"{key}_median": float(np.median([e[f"{key}_distance"] for e in episodes]))
+            for key in ("final", "closest")}

@@ -204,6 +204,16 @@ def nan_pairs(w: Path) -> None:
         "target": target})
 
 
+def distance_of_three_dims(w: Path) -> None:
+    """``w/d3.pt``: a goal distance trained 1 step on the dataset, its config claiming
+    3-dim positions (the task's goals are 2-dim)."""
+    latest = train(TrainConfig(kind="distance", steps=1, batch_size=8, hidden=(8,),
+                               out_dir=str(w / "d"), progress=False)).latest
+    payload = load_checkpoint(latest, "distance")
+    payload["distance"]["goal_dims"] = 3
+    save_checkpoint(w / "d3.pt", payload)
+
+
 def junk_json(w: Path) -> None:
     (w / "a.json").write_text("{not json")
 
@@ -234,6 +244,16 @@ CLI_CASES = {
                                           recipe_with_overlapping_seeds),
     "recipe-set-unknown-table": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
                                   "studnt.steps=1"), ["--set studnt.steps"], None),
+    "recipe-distance-stride": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"), "--set",
+                                "distance.stride=4"),
+                               ["[distance]", "'stride' is set by the recipe runner"], None),
+    "recipe-teacher-hindsight-differs": (("recipe", str(CONFIGS / "pointmaze/umaze.toml"),
+                                          "--set", "teacher.from_planner="
+                                          f"{bundled_planner_path('pointmaze-umaze')}",
+                                          "--set", "teacher.hindsight_goals=0.8"),
+                                         ["[teacher] hindsight_goals",
+                                          "trained with hindsight_goals = 0", "asks for 0.8"],
+                                         None),
     "recipe-invdyn-beyond-plan": (("recipe", str(CONFIGS / "locomotion/hopper-medium.toml"),
                                    "--set", "invdyn.stride=32"),
                                   ["[invdyn]", "span 31 env steps", "got 32"], None),
@@ -404,6 +424,21 @@ CLI_CASES = {
                                         ["--hindsight-goals", "[0, 1]", "1.5"], None),
     "train-hindsight-goals-nan": ((*TEACHER, "--hindsight-goals", "nan", "--out", "{w}/o"),
                                   ["--hindsight-goals", "nan"], None),
+    "train-distance-expectile-zero": (("train", "distance", "--expectile", "0", "--out",
+                                       "{w}/o"), ["--expectile", "in (0, 1)", "got 0"], None),
+    "train-distance-expectile-nan": (("train", "distance", "--expectile", "nan", "--out",
+                                      "{w}/o"), ["--expectile", "nan"], None),
+    "bundle-distance-not-a-distance": (("bundle", "--student", "{w}/c/latest.pt", "--distance",
+                                        "{w}/t/latest.pt", "--out", "{w}/p.pt"),
+                                       ["t/latest.pt", "kind 'teacher'", "'distance'"], None),
+    "bundle-distance-positions-wide": (("bundle", "--student", "{w}/c/latest.pt",
+                                        "--distance", "{w}/d3.pt", "--out", "{w}/p.pt"),
+                                       ["--distance", "3-dim positions", "2-dim"],
+                                       distance_of_three_dims),
+    "bundle-distance-weight-without-network": (("bundle", "--student", "{w}/c/latest.pt",
+                                                "--scorer", "distance=1", "--out", "{w}/p.pt"),
+                                               ["scorer 'distance'", "no distance is bundled"],
+                                               None),
     "plan-aim-zero": ((*PLAN, "--aim", "0"), ["--aim", "env steps >= 1"], None),
     "plan-aim-without-invdyn": ((*PLAN, "--aim", "5"), ["--aim", "--invdyn"], None),
     "bundle-aim-without-invdyn": (("bundle", "--student", "{w}/c/latest.pt", "--out",
