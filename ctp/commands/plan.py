@@ -29,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_scorer_options(p, "")
     add_velocities_option(p, "the planner file's")
     add_aim_option(p, "the planner file's, else the model's own k")
+    add_target_radius_option(p, "the planner file's, else act on the best plan")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -76,6 +77,15 @@ def add_aim_option(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--aim", type=int, default=None, metavar="STEPS",
                    help="env steps ahead on the plan the inverse dynamics heads for "
                         f"(default: {default})")
+
+
+def add_target_radius_option(p: argparse.ArgumentParser, default: str) -> None:
+    """``--target-radius R``: act toward the candidate state nearest the goal within R of the
+    agent (unset: ``default``)."""
+    p.add_argument("--target-radius", type=float, default=None, metavar="R",
+                   help="act toward a state, not a plan: of every candidate's states within R "
+                        "(AntMaze: metres) of the agent, the one the goal distance puts "
+                        f"nearest the goal; 0: act on the best-scored plan (default: {default})")
 
 
 def add_velocities_option(p: argparse.ArgumentParser, source: str) -> None:
@@ -159,10 +169,12 @@ def run(args: argparse.Namespace) -> int:
                       "--scorer")
         planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight",
-                 "velocities", "aim"):
+                 "velocities", "aim", "target_radius"):
         value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)
+    if args.target_radius == 0:  # off: the best-scored plan, aimed --aim steps ahead
+        planner_cfg.target_radius = None
     planner_cfg.compile = planner_cfg.compile or args.compile
     shipped = payload.get("defaults") or {}
     replan = (None if args.open_loop

@@ -14,7 +14,12 @@ import argparse
 from collections.abc import Callable
 
 from ctp.commands import add_threads_option, apply_threads, deprecated
-from ctp.commands.plan import add_aim_option, add_scorer_options, add_velocities_option
+from ctp.commands.plan import (
+    add_aim_option,
+    add_scorer_options,
+    add_target_radius_option,
+    add_velocities_option,
+)
 
 Run = Callable[[argparse.Namespace], int]
 
@@ -67,6 +72,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     add_scorer_options(b, "the task")
     add_velocities_option(b, "plan")
     add_aim_option(b, "the model's own k")
+    add_target_radius_option(b, "act on the best plan")
     return run_bundle
 
 
@@ -172,7 +178,9 @@ def run_bundle(args: argparse.Namespace) -> int:
     defaults = {"candidates": args.candidates, "replan": args.replan,
                 "dyn_weight": args.dyn_weight, "critic_weight": args.critic_weight,
                 **({"velocities": args.velocities} if args.velocities else {}),
-                **({"aim": args.aim} if args.aim is not None else {})}
+                **({"aim": args.aim} if args.aim is not None else {}),
+                **({"target_radius": args.target_radius}
+                   if args.target_radius is not None else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn,

@@ -126,7 +126,7 @@ def run_episodes(planner: Planner, cfg: EvalConfig) -> list[Episode]:
             bar.update(len(batch))
             if t == 0 or (cfg.replan and t % cfg.replan == 0):
                 result = planner.plan(seen.state, seen.goal)
-                follower.set_plans(result.trajectory)
+                follower.set_plans(result.trajectory, result.target)
                 latencies.append(result.latency_ms)
                 plans.append(result.trajectory)
             obs, reward, terminated, truncated, info = envs.step(follower.act(seen.state))
@@ -186,6 +186,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "scorer": planner.scorer_name(),
         "velocities": planner.config.velocities,
         "aim": planner.config.aim,
+        "target_radius": planner.config.target_radius,
         "horizon": planner.horizon,
         "stride": planner.stride,
         "replan": cfg.replan,
@@ -240,6 +241,9 @@ def format_table(result: dict[str, Any]) -> str:
         ("sampler / NFE", f"{result['sampler']} / {result['nfe']}"),
         ("candidates", str(result["candidates"])),
         ("scorer", result["scorer"]),
+        *([("acts toward", f"the state nearest the goal within {result['target_radius']:g} "
+                           "of the agent (goal distance)")]
+          if result.get("target_radius") else []),
         ("velocities", result["velocities"]),
         ("replan", "open loop" if not result["replan"] else f"every {result['replan']} steps"),
         ("ref constants", f"minari {_fmt(result['ref_min_score'])} / "

@@ -172,6 +172,11 @@ def export_planner(cfg: ExportConfig) -> Path:
     if distance is not None and int(distance["distance"]["goal_dims"]) != task.goal_dims:
         raise CTPError(f"--distance: reads {distance['distance']['goal_dims']}-dim positions, "
                        f"the {task.name} task's goals are {task.goal_dims}-dim")
+    if defaults.get("target_radius") is not None:  # the planner's own check, before writing
+        target_dims = int(invdyn["invdyn"].get("target_dims", 0)) if invdyn else 0
+        if distance is None or target_dims != task.goal_dims or task.goal_dims == 0:
+            raise CTPError("--target-radius: needs a goal task, --distance and --invdyn "
+                           f"reading positions (--target-dims {task.goal_dims or 'G'})")
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
     bundled = {"critic": critic, "value": value, "distance": distance}
     for name, weight in weights.items():  # a learned scorer needs its network in the file

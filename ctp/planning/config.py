@@ -34,6 +34,12 @@ class PlannerConfig:
     # model's own k). AntMaze: k = 5 acts best, but the plan's first states jitter, so the ant
     # heads for a state further on (the model clips how far it is asked to go).
     aim: int | None = None
+    # Act toward a state instead of a plan (goal tasks with a goal distance and an action
+    # model that reads positions): among every candidate's states within this radius of the
+    # agent's position (env units; AntMaze: metres), the one the goal distance puts nearest
+    # the goal; the action model is asked its full reach toward it. None: the best-scored
+    # plan, aimed `aim` env steps ahead (docs/design.md "Acting toward a state").
+    target_radius: float | None = None
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
     # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
     # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
@@ -55,6 +61,10 @@ class PlannerConfig:
              "goal_radius", "a finite number > 0", self.goal_radius),
             (self.aim is None or (isinstance(self.aim, int) and self.aim >= 1), "--aim",
              "env steps >= 1", self.aim),
+            (self.target_radius is None
+             or (isinstance(self.target_radius, int | float) and finite(self.target_radius)
+                 and self.target_radius > 0),
+             "--target-radius", "a finite number > 0", self.target_radius),
             (self.velocities in VELOCITY_SOURCES, "--velocities",
              f"one of {', '.join(VELOCITY_SOURCES)}", self.velocities),
         ])

@@ -26,6 +26,7 @@ from ctp.models.edm import EDMConfig, heun_sample
 from ctp.planning import scorers as scoring
 from ctp.planning.bundle import bundled_planner_path, load_planner_file
 from ctp.planning.config import PlannerConfig, defaults_of
+from ctp.planning.targets import nearest_to_goal
 from ctp.tasks import DEFAULT_ENV, DEFAULT_TASK, get_task, planning_task
 from ctp.tasks.base import Candidates
 from ctp.utils.checkpoint import MLP_NETWORKS, PLANNER_NETWORKS
@@ -80,12 +81,14 @@ MAX_RANGES_OUTSIDE = 4.0
 class PlanResult:
     """Chosen plans (raw env units, finished by the task, e.g. held at the goal once they
     reach it) ``[E, H, D]``, their scores ``[E]``, first actions ``[E, A]``, the
-    wall-clock latency of the call (ms)."""
+    wall-clock latency of the call (ms); with ``target_radius``, the state each env acts
+    toward ``[E, D]`` (on the chosen plan), else None."""
 
     trajectory: np.ndarray
     score: np.ndarray
     action: np.ndarray
     latency_ms: float
+    target: np.ndarray | None = None
 
 
 def _entry(payload: dict[str, Any], key: str, source: str) -> Any:
@@ -210,6 +213,8 @@ class Planner:
             self.controller()
         except CTPError as exc:
             raise CTPError(f"{source}: {exc}") from None
+        if self.config.target_radius is not None:
+            self._check_targeting(source)
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         self._terms = scoring.terms(self.task, self.weights, self.scorer_networks, source)
@@ -230,6 +235,21 @@ class Planner:
                 self.teacher.net = torch.compile(self.teacher.net, dynamic=False,
                                                  options=options)
         self.graph = None
+
+    def _check_targeting(self, source: str) -> None:
+        """``target_radius`` needs goals, the goal distance and an action model that reads
+        positions with a reach (it is asked that far toward the chosen state)."""
+        why = ("the task has no goals" if self.task.goal_dims == 0
+               else "the planner file has no goal distance (ctp bundle --distance)"
+               if "distance" not in self.scorer_networks
+               else "the planner file has no inverse dynamics" if self.invdyn is None
+               else "its inverse dynamics reads whole states, not positions (train it with "
+                    f"--target-dims {self.task.goal_dims})"
+               if self.invdyn.target_dims != self.task.goal_dims or self.invdyn.reach is None
+               else None)
+        if why:
+            raise CTPError(f"{source}: --target-radius: {why}; expected an AntMaze-style "
+                           "planner (goal distance + position-reading inverse dynamics)")
 
     def controller(self):
         """A fresh controller of the task for this planner's plans (``ctp.tasks.base.Controller``;
@@ -310,12 +330,23 @@ class Planner:
         step = self.graph if graphed else self.sample_and_score  # other batch sizes: no graph
         candidates, scores = step(state, goal_t)
         scores_np = scores.float().cpu().numpy()
-        best = _ranking.best(scores_np)
+        target = None
+        if self.config.target_radius is None:
+            best = _ranking.best(scores_np)
+        else:  # the plan that holds the state to act toward
+            position = state[:, : self.task.goal_dims]
+            try:
+                index, chosen_state = nearest_to_goal(
+                    candidates.float(), position, goal_t, self.scorer_networks["distance"],
+                    self.config.target_radius)
+            except CTPError as exc:
+                raise CTPError(f"{self.source}: {exc}") from None
+            best, target = index.cpu().numpy(), chosen_state.cpu().numpy()
         chosen = candidates[torch.arange(len(best)), torch.from_numpy(best).to(self.device)]
         trajectory = self.task.finish_plans(chosen.float().cpu().numpy(), goal_t.cpu().numpy(),
                                             self.config.goal_radius)
         controller = self.controller()
-        controller.set_plans(trajectory)
+        controller.set_plans(trajectory, target)
         action = controller.act(obs_np)
         if not (np.isfinite(trajectory).all() and np.isfinite(action).all()):
             raise CTPError(f"{self.source}: the networks produced a non-finite plan (NaN or "
@@ -323,8 +354,9 @@ class Planner:
         latency = (time.perf_counter() - start) * 1e3
         score = scores_np[np.arange(len(best)), best]
         if single:
-            return PlanResult(trajectory[0], score[0], action[0], latency)
-        return PlanResult(trajectory, score, action, latency)
+            return PlanResult(trajectory[0], score[0], action[0], latency,
+                              None if target is None else target[0])
+        return PlanResult(trajectory, score, action, latency, target)
 
     def _checked_input(self, value: Any, name: str, width: int) -> tuple[np.ndarray, bool]:
         """(``value`` as float32 ``[E, width]``, whether it was one ``[width]`` row), checked:

@@ -24,7 +24,7 @@ TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value":
             "invdyn": "invdyn", "distance": "distance"}  # stage -> kind
 OPTIONAL = ("pairs", "critic", "value", "invdyn", "distance", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
-               "velocities", "aim")
+               "velocities", "aim", "target_radius")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
 FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained
@@ -200,6 +200,8 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
             if key in recipe.data]))
     if stage == "bundle":
         _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
+        if recipe.bundle.get("target_radius") is not None:
+            _build(where, lambda: _check_targeting(recipe))
     if stage in ("select", "evaluate"):
         options = getattr(recipe, stage)
         if options is None:
@@ -278,6 +280,18 @@ def _check_bundle(options: Mapping[str, Any], dataset_id: str) -> None:
     if velocities not in task.velocity_sources:
         raise CTPError(f"velocities {velocities!r}: the {task.name} controller follows "
                        f"{', '.join(task.velocity_sources)} only")
+
+
+def _check_targeting(recipe: Recipe) -> None:
+    """``target_radius`` acts through the goal distance and inverse dynamics reading the
+    goal's dims: the recipe must train both."""
+    from ctp.tasks import planning_task, task_for_dataset
+
+    dims = planning_task(task_for_dataset(recipe.data["dataset_id"])).goal_dims
+    if not dims or recipe.distance is None or recipe.invdyn is None \
+            or recipe.invdyn.get("target_dims") != dims:
+        raise CTPError(f"target_radius: needs a goal task, a [distance] table and an [invdyn] "
+                       f"table with target_dims = {dims or 'the goal dims'}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -125,8 +125,10 @@ def interpolate_plan(plan: np.ndarray, stride: int) -> np.ndarray:
 class Controller(Protocol):
     """Turns the current plans of E envs into one action per env step."""
 
-    def set_plans(self, plans: np.ndarray) -> None:
-        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+    def set_plans(self, plans: np.ndarray, target: np.ndarray | None = None) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step; ``target``
+        ``[E, D]``: a state the planner chose to act toward instead (``target_radius``;
+        only controllers of inverse dynamics reading positions accept one)."""
 
     def act(self, state: np.ndarray) -> np.ndarray:
         """Actions ``[E, A]`` for the current states ``[E, D]``; advances one env step."""

@@ -10,7 +10,9 @@ between plan states). A k of several steps averages out the plan's one-step erro
 hopper-medium, k = 1 fell within ~50 steps and k = 16 walked; docs/results.md section 15).
 With replanning every R > 1 steps the plan is followed on: ``age`` env steps after it was
 made, the target is the plan's (linearly interpolated) state k env steps after ``age``, the
-last state once the plan is used up.
+last state once the plan is used up. Given a target state instead (the planner's
+``target_radius``: a state chosen among all candidates), every action until the next plan
+asks the model its full reach from the observed position toward that state.
 """
 
 from __future__ import annotations
@@ -34,11 +36,14 @@ class InverseDynamicsController:
         self.k = int(aim or invdyn.stride)  # env steps ahead on the plan: the target
         self.device = next(invdyn.parameters()).device
         self.waypoints: np.ndarray | None = None
+        self.heading: np.ndarray | None = None  # a chosen state [E, D] to walk toward
         self.age = 0
 
-    def set_plans(self, plans: np.ndarray) -> None:
-        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+    def set_plans(self, plans: np.ndarray, target: np.ndarray | None = None) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step; ``target`` ``[E,
+        D]``: the state to walk toward instead of the plans' own (None: follow the plans)."""
         self.waypoints = interpolate_plan(plans, self.stride)  # one state per env step
+        self.heading = None if target is None else np.asarray(target, dtype=np.float32)
         self.age = 0
 
     def target(self) -> np.ndarray:
@@ -48,10 +53,19 @@ class InverseDynamicsController:
             raise RuntimeError("no plan to follow yet")
         return self.waypoints[:, min(self.age + self.k, self.waypoints.shape[1] - 1)]
 
+    def toward(self, state: np.ndarray) -> np.ndarray:
+        """The model's full reach from the observed positions ``state[:, :n]`` toward the
+        chosen states' (n = the model's ``target_dims``): targets ``[E, n]``."""
+        n, reach = self.invdyn.target_dims, self.invdyn.reach
+        position = np.asarray(state[:, :n], dtype=np.float32)
+        change = self.heading[:, :n] - position
+        length = np.linalg.norm(change, axis=1, keepdims=True)
+        return position + reach * change / np.maximum(length, 1e-6)
+
     @torch.no_grad()
     def act(self, state: np.ndarray) -> np.ndarray:
         """Actions ``[E, A]`` for the observed states ``[E, D]``; advances one env step."""
-        target = self.target()
+        target = self.target() if self.heading is None else self.toward(state)
         s = torch.as_tensor(np.asarray(state, dtype=np.float32), device=self.device)
         t = torch.as_tensor(np.asarray(target, dtype=np.float32), device=self.device)
         self.age += 1

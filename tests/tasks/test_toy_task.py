@@ -39,7 +39,7 @@ class DriftEnv(gym.Env):
 class ToyController:
     """Steps towards the plan's next state."""
 
-    def set_plans(self, plans: np.ndarray) -> None:
+    def set_plans(self, plans: np.ndarray, target: np.ndarray | None = None) -> None:
         self.plans = plans
 
     def act(self, state: np.ndarray) -> np.ndarray:

@@ -44,8 +44,12 @@ class PlanFollower:
         self.waypoints: np.ndarray | None = None
         self.age = 0
 
-    def set_plans(self, plans: np.ndarray) -> None:
-        """New plans ``[E, H, D]`` (raw env units) made at the current step."""
+    def set_plans(self, plans: np.ndarray, target: np.ndarray | None = None) -> None:
+        """New plans ``[E, H, D]`` (raw env units) made at the current step; a ``target`` is
+        refused (this controller tracks plans)."""
+        if target is not None:
+            raise CTPError("the PointMaze controller tracks plans; it has no target state "
+                           "to act toward (--target-radius)")
         if self.velocities == "positions":
             plans = implied_velocities(plans, ENV_DT * self.stride)
         self.waypoints = interpolate_plan(plans, self.stride)

@@ -219,8 +219,8 @@ def test_antmaze_planner_bad_input_is_one_line(umaze_root, capsys) -> None:
                           "antmaze-large-play")
     assert_one_line_error(run_main(capsys, "plan", "--env", "pointmaze-umaze", "--checkpoint",
                                    planner, "--episodes", "1"), "antmaze")
-    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-medium-play",
-                                   "--episodes", "1"), "antmaze-medium-play")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze-diverse",
+                                   "--episodes", "1"), "antmaze-umaze-diverse")
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
                                    planner, "--velocities", "positions", "--episodes", "1"),
                           "velocities 'positions'", "AntMaze controller", "expected 'plan'")
@@ -261,6 +261,59 @@ def test_distance_scorer_in_an_antmaze_planner(umaze_root, planner_file, tmp_pat
                           "--distance: dataset_id 'ctp/antmaze/umaze-v1' differs from the "
                           "student's 'ctp/pointmaze/umaze-v1'")
 
+
+
+def test_target_radius_acts_toward_a_candidate_state(umaze_root, tmp_path, capsys) -> None:
+    """``--target-radius``: the planner acts toward the candidate state the goal distance
+    rates nearest the goal (a radius that holds every state of these 3-step plans: the best
+    of all), on the plan it returns; the file keeps the setting, the JSON records it; without
+    a distance it is a one-line error."""
+    from ctp.planning import PlannerConfig, load_planner
+
+    tiny = ("--batch-size", "8", "--steps", "3", "--hidden", "16,16", "--no-progress")
+    assert run_main(capsys, "train", "distance", "--dataset", UMAZE, "--out", tmp_path / "d",
+                    *tiny).returncode == 0
+    out = tmp_path / "p.pt"
+    proc = run_main(capsys, "bundle", "--student", umaze_root["student"], "--invdyn",
+                    umaze_root["invdyn"], "--distance", tmp_path / "d" / "latest.pt",
+                    "--target-radius", "50", "--candidates", "8", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    planner = load_planner(out)
+    assert planner.config.target_radius == 50
+    obs, _ = make_env(get_spec("umaze")).reset(seed=3)
+    state = np.concatenate([obs["achieved_goal"], obs["observation"]]).astype(np.float32)
+    torch.manual_seed(0)
+    result = planner.plan(state, obs["desired_goal"])
+    assert (np.abs(result.trajectory[1:] - result.target).max(axis=1) < 1e-5).any()
+    rate = planner.scorer_networks["distance"]
+    times = rate(torch.from_numpy(result.trajectory[1:]).float(),
+                 torch.from_numpy(np.tile(obs["desired_goal"], (7, 1))).float())
+    rated = rate(torch.from_numpy(result.target)[None].float(),
+                 torch.from_numpy(obs["desired_goal"])[None].float())
+    assert float(rated) <= float(times.min()) + 1e-4
+    invdyn = planner.invdyn
+    change = result.target[:2] - state[:2]
+    asked = state[:2] + invdyn.reach * change / np.linalg.norm(change)
+    expected = invdyn(torch.from_numpy(state)[None], torch.from_numpy(asked)[None].float())
+    np.testing.assert_allclose(result.action, expected[0].detach().numpy(), atol=1e-5)
+    assert load_planner(out, config=PlannerConfig(target_radius=None)).plan(
+        state, obs["desired_goal"]).target is None
+    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint", out,
+                    "--episodes", "1", "--out", tmp_path / "r.json", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["target_radius"] == 50
+    assert "acts toward" in proc.stdout
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                                   umaze_root["planner"], "--target-radius", "2",
+                                   "--episodes", "1"),
+                          "--target-radius: the planner file has no goal distance")
+    assert_one_line_error(run_main(capsys, "bundle", "--student", umaze_root["student"],
+                                   "--invdyn", umaze_root["invdyn"], "--target-radius", "2",
+                                   "--out", tmp_path / "q.pt"),
+                          "--target-radius: needs a goal task, --distance and --invdyn")
+    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
+                                   out, "--target-radius", "nan", "--episodes", "1"),
+                          "--target-radius", "a finite number > 0")
 
 
 def test_a_bundled_teacher_keeps_the_hindsight_goals_its_students_inherit(umaze_root, tmp_path
@@ -332,3 +385,22 @@ def test_the_shipped_umaze_planner_reaches_the_goal(tmp_path, capsys) -> None:
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["success_rate"] == 1.0 and result["per_episode"][0]["steps"] < 300
+
+
+def test_the_shipped_medium_play_planner_reaches_the_goal(tmp_path, capsys) -> None:
+    """ctp/assets/antmaze-medium-play.pt as shipped: one candidate, one jump, x, y plans,
+    acting toward the plan state the goal distance rates nearest the goal within 3 m, through
+    the k = 30 action model; of two test-seed episodes, at least one reaches the goal (92 of
+    100 do, seeds 0..99)."""
+    from ctp.planning.bundle import bundled_planner_path, load_planner_file
+
+    payload = load_planner_file(bundled_planner_path("antmaze-medium-play"))
+    assert payload["dataset_id"] == "ctp/antmaze/medium-play-v1"
+    assert payload["defaults"]["target_radius"] == 3.0 and payload["defaults"]["candidates"] == 1
+    assert payload["invdyn"]["invdyn"]["stride"] == 30 and payload["distance"] is not None
+    out = tmp_path / "r.json"
+    proc = run_main(capsys, "plan", "--env", "antmaze-medium-play", "--episodes", "2",
+                    "--seed", "1", "--num-envs", "2", "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["success_rate"] >= 0.5 and result["target_radius"] == 3.0
