@@ -239,17 +239,20 @@ class Planner:
     def _check_targeting(self, source: str) -> None:
         """``target_radius`` needs goals, the goal distance and an action model that reads
         positions with a reach (it is asked that far toward the chosen state)."""
-        why = ("the task has no goals" if self.task.goal_dims == 0
-               else "the planner file has no goal distance (ctp bundle --distance)"
-               if "distance" not in self.scorer_networks
-               else "the planner file has no inverse dynamics" if self.invdyn is None
-               else "its inverse dynamics reads whole states, not positions (train it with "
-                    f"--target-dims {self.task.goal_dims})"
-               if self.invdyn.target_dims != self.task.goal_dims or self.invdyn.reach is None
-               else None)
-        if why:
-            raise CTPError(f"{source}: --target-radius: {why}; expected an AntMaze-style "
-                           "planner (goal distance + position-reading inverse dynamics)")
+        invdyn = self.invdyn
+        if self.task.goal_dims == 0:
+            why = "the task has no goals"
+        elif "distance" not in self.scorer_networks:
+            why = "the planner file has no goal distance (ctp bundle --distance)"
+        elif invdyn is None:
+            why = "the planner file has no inverse dynamics"
+        elif invdyn.target_dims != self.task.goal_dims or invdyn.reach is None:
+            why = ("its inverse dynamics reads whole states, not positions (train it with "
+                   f"--target-dims {self.task.goal_dims})")
+        else:
+            return
+        raise CTPError(f"{source}: --target-radius: {why}; expected an AntMaze-style "
+                       "planner (goal distance + position-reading inverse dynamics)")
 
     def controller(self):
         """A fresh controller of the task for this planner's plans (``ctp.tasks.base.Controller``;
