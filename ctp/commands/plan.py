@@ -30,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_velocities_option(p, "the planner file's")
     add_aim_option(p, "the planner file's, else the model's own k")
     add_target_radius_option(p, "the planner file's, else act on the best plan")
+    add_back_off_option(p, "the planner file's, else never")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -86,6 +87,15 @@ def add_target_radius_option(p: argparse.ArgumentParser, default: str) -> None:
                    help="act toward a state, not a plan: of every candidate's states within R "
                         "(AntMaze: metres) of the agent, the one the goal distance puts "
                         f"nearest the goal; 0: act on the best-scored plan (default: {default})")
+
+
+def add_back_off_option(p: argparse.ArgumentParser, default: str) -> None:
+    """``--back-off STEPS``: with ``--target-radius``, how long a stuck agent walks away from
+    its target (unset: ``default``)."""
+    p.add_argument("--back-off", type=int, default=None, metavar="STEPS",
+                   help="with --target-radius: an agent that moved under 0.3 (AntMaze: metres) "
+                        "in 40 steps walks this many steps straight away from its target, then "
+                        f"heads for the targets again; 0: never (default: {default})")
 
 
 def add_velocities_option(p: argparse.ArgumentParser, source: str) -> None:
@@ -169,12 +179,15 @@ def run(args: argparse.Namespace) -> int:
                       "--scorer")
         planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight",
-                 "velocities", "aim", "target_radius"):
+                 "velocities", "aim", "target_radius", "back_off"):
         value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)
     if args.target_radius == 0:  # off: the best-scored plan, aimed --aim steps ahead
         planner_cfg.target_radius = None
+        planner_cfg.back_off = None  # nothing to back away from
+    if args.back_off == 0:
+        planner_cfg.back_off = None
     planner_cfg.compile = planner_cfg.compile or args.compile
     shipped = payload.get("defaults") or {}
     replan = (None if args.open_loop

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from ctp.commands import add_threads_option, apply_threads, deprecated
 from ctp.commands.plan import (
     add_aim_option,
+    add_back_off_option,
     add_scorer_options,
     add_target_radius_option,
     add_velocities_option,
@@ -73,6 +74,7 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     add_velocities_option(b, "plan")
     add_aim_option(b, "the model's own k")
     add_target_radius_option(b, "act on the best plan")
+    add_back_off_option(b, "never")
     return run_bundle
 
 
@@ -180,7 +182,8 @@ def run_bundle(args: argparse.Namespace) -> int:
                 **({"velocities": args.velocities} if args.velocities else {}),
                 **({"aim": args.aim} if args.aim is not None else {}),
                 **({"target_radius": args.target_radius}
-                   if args.target_radius is not None else {})}
+                   if args.target_radius is not None else {}),
+                **({"back_off": args.back_off} if args.back_off is not None else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn,

@@ -187,6 +187,7 @@ def summarize(planner: Planner, cfg: EvalConfig, episodes: list[Episode],
         "velocities": planner.config.velocities,
         "aim": planner.config.aim,
         "target_radius": planner.config.target_radius,
+        "back_off": planner.config.back_off,
         "horizon": planner.horizon,
         "stride": planner.stride,
         "replan": cfg.replan,
@@ -244,6 +245,8 @@ def format_table(result: dict[str, Any]) -> str:
         *([("acts toward", f"the state nearest the goal within {result['target_radius']:g} "
                            "of the agent (goal distance)")]
           if result.get("target_radius") else []),
+        *([("backs off", f"{result['back_off']} steps away from it when stuck")]
+          if result.get("back_off") else []),
         ("velocities", result["velocities"]),
         ("replan", "open loop" if not result["replan"] else f"every {result['replan']} steps"),
         ("ref constants", f"minari {_fmt(result['ref_min_score'])} / "

@@ -40,6 +40,10 @@ class PlannerConfig:
     # the goal; the action model is asked its full reach toward it. None: the best-scored
     # plan, aimed `aim` env steps ahead (docs/design.md "Acting toward a state").
     target_radius: float | None = None
+    # With target_radius: env steps an agent that stopped moving (under 0.3 env units in 40
+    # steps, e.g. an ant wedged on a wall's corner) walks straight away from its target
+    # before heading for the targets again. None: never (docs/design.md "Backing off").
+    back_off: int | None = None
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
     # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
     # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
@@ -65,6 +69,10 @@ class PlannerConfig:
              or (isinstance(self.target_radius, int | float) and finite(self.target_radius)
                  and self.target_radius > 0),
              "--target-radius", "a finite number > 0", self.target_radius),
+            (self.back_off is None or (isinstance(self.back_off, int) and self.back_off >= 1),
+             "--back-off", "env steps >= 1 (0 on ctp plan: off)", self.back_off),
+            (self.back_off is None or self.target_radius is not None, "--back-off",
+             "--target-radius set too (it backs away from the chosen state)", self.back_off),
             (self.velocities in VELOCITY_SOURCES, "--velocities",
              f"one of {', '.join(VELOCITY_SOURCES)}", self.velocities),
         ])

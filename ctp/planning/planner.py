@@ -209,12 +209,12 @@ class Planner:
         # Every network the file holds, by entry name, for the task's controller.
         self.networks = {**self.scorer_networks,
                          **({"invdyn": self.invdyn} if self.invdyn is not None else {})}
+        if self.config.target_radius is not None:  # first: the controller may back off
+            self._check_targeting(source)
         try:  # a task whose controller needs a network the file lacks says so now
             self.controller()
         except CTPError as exc:
             raise CTPError(f"{source}: {exc}") from None
-        if self.config.target_radius is not None:
-            self._check_targeting(source)
         if self.config.sampler == "edm" and self.teacher is None:
             raise CTPError(f"{source}: --sampler edm needs a planner file with the teacher")
         self._terms = scoring.terms(self.task, self.weights, self.scorer_networks, source)
@@ -264,6 +264,9 @@ class Planner:
             invdyn = self.networks.get("invdyn")
             check_aim(aim, self.stride, self.horizon,
                       None if invdyn is None else invdyn.target_dims)
+        if self.config.back_off:  # only acting toward a state backs off (checked before)
+            return self.task.controller(self.stride, self.networks, self.config.velocities, aim,
+                                        back_off=self.config.back_off)
         return self.task.controller(self.stride, self.networks, self.config.velocities, aim)
 
     def scorer_weights(self) -> dict[str, float]:

@@ -24,7 +24,7 @@ TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value":
             "invdyn": "invdyn", "distance": "distance"}  # stage -> kind
 OPTIONAL = ("pairs", "critic", "value", "invdyn", "distance", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
-               "velocities", "aim", "target_radius")
+               "velocities", "aim", "target_radius", "back_off")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
 FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained

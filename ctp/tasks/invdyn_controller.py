@@ -12,7 +12,10 @@ With replanning every R > 1 steps the plan is followed on: ``age`` env steps aft
 made, the target is the plan's (linearly interpolated) state k env steps after ``age``, the
 last state once the plan is used up. Given a target state instead (the planner's
 ``target_radius``: a state chosen among all candidates), every action until the next plan
-asks the model its full reach from the observed position toward that state.
+asks the model its full reach from the observed position toward that state. With
+``back_off`` N, an agent whose position moved under ``STUCK_DISTANCE`` in the last
+``STUCK_STEPS`` steps (an ant wedged on a wall's corner) is asked its full reach straight away
+from its target for N steps, then heads for the targets again.
 """
 
 from __future__ import annotations
@@ -26,11 +29,15 @@ from torch import nn
 from ctp.tasks.base import interpolate_plan
 from ctp.utils.errors import CTPError
 
+STUCK_STEPS = 40  # an agent whose position moved under STUCK_DISTANCE in this many steps ...
+STUCK_DISTANCE = 0.3  # ... (env units; AntMaze: metres) is stuck and backs off
+
 
 class InverseDynamicsController:
     """Follows the current plans of E envs with ``a = f(s, target)`` (raw env units)."""
 
-    def __init__(self, invdyn: nn.Module, stride: int, aim: int | None = None) -> None:
+    def __init__(self, invdyn: nn.Module, stride: int, aim: int | None = None,
+                 back_off: int = 0) -> None:
         self.invdyn = invdyn
         self.stride = stride
         self.k = int(aim or invdyn.stride)  # env steps ahead on the plan: the target
@@ -38,6 +45,10 @@ class InverseDynamicsController:
         self.waypoints: np.ndarray | None = None
         self.heading: np.ndarray | None = None  # a chosen state [E, D] to walk toward
         self.age = 0
+        self.back_off = back_off  # env steps to back away from a target when stuck (0: never)
+        self.recent: np.ndarray | None = None  # [STUCK_STEPS + 1, E, n] positions, NaN: unseen
+        self.backing = np.zeros(0, dtype=np.int64)  # [E] back-off steps left
+        self.away = np.zeros((0, 0), dtype=np.float32)  # [E, n] unit direction backed along
 
     def set_plans(self, plans: np.ndarray, target: np.ndarray | None = None) -> None:
         """New plans ``[E, H, D]`` (raw env units) made at the current step; ``target`` ``[E,
@@ -60,7 +71,28 @@ class InverseDynamicsController:
         position = np.asarray(state[:, :n], dtype=np.float32)
         change = self.heading[:, :n] - position
         length = np.linalg.norm(change, axis=1, keepdims=True)
-        return position + reach * change / np.maximum(length, 1e-6)
+        direction = change / np.maximum(length, 1e-6)
+        if self.back_off:
+            direction = self._backed_off(position, direction)
+        return position + reach * direction
+
+    def _backed_off(self, position: np.ndarray, direction: np.ndarray) -> np.ndarray:
+        """Unit directions ``[E, n]`` toward the targets, the stuck agents' replaced by the
+        opposite of their direction when they got stuck, for ``back_off`` steps."""
+        if self.recent is None or self.recent.shape[1] != len(position):
+            self.recent = np.full((STUCK_STEPS + 1, *position.shape), np.nan, np.float32)
+            self.backing = np.zeros(len(position), dtype=np.int64)
+            self.away = np.zeros_like(position)
+        self.recent = np.roll(self.recent, -1, axis=0)
+        self.recent[-1] = position
+        moved = np.linalg.norm(position - self.recent[0], axis=1)  # NaN until seen long enough
+        stuck = (moved < STUCK_DISTANCE) & (self.backing == 0)
+        self.away[stuck] = -direction[stuck]
+        self.backing[stuck] = self.back_off
+        self.recent[:, stuck] = np.nan  # judged again only after STUCK_STEPS new steps
+        now = self.backing > 0
+        self.backing[now] -= 1
+        return np.where(now[:, None], self.away, direction)
 
     @torch.no_grad()
     def act(self, state: np.ndarray) -> np.ndarray:
@@ -73,10 +105,12 @@ class InverseDynamicsController:
 
 
 def invdyn_controller(networks: Mapping[str, nn.Module], stride: int, velocities: str,
-                      family: str, aim: int | None = None) -> InverseDynamicsController:
+                      family: str, aim: int | None = None,
+                      back_off: int = 0) -> InverseDynamicsController:
     """The controller of a task that acts through inverse dynamics: ``networks["invdyn"]``
     following plans with one state every ``stride`` env steps, aiming ``aim`` env steps ahead
-    on them (None: the model's k). A CTPError names what is
+    on them (None: the model's k), backing off ``back_off`` steps when stuck while it walks
+    toward chosen states (0: never). A CTPError names what is
     missing (the network) or refused (``velocities`` other than ``plan``: the model reads the
     plan's states as they are)."""
     if velocities != "plan":
@@ -87,4 +121,4 @@ def invdyn_controller(networks: Mapping[str, nn.Module], stride: int, velocities
         raise CTPError(f"{family} planning needs inverse dynamics in the planner file: train "
                        f"it with ctp train invdyn --stride {stride} and bundle it with "
                        "ctp bundle --invdyn INVDYN.pt")
-    return InverseDynamicsController(invdyn, stride, aim)
+    return InverseDynamicsController(invdyn, stride, aim, back_off)

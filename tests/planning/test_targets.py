@@ -10,7 +10,7 @@ from torch import nn
 
 from ctp.models.inverse_dynamics import InverseDynamics
 from ctp.planning.targets import nearest_to_goal
-from ctp.tasks.invdyn_controller import InverseDynamicsController
+from ctp.tasks.invdyn_controller import STUCK_STEPS, InverseDynamicsController
 from ctp.utils.errors import CTPError
 
 
@@ -92,6 +92,29 @@ def test_the_controller_asks_its_full_reach_toward_the_target() -> None:
     np.testing.assert_allclose(seen[1][0, -2:].numpy(), [0.0, 2.0], atol=1e-6)
     controller.set_plans(plans)  # a plan without a target: followed as before
     assert controller.heading is None
+
+
+def test_a_stuck_agent_backs_away_from_its_target_then_heads_back() -> None:
+    """Of two envs, the one that stays put for STUCK_STEPS steps is asked its reach straight
+    away from its target for ``back_off`` steps, then toward it again; the moving one never."""
+    model = InverseDynamics(obs_dim=4, act_dim=2, hidden=(8,), stride=5, target_dims=2,
+                            reach=2.0)
+    seen: list[torch.Tensor] = []
+    model.mlp.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].clone()))
+    controller = InverseDynamicsController(model, stride=5, back_off=3)
+    plans = np.zeros((2, 3, 2), np.float32)
+    target = np.array([[0.0, 10.0], [10.0, 0.0]], np.float32)
+    for t in range(STUCK_STEPS + 6):
+        controller.set_plans(plans, target)
+        state = np.zeros((2, 4), np.float32)
+        state[1, 0] = 0.1 * t  # env 1 walks east; env 0 stays wedged
+        controller.act(state)
+    asked = np.stack([x[:, -2:].numpy() for x in seen])  # [T, E, 2]
+    north, south = [0.0, 2.0], [0.0, -2.0]
+    np.testing.assert_allclose(asked[:STUCK_STEPS, 0], [north] * STUCK_STEPS, atol=1e-6)
+    np.testing.assert_allclose(asked[STUCK_STEPS:STUCK_STEPS + 3, 0], [south] * 3, atol=1e-6)
+    np.testing.assert_allclose(asked[STUCK_STEPS + 3:, 0], [north] * 3, atol=1e-6)
+    np.testing.assert_allclose(asked[:, 1], [[2.0, 0.0]] * len(asked), atol=1e-6)
 
 
 def test_a_plan_tracking_controller_refuses_a_target() -> None:

@@ -130,11 +130,12 @@ class AntMazeTask:
         return hold_after_arrival(plans, goal, goal_radius)
 
     def controller(self, stride: int, networks: Mapping[str, Any], velocities: str = "plan",
-                   aim: int | None = None) -> InverseDynamicsController:
+                   aim: int | None = None, back_off: int = 0) -> InverseDynamicsController:
         """``a = f(observed s_t, the plan aim env steps ahead)`` (``aim`` None: the model's
         k) with the planner file's inverse dynamics, which reads the target's x, y
-        (``velocities`` other than ``plan`` are refused)."""
-        return invdyn_controller(networks, stride, velocities, "AntMaze", aim)
+        (``velocities`` other than ``plan`` are refused); a stuck ant backs away from its
+        chosen state ``back_off`` steps (0: never)."""
+        return invdyn_controller(networks, stride, velocities, "AntMaze", aim, back_off)
 
     def make_vector_env(self, env: str, num_envs: int, multi_goal: bool) -> Any:
         """``num_envs`` envs of the dataset's evaluation task, each ending at its first step

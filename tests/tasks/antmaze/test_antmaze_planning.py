@@ -266,8 +266,8 @@ def test_distance_scorer_in_an_antmaze_planner(umaze_root, planner_file, tmp_pat
 def test_target_radius_acts_toward_a_candidate_state(umaze_root, tmp_path, capsys) -> None:
     """``--target-radius``: the planner acts toward the candidate state the goal distance
     rates nearest the goal (a radius that holds every state of these 3-step plans: the best
-    of all), on the plan it returns; the file keeps the setting, the JSON records it; without
-    a distance it is a one-line error."""
+    of all), on the plan it returns; the file keeps the setting and ``--back-off``, the JSON
+    records both; without a distance it is a one-line error."""
     from ctp.planning import PlannerConfig, load_planner
 
     tiny = ("--batch-size", "8", "--steps", "3", "--hidden", "16,16", "--no-progress")
@@ -276,10 +276,11 @@ def test_target_radius_acts_toward_a_candidate_state(umaze_root, tmp_path, capsy
     out = tmp_path / "p.pt"
     proc = run_main(capsys, "bundle", "--student", umaze_root["student"], "--invdyn",
                     umaze_root["invdyn"], "--distance", tmp_path / "d" / "latest.pt",
-                    "--target-radius", "50", "--candidates", "8", "--out", out)
+                    "--target-radius", "50", "--back-off", "30", "--candidates", "8",
+                    "--out", out)
     assert proc.returncode == 0, proc.stderr
     planner = load_planner(out)
-    assert planner.config.target_radius == 50
+    assert planner.config.target_radius == 50 and planner.config.back_off == 30
     obs, _ = make_env(get_spec("umaze")).reset(seed=3)
     state = np.concatenate([obs["achieved_goal"], obs["observation"]]).astype(np.float32)
     torch.manual_seed(0)
@@ -301,8 +302,9 @@ def test_target_radius_acts_toward_a_candidate_state(umaze_root, tmp_path, capsy
     proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint", out,
                     "--episodes", "1", "--out", tmp_path / "r.json", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert json.loads((tmp_path / "r.json").read_text())["target_radius"] == 50
-    assert "acts toward" in proc.stdout
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written["target_radius"] == 50 and written["back_off"] == 30
+    assert "acts toward" in proc.stdout and "30 steps away from it when stuck" in proc.stdout
     assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
                                    umaze_root["planner"], "--target-radius", "2",
                                    "--episodes", "1"),

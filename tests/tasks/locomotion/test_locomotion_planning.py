@@ -230,14 +230,14 @@ def test_ctp_plan_hopper_runs_whole_episodes(hopper_root, tmp_path, capsys) -> N
     result = json.loads(out.read_text())
     maze_keys = {"env", "checkpoint", "dataset_id", "episodes", "seeds", "task", "sampler",
                  "nfe", "jumps", "edm_steps", "candidates", "scorer", "velocities", "aim",
-                 "target_radius",
+                 "target_radius", "back_off",
                  "horizon", "stride", "replan", "num_envs", "cuda_graphs", "compiled", "device",
                  "torch_threads",
                  "ref_min_score", "ref_max_score", "d4rl_ref_min_score", "d4rl_ref_max_score",
                  "goal_radius", "return", "normalized", "d4rl_normalized", "success_rate",
                  "goal_distance", "latency_ms", "per_episode"}
     assert set(result) == maze_keys and result["goal_distance"] is None
-    assert result["target_radius"] is None
+    assert result["target_radius"] is None and result["back_off"] is None
     assert np.isfinite(result["d4rl_normalized"]["mean"])
     assert result["success_rate"] is None and "n/a (no goal)" in proc.stdout
     assert (result["d4rl_ref_min_score"], result["d4rl_ref_max_score"]) == (-20.272305, 3234.3)
