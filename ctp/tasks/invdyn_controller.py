@@ -66,7 +66,8 @@ class InverseDynamicsController:
 
     def toward(self, state: np.ndarray) -> np.ndarray:
         """The model's full reach from the observed positions ``state[:, :n]`` toward the
-        chosen states' (n = the model's ``target_dims``): targets ``[E, n]``."""
+        chosen states' (n = the model's ``target_dims``; with ``back_off``, a stuck agent's
+        away from it, and this call advances the stuck watch one step): targets ``[E, n]``."""
         n, reach = self.invdyn.target_dims, self.invdyn.reach
         position = np.asarray(state[:, :n], dtype=np.float32)
         change = self.heading[:, :n] - position
