@@ -31,7 +31,7 @@ def test_an_env_with_no_shipped_planner_is_a_one_line_error() -> None:
     import subprocess
 
     script = Path(__file__).resolve().parent / "speed_table.py"
-    proc = subprocess.run([sys.executable, str(script), "--env", "antmaze-umaze-diverse"],
+    proc = subprocess.run([sys.executable, str(script), "--env", "antmaze-large-diverse"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "--env antmaze-umaze-diverse: no planner ships for it" in proc.stderr.splitlines()[-1]
+    assert "--env antmaze-large-diverse: no planner ships for it" in proc.stderr.splitlines()[-1]
