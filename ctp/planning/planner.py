@@ -264,10 +264,10 @@ class Planner:
             invdyn = self.networks.get("invdyn")
             check_aim(aim, self.stride, self.horizon,
                       None if invdyn is None else invdyn.target_dims)
-        if self.config.back_off:  # only acting toward a state backs off (checked before)
-            return self.task.controller(self.stride, self.networks, self.config.velocities, aim,
-                                        back_off=self.config.back_off)
-        return self.task.controller(self.stride, self.networks, self.config.velocities, aim)
+        # Only acting toward a state backs off (checked before); other tasks never see it.
+        extra = {"back_off": self.config.back_off} if self.config.back_off else {}
+        return self.task.controller(self.stride, self.networks, self.config.velocities, aim,
+                                    **extra)
 
     def scorer_weights(self) -> dict[str, float]:
         """Scorer name -> weight: the task's defaults with this planner's settings."""
