@@ -22,7 +22,8 @@ OPTION_FIELDS = {
     "lambda_dsm": "ctm.lambda_dsm", "s_zero_prob": "ctm.s_zero_prob",
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
     "hidden": "hidden", "target_dims": "target_dims", "plan_dims": "plan_dims",
-    "hindsight_goals": "hindsight_goals", "expectile": "expectile",
+    "hindsight_goals": "hindsight_goals", "expectile": "expectile", "waypoints": "waypoints",
+    "random_goals": "random_goals",
 }
 
 
@@ -81,6 +82,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--expectile", type=float,
                            help="expectile of the data's times between two places (low: the "
                                 "data's fast end)")
+            k.add_argument("--waypoints", type=int,
+                           help="waypoints of its own episode each pair bootstraps through: "
+                                "joins episodes that pass the same places (0: none)")
+            k.add_argument("--random-goals", type=float,
+                           help="share of goals drawn from the whole data (needs --waypoints)")
         elif kind == "ctm":
             k.add_argument("--teacher", required=True, help="teacher checkpoint (.pt)")
             k.add_argument("--grid-size", type=int, help="Karras grid levels N")

@@ -10,6 +10,15 @@ the route, not the mean wander. Positions are raw env units; the MLP (``ctp.nn.m
 standardises its input with the training pairs' mean and std and predicts dt in units of
 ``scale`` (the mean dt of the pairs), so ``forward`` returns env steps.
 
+Stitching (``waypoints`` W > 0): the times above only join places one episode visits, and where
+no episode runs from a place to a goal (diverse data: random starts and goals) they miss the
+route. Then a share ``random_goals`` of pairs takes its goal from anywhere in the data, and
+every pair also bootstraps through W waypoints of its own episode: the target is the least of
+``k + d_ema(s_{t+k}, goal)`` over its waypoints (k uniform over the rest of the episode; the
+EMA network's estimate from there), and of dt for a goal of its own episode. The data's own
+walk to a waypoint plus the estimate from there is a route the data can take, so the fitted
+distance joins episodes that pass the same places.
+
 Checkpoint (``kind`` "distance", ``ctp/training/``): the training checkpoint's fields with
 ``unet`` and ``edm`` None and ``distance`` = {goal_dims, hidden, expectile, scale}.
 """
@@ -63,10 +72,15 @@ class TimePairs:
     """Every step t of a dataset with a partner later in its episode: ``batch(idx)`` ->
     dict(position ``[B, G]`` at t, goal ``[B, G]`` at t + dt, target ``[B]`` = dt / scale).
     dt is drawn uniformly from 0 to the episode's last step, seeded by ``idx`` itself, so a
-    batch is the same however often it is made (a resumed run sees the same pairs)."""
+    batch is the same however often it is made (a resumed run sees the same pairs).
 
-    def __init__(self, data: StepStream, goal_dims: int, normalizer: Normalizer | None = None
-                 ) -> None:
+    With ``waypoints`` W > 0 the batch also holds ``waypoint [B, W, G]`` (places of t's
+    episode k steps on, k uniform over its rest), ``hops [B, W]`` = k / scale and ``own
+    [B]`` (bool: the goal is t's own episode's, so ``target`` bounds the time); a share
+    ``random_goals`` of the goals is then drawn from the whole data (``own`` False)."""
+
+    def __init__(self, data: StepStream, goal_dims: int, normalizer: Normalizer | None = None,
+                 waypoints: int = 0, random_goals: float = 0.0) -> None:
         if goal_dims < 1:
             raise CTPError(f"{data.dataset_id}: the goal distance needs a goal task (goals "
                            "are the state's leading dims); this dataset's task has none")
@@ -81,6 +95,7 @@ class TimePairs:
         # Kept with the checkpoint like every run's (the MLP itself reads raw positions).
         self.normalizer = normalizer or Normalizer.fit(data.observations)
         self.scale = float(np.mean(self._after) / 2)  # the mean dt over all draws
+        self.waypoints, self.random_goals = waypoints, random_goals
 
     def __len__(self) -> int:
         return int(len(self.positions))
@@ -88,10 +103,20 @@ class TimePairs:
     def batch(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         idx = np.asarray(idx, dtype=np.int64)
         rng = np.random.default_rng(idx)
-        dt = np.floor(rng.random(idx.size) * (self._after[idx] + 1)).astype(np.int64)
-        return {"position": torch.from_numpy(self.positions[idx]),
-                "goal": torch.from_numpy(self.positions[idx + dt]),
+        rest = self._after[idx] + 1
+        dt = np.floor(rng.random(idx.size) * rest).astype(np.int64)
+        goal = idx + dt
+        item = {"position": torch.from_numpy(self.positions[idx]),
                 "target": torch.from_numpy((dt / self.scale).astype(np.float32))}
+        if self.waypoints:
+            own = rng.random(idx.size) >= self.random_goals
+            goal = np.where(own, goal, rng.integers(0, len(self), idx.size))
+            hops = np.floor(rng.random((idx.size, self.waypoints)) * rest[:, None])
+            hops = hops.astype(np.int64)
+            item |= {"waypoint": torch.from_numpy(self.positions[idx[:, None] + hops]),
+                     "hops": torch.from_numpy((hops / self.scale).astype(np.float32)),
+                     "own": torch.from_numpy(own)}
+        return item | {"goal": torch.from_numpy(self.positions[goal])}
 
     def input_sample(self, count: int = 100_000, seed: int = 0) -> torch.Tensor:
         """``[count, 2 G]`` (position, goal) rows drawn as batches are, for the MLP's input
@@ -99,3 +124,14 @@ class TimePairs:
         rows = np.random.default_rng(seed).integers(0, len(self), count)
         item = self.batch(rows)
         return torch.cat([item["position"], item["goal"]], dim=1)
+
+
+def stitched_target(ema: GoalDistance, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """``[B]`` targets in units of the scale: the least of ``hops + d_ema(waypoint, goal)``
+    over the W waypoints and, for goals of the pair's own episode, its time ``target``."""
+    with torch.no_grad():
+        waypoint = batch["waypoint"]
+        goal = batch["goal"][:, None].expand_as(waypoint)
+        ahead = ema(waypoint, goal).clamp_min(0.0) / ema.time_scale
+        boot = (batch["hops"] + ahead).min(dim=1).values
+        return torch.where(batch["own"], torch.minimum(batch["target"], boot), boot)

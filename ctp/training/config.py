@@ -83,6 +83,10 @@ class TrainConfig:
     # later state of the episode, held from its step on (ctp.data.windows); ctm/critic: parent's
     expectile: float = 0.1  # distance: the expectile of the data's times it fits (low: the
     # data's fast end; ctp.models.distance)
+    waypoints: int = 0  # distance: waypoints of its own episode each pair bootstraps through
+    # (stitching episodes; 0: the data's own times only)
+    random_goals: float = 0.0  # distance: share of goals drawn from the whole data (needs
+    # waypoints)
     ctm: CTMConfig = field(default_factory=CTMConfig)
 
     def __post_init__(self) -> None:
@@ -118,6 +122,13 @@ def validate(cfg: TrainConfig) -> None:
          "0 (the whole state) or the number of leading state dims", cfg.plan_dims),
         (finite(cfg.expectile) and 0.0 < cfg.expectile < 1.0, "--expectile", "in (0, 1)",
          cfg.expectile),
+        (isinstance(cfg.waypoints, int) and cfg.waypoints >= 0, "--waypoints", "an int >= 0",
+         cfg.waypoints),
+        (finite(cfg.random_goals) and 0.0 <= cfg.random_goals < 1.0, "--random-goals",
+         "a share in [0, 1)", cfg.random_goals),
+        (not cfg.random_goals or cfg.waypoints, "--random-goals",
+         "0 without --waypoints (a goal of another episode has no time to fit, only a "
+         "bootstrap through waypoints)", cfg.random_goals),
         (finite(cfg.hindsight_goals) and 0.0 <= cfg.hindsight_goals <= 1.0,
          "--hindsight-goals", "a share in [0, 1]", cfg.hindsight_goals),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),

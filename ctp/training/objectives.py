@@ -15,7 +15,7 @@ from ctp.data.normalizer import Normalizer
 from ctp.data.windows import TrajectoryWindows, WindowConfig
 from ctp.models.builder import build_teacher, load_model, unet_config
 from ctp.models.ctm import CTMStudent, ctm_loss, ctm_sample, one_jump_loss
-from ctp.models.distance import GoalDistance, TimePairs, expectile_loss
+from ctp.models.distance import GoalDistance, TimePairs, expectile_loss, stitched_target
 from ctp.models.edm import EDMConfig, edm_loss
 from ctp.models.inverse_dynamics import InverseDynamics, TransitionPairs
 from ctp.models.value import ReturnWindows, ValueNet
@@ -188,7 +188,8 @@ class InvDynObjective(Objective):
 
 class DistanceObjective(Objective):
     """``d(position, goal)``: the env steps between two places of one episode, fitted at a low
-    expectile (``ctp.models.distance``); raw positions in, env steps out."""
+    expectile, stitched across episodes through waypoints when asked (``ctp.models.distance``;
+    the EMA copy gives the bootstrap's estimates); raw positions in, env steps out."""
 
     defaults: ClassVar[dict[str, Any]] = OBJECTIVE_DEFAULTS["distance"]
 
@@ -197,7 +198,7 @@ class DistanceObjective(Objective):
 
     def source(self, cfg, task, data, normalizer):
         goal_dims = getattr(task, "goal_dims", 0)  # a training-only Task may have no goals
-        pairs = TimePairs(data, goal_dims, normalizer)
+        pairs = TimePairs(data, goal_dims, normalizer, cfg.waypoints, cfg.random_goals)
         self.module = GoalDistance(goal_dims, self.hidden, self.expectile, pairs.scale)
         self.module.mlp.set_input_stats(pairs.input_sample(seed=cfg.seed))
         self.module.to(self.device)
@@ -210,7 +211,8 @@ class DistanceObjective(Objective):
     def loss(self, batch, k):
         net = self.module  # through forward (what --compile compiles), in units of the scale
         pred = net(batch["position"], batch["goal"]) / net.time_scale
-        return expectile_loss(pred, batch["target"], self.expectile), {}
+        target = stitched_target(self.ema, batch) if "waypoint" in batch else batch["target"]
+        return expectile_loss(pred, target, self.expectile), {}
 
 
 OBJECTIVES: dict[str, type[Objective]] = {

@@ -23,7 +23,7 @@ RESUME_FIELDS = {
     "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
     "value": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "gamma", "plan_dims"),
     "invdyn": ("dataset_id", "stride", "hidden", "target_dims"),
-    "distance": ("dataset_id", "hidden", "expectile"),
+    "distance": ("dataset_id", "hidden", "expectile", "waypoints", "random_goals"),
 }
 
 

@@ -26,6 +26,7 @@ from ctp.utils.errors import CTPError
 torch.set_num_threads(1)
 
 STEPS, SPEED, PAUSE = 200, 0.1, 80  # steps per episode, metres per step, steps paused
+RELAY = 20  # steps of a relay walk's leg (2 m)
 
 
 def corridor_x(pause: bool) -> np.ndarray:
@@ -67,6 +68,25 @@ class CorridorTask:
         return self.condition(x[:, 0], x[:, -1], x.shape[1])
 
 
+class RelayCorridor(CorridorTask):
+    """Two kinds of walk that only meet at (2, 0): along x from (0, 0), and from there along
+    y to (2, 2) (RELAY steps each, then standing), so no episode holds both ends."""
+
+    name = "relay"
+
+    def owns_dataset(self, dataset_id: str) -> bool:
+        return dataset_id.startswith("relay/")
+
+    def load(self, dataset_id: str) -> StepStream:
+        leg = np.minimum(np.arange(2 * RELAY), RELAY) * SPEED
+        first = np.stack([leg, 0.0 * leg], axis=1)
+        second = np.stack([2.0 + 0.0 * leg, leg], axis=1)
+        xy = np.concatenate([first, second] * 4).astype(np.float32)
+        obs = np.concatenate([xy, np.ones((len(xy), 1), np.float32)], axis=1)
+        return StepStream(dataset_id, obs, np.zeros(len(xy)), np.arange(0, len(xy), 2 * RELAY),
+                          False, None, None)
+
+
 class NoGoalCorridor(CorridorTask):
     name = "corridor-nogoal"
     goal_dims = 0
@@ -80,6 +100,7 @@ def corridor(monkeypatch) -> CorridorTask:
     task = CorridorTask()
     monkeypatch.setitem(registry(), task.name, task)
     monkeypatch.setitem(registry(), "corridor-nogoal", NoGoalCorridor())
+    monkeypatch.setitem(registry(), "relay", RelayCorridor())
     return task
 
 
@@ -96,6 +117,43 @@ def test_time_pairs_lie_later_in_the_same_episode(corridor) -> None:
     assert dt[STEPS - 1] == 0 and dt[:STEPS - 1].max() > STEPS // 2  # spans the rest
     assert pairs.scale == pytest.approx((STEPS - 1) / 4)  # mean of (rest / 2) over the steps
     assert torch.equal(pairs.batch(idx)["goal"], batch["goal"])  # fixed by its indices
+
+
+def test_waypoints_lie_later_in_the_pairs_own_episode(corridor) -> None:
+    """With waypoints, each pair gets W places of its own episode at least as late as it,
+    their hops in units of the scale, and a share of its goals from anywhere in the data
+    (``own`` False); goals of its own episode are dt later, as without waypoints."""
+    data = corridor.load("corridor/walk-v0")
+    pairs = TimePairs(data, 2, waypoints=3, random_goals=0.5)
+    idx = np.arange(len(pairs))
+    batch = pairs.batch(idx)
+    hops = np.rint(batch["hops"].numpy() * pairs.scale).astype(np.int64)  # [N, 3]
+    episode = idx // STEPS
+    assert hops.shape == (len(idx), 3) and (hops >= 0).all()
+    assert (idx[:, None] + hops < (episode[:, None] + 1) * STEPS).all()
+    np.testing.assert_array_equal(batch["waypoint"].numpy(),
+                                  data.observations[idx[:, None] + hops, :2])
+    own = batch["own"].numpy()
+    assert 0.45 < own.mean() < 0.55
+    dt = np.rint(batch["target"].numpy() * pairs.scale).astype(np.int64)
+    np.testing.assert_array_equal(batch["goal"].numpy()[own],
+                                  data.observations[(idx + dt)[own], :2])
+
+
+def test_stitched_distance_joins_episodes_through_a_shared_place(corridor, tmp_path) -> None:
+    """Relay walks (0, 0) -> (2, 0) and (2, 0) -> (2, 2), 20 steps each: no episode holds both
+    ends, yet the stitched distance between them is near the legs' 40 steps (the data's own
+    times alone put it near 57 here, extrapolated), and each leg stays near 20."""
+    torch.manual_seed(0)
+    result = train(TrainConfig(kind="distance", dataset_id="relay/walk-v0", hidden=(64, 64),
+                               batch_size=256, steps=1500, lr=3e-3, lr_schedule="cosine",
+                               waypoints=4, random_goals=0.5, expectile=0.3,
+                               out_dir=str(tmp_path / "d"), progress=False))
+    payload = load_checkpoint(result.latest, "distance")
+    net = load_mlp_network("distance", payload["distance"], payload["ema"], "d")
+    d = net(torch.tensor([[0.0, 0.0], [0.0, 0.0], [2.0, 0.0]]),
+            torch.tensor([[2.0, 2.0], [2.0, 0.0], [2.0, 2.0]])).detach()
+    assert 30 < float(d[0]) < 48 and 14 < float(d[1]) < 28 and 14 < float(d[2]) < 28
 
 
 def test_expectile_loss_settles_below_the_mean_for_a_low_tau() -> None:
@@ -168,6 +226,14 @@ def test_distance_needs_a_goal_task_and_a_valid_expectile(corridor, tmp_path, ca
     train(TrainConfig(**common))
     with pytest.raises(CTPError, match="--resume: .* was trained with expectile"):
         train(TrainConfig(**{**common, "steps": 4}, resume=True, expectile=0.2))
+    with pytest.raises(CTPError, match="--resume: .* was trained with waypoints 0"):
+        train(TrainConfig(**{**common, "steps": 4}, resume=True, waypoints=2))
+    for option, bad, expected in (("--waypoints", "-1", "an int >= 0"),
+                                  ("--random-goals", "1", "a share in [0, 1)")):
+        assert_one_line_error(run_main(capsys, "train", "distance", option, bad), option,
+                              expected)
+    assert_one_line_error(run_main(capsys, "train", "distance", "--random-goals", "0.5"),
+                          "--random-goals", "0 without --waypoints", "0.5")
 
 
 def test_cli_defaults_are_the_librarys() -> None:

@@ -375,34 +375,18 @@ def test_gcbc_baseline_writes_the_plan_keys(umaze_root, tmp_path, capsys) -> Non
                           "--lr")
 
 
-def test_the_shipped_umaze_planner_reaches_the_goal(tmp_path, capsys) -> None:
-    """ctp/assets/antmaze-umaze.pt as shipped: K 16, one jump, aim 200, inverse dynamics on
-    x, y with k 5; one test-seed episode with it reaches the goal (81% do, seeds 0..99)."""
-    from ctp.planning.bundle import bundled_planner_path, load_planner_file
-
-    payload = load_planner_file(bundled_planner_path("antmaze-umaze"))
-    assert payload["dataset_id"] == UMAZE and payload["defaults"]["aim"] == 200
-    assert payload["invdyn"]["invdyn"]["target_dims"] == 2
-    assert payload["invdyn"]["invdyn"]["stride"] == 5
-    out = tmp_path / "r.json"
-    proc = run_main(capsys, "plan", "--env", "antmaze-umaze", "--episodes", "1", "--seed", "0",
-                    "--num-envs", "1", "--out", out, "--no-progress")
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(out.read_text())
-    assert result["success_rate"] == 1.0 and result["per_episode"][0]["steps"] < 300
-
-
-@pytest.mark.parametrize(("name", "radius", "back_off"), [("umaze-diverse", 3.0, None),
+@pytest.mark.parametrize(("name", "radius", "back_off"), [("umaze", 3.0, None),
+                                                        ("umaze-diverse", 3.0, None),
                                                         ("medium-play", 3.0, None),
                                                         ("medium-diverse", 3.0, None),
                                                         ("large-play", 4.0, 30)])
 def test_the_shipped_goal_distance_planners_reach_the_goal(name, radius, back_off, tmp_path,
                                                            capsys) -> None:
-    """ctp/assets/antmaze-{umaze-diverse,medium-play,medium-diverse,large-play}.pt as
+    """ctp/assets/antmaze-{umaze,umaze-diverse,medium-play,medium-diverse,large-play}.pt as
     shipped: one candidate, one jump, x, y plans, acting toward the plan state the goal
     distance rates nearest the goal within 3 m (large: 4 m, backing off 30 steps when stuck),
     through the k = 30 action model. Umaze and medium: of two test-seed episodes, at least one
-    reaches the goal (99, 92 and 82 of 100 do, seeds 0..99). Large (46 of 100): both ants
+    reaches the goal (94, 99, 92 and 82 of 100 do, seeds 0..99). Large (46 of 100): both ants
     cross most of the maze, to within 10 m of the goal (they start 40 m from it, 56 m by the
     route)."""
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
