@@ -31,7 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_aim_option(p, "the planner file's, else the model's own k")
     add_target_radius_option(p, "the planner file's, else act on the best plan")
     add_back_off_option(p, "the planner file's, else never")
-    add_free_plans_option(p, "the planner file's, else no")
     p.add_argument("--multi-goal", action="store_true", help="Multi2D: a new goal per episode")
     p.add_argument("--replan", type=int, default=None, metavar="R",
                    help="replan every R env steps (default: the planner file's setting)")
@@ -97,14 +96,6 @@ def add_back_off_option(p: argparse.ArgumentParser, default: str) -> None:
                    help="with --target-radius: an agent that moved under 0.3 (AntMaze: metres) "
                         "in 40 steps walks this many steps straight away from its target, then "
                         f"heads for the targets again; 0: never (default: {default})")
-
-
-def add_free_plans_option(p: argparse.ArgumentParser, default: str) -> None:
-    """``--free-plans`` / ``--no-free-plans``: plans pin the start only (unset: ``default``)."""
-    p.add_argument("--free-plans", action=argparse.BooleanOptionalAction, default=None,
-                   help="plans pin the start only, not the goal (goal tasks; a student trained "
-                        "with --free-windows): the goal reaches only the scorers and the goal "
-                        f"distance (default: {default})")
 
 
 def add_velocities_option(p: argparse.ArgumentParser, source: str) -> None:
@@ -188,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                       "--scorer")
         planner_cfg.scorers = {**(planner_cfg.scorers or {}), **given}
     for name in ("candidates", "jumps", "sampler", "edm_steps", "dyn_weight", "critic_weight",
-                 "velocities", "aim", "target_radius", "back_off", "free_plans"):
+                 "velocities", "aim", "target_radius", "back_off"):
         value = getattr(args, name)
         if value is not None:
             setattr(planner_cfg, name, value)

@@ -17,7 +17,6 @@ from ctp.commands import add_threads_option, apply_threads, deprecated
 from ctp.commands.plan import (
     add_aim_option,
     add_back_off_option,
-    add_free_plans_option,
     add_scorer_options,
     add_target_radius_option,
     add_velocities_option,
@@ -76,7 +75,6 @@ def _bundle(b: argparse.ArgumentParser) -> Run:
     add_aim_option(b, "the model's own k")
     add_target_radius_option(b, "act on the best plan")
     add_back_off_option(b, "never")
-    add_free_plans_option(b, "no")
     return run_bundle
 
 
@@ -185,8 +183,7 @@ def run_bundle(args: argparse.Namespace) -> int:
                 **({"aim": args.aim} if args.aim is not None else {}),
                 **({"target_radius": args.target_radius}
                    if args.target_radius is not None else {}),
-                **({"back_off": args.back_off} if args.back_off is not None else {}),
-                **({"free_plans": args.free_plans} if args.free_plans is not None else {})}
+                **({"back_off": args.back_off} if args.back_off is not None else {})}
     path = export_planner(ExportConfig(args.student, args.out, args.teacher, args.critic,
                                        args.half, defaults, dict(args.scorer or []),
                                        value=args.value, invdyn=args.invdyn,

@@ -15,13 +15,6 @@ def apply_condition(x: torch.Tensor, mask: torch.Tensor, value: torch.Tensor) ->
     return x * (1.0 - mask) + value * mask
 
 
-def start_only(mask: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The condition ``(mask, value)`` ``[B, H, D]`` with index 0's entries kept and every
-    later one freed (a plan from a start, without its goal)."""
-    first = (torch.arange(mask.shape[1], device=mask.device) == 0).to(mask.dtype)[None, :, None]
-    return mask * first, value * first
-
-
 def start_goal_condition(
     start: torch.Tensor, goal: torch.Tensor, horizon: int, goal_dims: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

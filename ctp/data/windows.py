@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ctp.data.conditioning import start_only
 from ctp.data.normalizer import Normalizer
 from ctp.tasks.base import StepStream, Task
 from ctp.utils.errors import CTPError
@@ -61,11 +60,6 @@ def discounted_returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray,
     ends = np.repeat(cuts[1:], np.diff(cuts))  # each step's episode end e
     steps = np.arange(n)
     return stream[:n] - gamma ** (ends - steps).astype(np.float64) * stream[ends]
-
-
-# The window options a teacher is trained with and its students inherit (planner files and
-# unbundled teachers record them).
-WINDOW_OPTIONS = ("hindsight_goals", "free_windows")
 
 
 @dataclass
@@ -200,9 +194,10 @@ class TrajectoryWindows(Dataset):
             g = self.task.goal_dims
             x[:, -1, :g] = torch.from_numpy(goals[:, :g].astype(np.float32))
         mask, value = self.task.window_condition(x, self.normalizer)
-        if free.any():  # the start alone
-            rows_free = torch.from_numpy(free)
-            mask[rows_free], value[rows_free] = start_only(mask[rows_free], value[rows_free])
+        if free.any():  # the start alone: index 0's entries stay pinned
+            keep = torch.from_numpy(~free)[:, None, None] | (torch.arange(x.shape[1]) == 0
+                                                              )[None, :, None]
+            mask, value = mask * keep, value * keep
         return {"x": x, "mask": mask, "value": value}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:

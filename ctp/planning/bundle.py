@@ -71,18 +71,12 @@ def _network(payload: dict[str, Any], half: bool) -> dict[str, Any]:
     return {"unet": payload["unet"], "state": _state(payload, half), "step": payload["step"]}
 
 
-def _window_options(config: dict[str, Any]) -> dict[str, float]:
-    """The window options (``WINDOW_OPTIONS``) a run's config records (older runs: 0)."""
-    from ctp.data.windows import WINDOW_OPTIONS
-
-    return {name: float(config.get(name, 0.0)) for name in WINDOW_OPTIONS}
-
-
 def _teacher_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
-    """The teacher's network and the window options its students inherit
-    (``hindsight_goals``, ``free_windows``), so a student distilled from an unbundled teacher
-    trains on the same windows."""
-    return {**_network(payload, half), **_window_options(payload["config"])}
+    """The teacher's network and the window option its students inherit
+    (``hindsight_goals``), so a student distilled from an unbundled teacher trains on the
+    same windows."""
+    return {**_network(payload, half),
+            "hindsight_goals": float(payload["config"].get("hindsight_goals", 0.0))}
 
 
 def _value_entry(payload: dict[str, Any], half: bool) -> dict[str, Any]:
@@ -183,10 +177,6 @@ def export_planner(cfg: ExportConfig) -> Path:
         if distance is None or target_dims != task.goal_dims or task.goal_dims == 0:
             raise CTPError("--target-radius: needs a goal task, --distance and --invdyn "
                            f"reading positions (--target-dims {task.goal_dims or 'G'})")
-    if defaults.get("free_plans") and not (task.goal_dims
-                                           and student["config"].get("free_windows", 0.0)):
-        raise CTPError("--free-plans: needs a goal task and a student whose teacher was "
-                       "trained with --free-windows")
     weights = scorers.resolve_weights(task, cfg.scorers, aliases, "--scorer")
     bundled = {"critic": critic, "value": value, "distance": distance}
     for name, weight in weights.items():  # a learned scorer needs its network in the file
@@ -206,7 +196,6 @@ def export_planner(cfg: ExportConfig) -> Path:
         "ctm": student["ctm"],
         "ref_min_score": data.ref_min_score,
         "ref_max_score": data.ref_max_score,
-        "windows": _window_options(student["config"]),  # what the student was trained on
         "student": _network(student, cfg.half),
         "teacher": _teacher_entry(teacher, cfg.half) if teacher else None,
         "critic": _network(critic, cfg.half) if critic else None,
@@ -240,8 +229,8 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
 
     Writes ``OUT/{teacher,ctm,critic,value,invdyn,distance}/latest.pt`` (for the networks the
     file holds, or only ``kinds`` of them) with the EMA weights as float32 model and EMA state,
-    a fresh AdamW state and the file's step (a teacher with the window options its students
-    inherit), so ``ctp train ctm --teacher
+    a fresh AdamW state and the file's step (a teacher with the ``hindsight_goals`` its
+    students inherit), so ``ctp train ctm --teacher
     OUT/teacher/latest.pt --out OUT/ctm --resume`` continues the student. Returns
     ``{kind: checkpoint path}``.
     """
@@ -280,7 +269,7 @@ def unbundle_planner(path: str | Path, out_dir: str | Path,
             returns = network.get("returns") or {}
             cfg = TrainConfig(**common, stride=planner["stride"], dim=unet.dim,
                               dim_mults=unet.dim_mults,
-                              **_window_options(network),
+                              hindsight_goals=float(network.get("hindsight_goals", 0.0)),
                               **({"gamma": returns["gamma"]} if "gamma" in returns else {}))
             extra = {"unet": network["unet"], "edm": planner["edm"]}
             if kind == "value":

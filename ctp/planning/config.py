@@ -44,10 +44,6 @@ class PlannerConfig:
     # steps, e.g. an ant wedged on a wall's corner) walks straight away from its target
     # before heading for the targets again. None: never (docs/design.md "Backing off").
     back_off: int | None = None
-    # Plans pin the start only, not the goal (goal tasks; networks trained with
-    # --free-windows): K of the data's walks from the agent, among which the scorers and the
-    # goal distance choose (docs/design.md "Free plans").
-    free_plans: bool = False
     compile: bool = False  # torch.compile sample + score, weights frozen (one compile per E)
     # Scorer name -> weight over the task's default weights (ctp.planning.scorers); the
     # planner file's "scorers" entry, and dyn_weight / critic_weight on top.
@@ -77,8 +73,6 @@ class PlannerConfig:
              "--back-off", "env steps >= 1 (0 on ctp plan: off)", self.back_off),
             (self.back_off is None or self.target_radius is not None, "--back-off",
              "--target-radius set too (it backs away from the chosen state)", self.back_off),
-            (isinstance(self.free_plans, bool), "--free-plans", "true or false",
-             self.free_plans),
             (self.velocities in VELOCITY_SOURCES, "--velocities",
              f"one of {', '.join(VELOCITY_SOURCES)}", self.velocities),
         ])

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ctp import _ranking
-from ctp.data.conditioning import start_only
 from ctp.data.normalizer import Normalizer
 from ctp.models.builder import load_mlp_network, load_network
 from ctp.models.ctm import CTMConfig, ctm_sample
@@ -210,8 +209,6 @@ class Planner:
         # Every network the file holds, by entry name, for the task's controller.
         self.networks = {**self.scorer_networks,
                          **({"invdyn": self.invdyn} if self.invdyn is not None else {})}
-        if self.config.free_plans:
-            self._check_free_plans(payload, source)
         if self.config.target_radius is not None:  # first: the controller may back off
             self._check_targeting(source)
         try:  # a task whose controller needs a network the file lacks says so now
@@ -238,18 +235,6 @@ class Planner:
                 self.teacher.net = torch.compile(self.teacher.net, dynamic=False,
                                                  options=options)
         self.graph = None
-
-    def _check_free_plans(self, payload: dict[str, Any], source: str) -> None:
-        """``free_plans`` needs a goal task and a student trained on windows that pin the
-        start only (``free_windows``; files bundled before it was recorded read 0)."""
-        if self.task.goal_dims == 0:
-            raise CTPError(f"--free-plans: the {self.task.name} task's plans pin no goal; "
-                           "it is for goal tasks")
-        trained = float((payload.get("windows") or {}).get("free_windows", 0.0))
-        if not trained:
-            raise CTPError(f"--free-plans: {source}'s student was trained with a goal pinned "
-                           "in every window (free_windows 0); train its teacher with "
-                           "--free-windows")
 
     def _check_targeting(self, source: str) -> None:
         """``target_radius`` needs goals, the goal distance and an action model that reads
@@ -311,8 +296,6 @@ class Planner:
         goals = goal.repeat_interleave(k, dim=0)
         start_n = self._normalize(state).repeat_interleave(k, dim=0)
         mask, value = self.task.plan_condition(start_n, goals, self.horizon, self._normalize)
-        if cfg.free_plans:  # the goal still reaches the scorers
-            mask, value = start_only(mask, value)
         noise = torch.randn(e * k, self.horizon, d, device=state.device) * self.edm.sigma_max
         if cfg.sampler == "ctm":
             x = ctm_sample(self.student, noise, mask, value, cfg.jumps, cfg.gamma,

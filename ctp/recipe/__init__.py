@@ -13,8 +13,7 @@ Each table of the file holds the stage's options with the names of the library's
 vector envs). ``[pairs]``, ``[critic]``, ``[value]``, ``[invdyn]``, ``[distance]`` and
 ``[select]`` are optional. ``[teacher] from_planner = "PLANNER.pt"`` takes that planner
 file's teacher instead of training one (its dataset must be ``[data]``'s, a
-``hindsight_goals`` or ``free_windows`` given must be the one the file records, which its
-students inherit; the
+``hindsight_goals`` given must be the one the file records, which its students inherit; the
 other ``[teacher]`` options are then unused), to distil a new student from a teacher that
 already ships. The value
 network and the inverse dynamics take the dataset, horizon and stride of the teacher

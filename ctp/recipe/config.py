@@ -24,7 +24,7 @@ TRAINING = {"teacher": "teacher", "student": "ctm", "critic": "critic", "value":
             "invdyn": "invdyn", "distance": "distance"}  # stage -> kind
 OPTIONAL = ("pairs", "critic", "value", "invdyn", "distance", "select")
 BUNDLE_KEYS = ("half", "candidates", "replan", "dyn_weight", "critic_weight", "scorers",
-               "velocities", "aim", "target_radius", "back_off", "free_plans")
+               "velocities", "aim", "target_radius", "back_off")
 EVALUATE_KEYS = ("episodes", "seed", "num_envs")  # also [select]'s
 DATA_KEYS = ("dataset_id", "generate", "steps", "seed")
 FROM_PLANNER = "from_planner"  # [teacher]: take the teacher of this planner file, untrained
@@ -202,8 +202,6 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
         _build(where, lambda: _check_bundle(recipe.bundle, recipe.data["dataset_id"]))
         if recipe.bundle.get("target_radius") is not None:
             _build(where, lambda: _check_targeting(recipe))
-        if recipe.bundle.get("free_plans"):
-            _build(where, lambda: _check_free_plans(recipe))
     if stage in ("select", "evaluate"):
         options = getattr(recipe, stage)
         if options is None:
@@ -221,10 +219,8 @@ def _stage_config(recipe: Recipe, stage: str, out: Path) -> Any:
 def _imported_teacher(options: Mapping[str, Any], dataset_id: str, out: Path, where: str
                       ) -> Any:
     """The config of a teacher taken from a planner file instead of trained (``[teacher]
-    from_planner`` in ``options``): its dataset must be the recipe's, and a window option
-    (``hindsight_goals``, ``free_windows``) the table gives must be the one the file records
-    (its students inherit that one)."""
-    from ctp.data.windows import WINDOW_OPTIONS
+    from_planner`` in ``options``): its dataset must be the recipe's, and a ``hindsight_goals``
+    the table gives must be the one the file records (its students inherit that one)."""
     from ctp.planning.bundle import load_planner_file
     from ctp.training.config import TrainConfig
 
@@ -237,18 +233,17 @@ def _imported_teacher(options: Mapping[str, Any], dataset_id: str, out: Path, wh
     if payload["dataset_id"] != dataset_id:
         raise CTPError(f"{where} {FROM_PLANNER}: {planner}'s teacher was trained on "
                        f"{payload['dataset_id']}, [data] names {dataset_id}")
-    recorded = {name: float(payload["teacher"].get(name, 0.0)) for name in WINDOW_OPTIONS}
-    for name, value in recorded.items():
-        asked = options.get(name, value)
-        if asked != value:
-            raise CTPError(f"{where} {name}: {planner}'s teacher was trained with {name} = "
-                           f"{value:g} (files bundled before they were recorded read 0), the "
-                           f"table asks for {asked!r}; its students inherit the file's: drop "
-                           "the option or train the teacher")
+    recorded = float(payload["teacher"].get("hindsight_goals", 0.0))
+    asked = options.get("hindsight_goals", recorded)
+    if asked != recorded:
+        raise CTPError(f"{where} hindsight_goals: {planner}'s teacher was trained with "
+                       f"hindsight_goals = {recorded:g} (files bundled before they were "
+                       f"recorded read 0), the table asks for {asked!r}; its students inherit "
+                       "the file's: drop the option or train the teacher")
     unet = payload["teacher"]["unet"]
     return TrainConfig(kind="teacher", out_dir=str(out / "teacher"), dataset_id=dataset_id,
                        horizon=payload["horizon"], stride=payload["stride"], dim=unet["dim"],
-                       dim_mults=tuple(unet["dim_mults"]), **recorded)
+                       dim_mults=tuple(unet["dim_mults"]), hindsight_goals=recorded)
 
 
 def _seeds(options: Mapping[str, Any], default_seed: int) -> range:
@@ -297,21 +292,6 @@ def _check_targeting(recipe: Recipe) -> None:
             or recipe.invdyn.get("target_dims") != dims:
         raise CTPError(f"target_radius: needs a goal task, a [distance] table and an [invdyn] "
                        f"table with target_dims = {dims or 'the goal dims'}")
-
-
-def _check_free_plans(recipe: Recipe) -> None:
-    """``free_plans`` needs a teacher trained with ``free_windows`` (the table's, or the
-    imported file's, which the stage checks against the table's)."""
-    from ctp.planning.bundle import load_planner_file
-
-    teacher = recipe.teacher
-    if FROM_PLANNER in teacher and "free_windows" not in teacher:
-        share = load_planner_file(teacher[FROM_PLANNER])["teacher"].get("free_windows", 0.0)
-    else:
-        share = teacher.get("free_windows", 0.0)
-    if not share:
-        raise CTPError("free_plans: needs a teacher trained with free_windows > 0 ([teacher] "
-                       "free_windows)")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -168,14 +168,13 @@ def _train_stage(cfg: Any, progress: bool) -> dict[str, Any]:
 def _import_teacher(planner: str, out: Path) -> dict[str, Any]:
     """The teacher stage of ``[teacher] from_planner``: the planner file's teacher as the
     run's teacher checkpoint (no training)."""
-    from ctp.data.windows import WINDOW_OPTIONS
     from ctp.planning.bundle import unbundle_planner
 
     path = unbundle_planner(planner, out, kinds=("teacher",))["teacher"]
     payload = load_checkpoint(path)
-    inherited = ", ".join(f"{name} {payload['config'][name]:g}" for name in WINDOW_OPTIONS)
-    print(f"[teacher] the teacher of {planner} (step {payload['step']}, {inherited}, which "
-          "its students inherit); the other [teacher] options are not used")
+    print(f"[teacher] the teacher of {planner} (step {payload['step']}, hindsight_goals "
+          f"{payload['config']['hindsight_goals']:g}, which its students inherit); the other "
+          "[teacher] options are not used")
     return {"step": payload["step"], "checkpoint": str(path), FROM_PLANNER: planner}
 
 

@@ -7,7 +7,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ctp.data.normalizer import Normalizer
-from ctp.data.windows import WINDOW_OPTIONS
 from ctp.models.builder import normalizer_of
 from ctp.models.ctm import CTMConfig
 from ctp.tasks import DEFAULT_DATASET
@@ -198,8 +197,8 @@ def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
     payload = load_checkpoint(parent, "teacher" if cfg.kind == "ctm" else "ctm")
     for name in ("dataset_id", "horizon", "stride"):
         setattr(cfg, name, payload[name])
-    for name in WINDOW_OPTIONS:
-        setattr(cfg, name, payload["config"].get(name, 0.0))
+    cfg.hindsight_goals = payload["config"].get("hindsight_goals", 0.0)
+    cfg.free_windows = payload["config"].get("free_windows", 0.0)
     cfg.dim = payload["unet"]["dim"]
     cfg.dim_mults = tuple(payload["unet"]["dim_mults"])
     if cfg.student_dim is not None and cfg.student_dim > cfg.dim:

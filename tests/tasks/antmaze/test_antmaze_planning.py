@@ -50,10 +50,9 @@ def umaze(tmp_path_factory):
         planner = export_planner(ExportConfig(str(student), str(out / "planner.pt"),
                                               str(teacher), invdyn=str(invdyn), half=True,
                                               defaults={"candidates": 4, "replan": 100}))
-        # Plans of the ant's x, y alone (half the goals from after the window, a quarter of
-        # the windows without a goal), followed by the same x, y-reading inverse dynamics.
+        # Plans of the ant's x, y alone (half the goals from after the window), followed by
+        # the same x, y-reading inverse dynamics.
         xy_teacher = train(TrainConfig(kind="teacher", plan_dims=2, hindsight_goals=0.5,
-                                       free_windows=0.25,
                                        out_dir=str(out / "xt"), **common)).latest
         xy_student = train(TrainConfig(kind="ctm", teacher=str(xy_teacher),
                                        out_dir=str(out / "xc"), **common)).latest
@@ -173,7 +172,6 @@ def test_xy_plans_from_whole_observations(umaze_root, tmp_path, capsys) -> None:
         payload = torch.load(umaze_root[key], weights_only=False)
         assert payload["unet"]["obs_dim"] == 2 and len(payload["normalizer"]["low"]) == 2
         assert payload["config"]["hindsight_goals"] == 0.5
-        assert payload["config"]["free_windows"] == 0.25
     planner = load_planner(umaze_root["xy_planner"])
     assert (planner.obs_dim, planner.state_dim) == (2, 29)
     data = load_antmaze_dataset(UMAZE)
@@ -323,11 +321,11 @@ def test_target_radius_acts_toward_a_candidate_state(umaze_root, tmp_path, capsy
                           "--target-radius", "a finite number > 0")
 
 
-def test_a_bundled_teacher_keeps_the_window_options_its_students_inherit(umaze_root, tmp_path
-                                                                         ) -> None:
-    """A planner file records its teacher's --hindsight-goals and --free-windows; unbundled
-    (as a recipe's ``[teacher] from_planner`` does), the teacher's config holds them again, so
-    a student distilled from it trains on the same windows."""
+def test_a_bundled_teacher_keeps_the_hindsight_goals_its_students_inherit(umaze_root, tmp_path
+                                                                          ) -> None:
+    """A planner file records its teacher's --hindsight-goals; unbundled (as a recipe's
+    ``[teacher] from_planner`` does), the teacher's config holds it again, so a student
+    distilled from it trains on the same windows."""
     from ctp.planning.bundle import unbundle_planner
     from ctp.training.config import _resolve_from_parent
     from ctp.utils.checkpoint import load_checkpoint
@@ -335,39 +333,10 @@ def test_a_bundled_teacher_keeps_the_window_options_its_students_inherit(umaze_r
     planner = export_planner(ExportConfig(str(umaze_root["xy_student"]), str(tmp_path / "p.pt"),
                                           str(umaze_root["xy_teacher"])))
     teacher = unbundle_planner(planner, tmp_path / "back", kinds=("teacher",))["teacher"]
-    config = load_checkpoint(teacher)["config"]
-    assert (config["hindsight_goals"], config["free_windows"]) == (0.5, 0.25)
+    assert load_checkpoint(teacher)["config"]["hindsight_goals"] == 0.5
     student = TrainConfig(kind="ctm", teacher=str(teacher))
     _resolve_from_parent(student)
-    assert (student.hindsight_goals, student.free_windows) == (0.5, 0.25)
-
-
-def test_free_plans_pin_the_start_only(umaze_root, tmp_path, capsys) -> None:
-    """--free-plans: the plans keep their start but not the goal at their end (pinned plans
-    end on it exactly); a file whose student never saw a window without its goal, and a
-    bundle of one, are refused in one line."""
-    from ctp.planning import load_planner
-    from ctp.planning.config import PlannerConfig
-
-    data = load_antmaze_dataset(UMAZE)
-    state = torch.from_numpy(data.observations[:2, :2])
-    goal = torch.from_numpy(data.observations[[300, 600], :2])
-    ends = {}
-    for free in (False, True):
-        planner = load_planner(umaze_root["xy_planner"],
-                               config=PlannerConfig(candidates=3, free_plans=free))
-        torch.manual_seed(0)
-        plans, _ = planner.plan_step(state, goal)
-        torch.testing.assert_close(plans[:, :, 0], state[:, None].expand(2, 3, 2))
-        ends[free] = (plans[:, :, -1] - goal[:, None]).norm(dim=-1)
-    assert ends[False].max() < 1e-4 and ends[True].min() > 1e-2
-    assert_one_line_error(run_main(capsys, "plan", "--env", "antmaze-umaze", "--checkpoint",
-                                   umaze_root["planner"], "--free-plans", "--episodes", "1"),
-                          "--free-plans", "trained with a goal pinned in every window",
-                          "--free-windows")
-    assert_one_line_error(run_main(capsys, "bundle", "--student", umaze_root["student"],
-                                   "--free-plans", "--out", tmp_path / "p.pt"),
-                          "--free-plans", "trained with --free-windows")
+    assert student.hindsight_goals == 0.5
 
 
 def test_hindsight_goals_lie_later_in_the_same_episode(umaze_root) -> None:
