@@ -23,7 +23,7 @@ OPTION_FIELDS = {
     "top_jump_prob": "ctm.top_jump_prob", "pair_weight": "ctm.pair_weight", "gamma": "gamma",
     "hidden": "hidden", "target_dims": "target_dims", "plan_dims": "plan_dims",
     "hindsight_goals": "hindsight_goals", "expectile": "expectile", "waypoints": "waypoints",
-    "random_goals": "random_goals", "free_windows": "free_windows",
+    "random_goals": "random_goals",
 }
 
 
@@ -64,9 +64,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             k.add_argument("--hindsight-goals", type=float,
                            help="share of windows whose goal is a later state of the episode, "
                                 "held from its step on (goal tasks; students inherit it)")
-            k.add_argument("--free-windows", type=float,
-                           help="share of windows that pin the start only, so plans can be "
-                                "drawn without a goal (goal tasks; students inherit it)")
         if kind == "value":
             k.add_argument("--gamma", type=float,
                            help="discount of the return-to-go target (to the episode's end)")

@@ -69,14 +69,11 @@ class WindowConfig:
     rest of their episode after the window's first step, not the window's own last state:
     the window's states from the goal's step on are held at it (the agent arrives and stays),
     and a goal after the window's end is pinned at its last index (the window is the data's
-    way there, so far). With ``free_windows`` = q > 0, a share q of windows pin their start
-    only (the data's own window, no goal held): the networks learn to plan the data's walks
-    from a start without a goal too (``PlannerConfig.free_plans``)."""
+    way there, so far)."""
 
     horizon: int
     stride: int = 1
     hindsight_goals: float = 0.0
-    free_windows: float = 0.0
 
     @property
     def span(self) -> int:
@@ -124,13 +121,12 @@ class TrajectoryWindows(Dataset):
                 f"{config.horizon}, stride {config.stride}) fits in any episode"
             )
         self._offsets = np.arange(config.horizon, dtype=np.int64) * config.stride
-        for flag, share in (("--hindsight-goals", config.hindsight_goals),
-                            ("--free-windows", config.free_windows)):
-            if not 0.0 <= share <= 1.0:
-                raise CTPError(f"{flag}: expected a share in [0, 1], got {share}")
-            if share and task.goal_dims == 0:
-                raise CTPError(f"{flag}: {data.dataset_id}'s task ({task.name}) has no goals; "
-                               "expected 0")
+        if not 0.0 <= config.hindsight_goals <= 1.0:
+            raise CTPError(f"--hindsight-goals: expected a share in [0, 1], got "
+                           f"{config.hindsight_goals}")
+        if config.hindsight_goals and task.goal_dims == 0:
+            raise CTPError(f"--hindsight-goals: {data.dataset_id}'s task ({task.name}) has no "
+                           "goals; expected 0")
 
     def __len__(self) -> int:
         return int(self._cum[-1])
@@ -162,15 +158,6 @@ class TrajectoryWindows(Dataset):
         drawn = start + 1 + np.floor(rng.random(idx.size) * later).astype(np.int64)
         return np.where(rng.random(idx.size) < self.config.hindsight_goals, drawn, last)
 
-    def free_rows(self, idx: np.ndarray) -> np.ndarray:
-        """bool ``[B]``: which of windows ``idx`` pin their start only (a share
-        ``free_windows``), drawn from a seed of ``idx`` itself as :meth:`goal_rows` draws."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if not self.config.free_windows or idx.size == 0:
-            return np.zeros(idx.size, dtype=bool)
-        rng = np.random.default_rng(np.append(idx, len(self)))
-        return rng.random(idx.size) < self.config.free_windows
-
     def window_returns(self, gamma: float) -> np.ndarray:
         """float64 ``[len(self)]``: the discounted return-to-go of each window's first step
         to the end of that step's episode (``discounted_returns_to_go``), which for a
@@ -182,9 +169,7 @@ class TrajectoryWindows(Dataset):
         """Windows ``idx`` (int ``[B]``) at once: dict(x, mask, value), each ``[B, H, D]``."""
         rows = self.start_indices(idx)[:, None] + self._offsets[None, :]
         goal = self.goal_rows(idx) if self.config.hindsight_goals else None
-        free = self.free_rows(idx)
-        if goal is not None:  # held at the goal from its step on (free windows: none)
-            goal = np.where(free, rows[:, -1], goal)
+        if goal is not None:  # held at the goal from its step on
             rows = np.minimum(rows, goal[:, None])
         x = torch.from_numpy(
             self.normalizer.normalize(self.data.observations[rows]).astype(np.float32)
@@ -194,10 +179,6 @@ class TrajectoryWindows(Dataset):
             g = self.task.goal_dims
             x[:, -1, :g] = torch.from_numpy(goals[:, :g].astype(np.float32))
         mask, value = self.task.window_condition(x, self.normalizer)
-        if free.any():  # the start alone: index 0's entries stay pinned
-            keep = torch.from_numpy(~free)[:, None, None] | (torch.arange(x.shape[1]) == 0
-                                                              )[None, :, None]
-            mask, value = mask * keep, value * keep
         return {"x": x, "mask": mask, "value": value}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:

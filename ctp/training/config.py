@@ -81,8 +81,6 @@ class TrainConfig:
     # x, y); 0: the whole state. ctm/critic runs plan their parent's (its normaliser's width)
     hindsight_goals: float = 0.0  # teacher (goal tasks): share of windows whose goal is a
     # later state of the episode, held from its step on (ctp.data.windows); ctm/critic: parent's
-    free_windows: float = 0.0  # teacher (goal tasks): share of windows that pin the start only,
-    # so plans can be drawn without a goal (PlannerConfig.free_plans); ctm/critic: parent's
     expectile: float = 0.1  # distance: the expectile of the data's times it fits (low: the
     # data's fast end; ctp.models.distance)
     waypoints: int = 0  # distance: waypoints of its own episode each pair bootstraps through
@@ -133,8 +131,6 @@ def validate(cfg: TrainConfig) -> None:
          "bootstrap through waypoints)", cfg.random_goals),
         (finite(cfg.hindsight_goals) and 0.0 <= cfg.hindsight_goals <= 1.0,
          "--hindsight-goals", "a share in [0, 1]", cfg.hindsight_goals),
-        (finite(cfg.free_windows) and 0.0 <= cfg.free_windows <= 1.0,
-         "--free-windows", "a share in [0, 1]", cfg.free_windows),
         (cfg.dim >= 8 and cfg.dim % 8 == 0, "--dim", "a positive multiple of 8", cfg.dim),
         (cfg.student_dim is None or (cfg.student_dim >= 8 and cfg.student_dim % 8 == 0),
          "--dim", "a positive multiple of 8", cfg.student_dim),
@@ -198,7 +194,6 @@ def _resolve_from_parent(cfg: TrainConfig) -> Normalizer | None:
     for name in ("dataset_id", "horizon", "stride"):
         setattr(cfg, name, payload[name])
     cfg.hindsight_goals = payload["config"].get("hindsight_goals", 0.0)
-    cfg.free_windows = payload["config"].get("free_windows", 0.0)
     cfg.dim = payload["unet"]["dim"]
     cfg.dim_mults = tuple(payload["unet"]["dim_mults"])
     if cfg.student_dim is not None and cfg.student_dim > cfg.dim:

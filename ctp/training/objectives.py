@@ -47,8 +47,7 @@ class Objective:
                normalizer: Normalizer | None) -> Any:
         """Dataset windows of the run's horizon and stride (their condition included)."""
         return TrajectoryWindows(task, data, WindowConfig(cfg.horizon, cfg.stride,
-                                                          cfg.hindsight_goals, cfg.free_windows),
-                                 normalizer)
+                                                          cfg.hindsight_goals), normalizer)
 
     def network_payload(self) -> dict[str, Any]:
         """The network configs a checkpoint records (rebuilt from them by the loaders)."""

@@ -18,7 +18,7 @@ from ctp.utils.validation import check_no_run, check_output, same_file
 # (A ctm student's width is checked against its checkpoint's network; dim is the teacher's.)
 RESUME_FIELDS = {
     "teacher": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "plan_dims",
-                "hindsight_goals", "free_windows"),
+                "hindsight_goals"),
     "ctm": ("dataset_id", "horizon", "stride", "dim_mults", "teacher"),
     "critic": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "student"),
     "value": ("dataset_id", "horizon", "stride", "dim", "dim_mults", "gamma", "plan_dims"),

@@ -646,33 +646,6 @@ def test_hindsight_goals_lie_later_in_the_episode_and_hold_the_window(data) -> N
         TrajectoryWindows(LOCOMOTION, data, WindowConfig(4, 3, hindsight_goals=0.5))
 
 
-def test_free_windows_pin_the_start_only_and_hold_no_goal(data) -> None:
-    """--free-windows q: a share q of windows pin only their first state and are the data's
-    own windows (no hindsight goal held), the same for the same batch; the others keep their
-    goal; a task without goals refuses it."""
-    from ctp.tasks.locomotion.task import LOCOMOTION
-
-    data = dataclasses.replace(data, continuous=False)
-    plain = TrajectoryWindows(MAZE, data, WindowConfig(4, 3))
-    both = TrajectoryWindows(MAZE, data, WindowConfig(4, 3, hindsight_goals=1.0,
-                                                      free_windows=0.3))
-    idx = np.arange(512)
-    free = both.free_rows(idx)
-    assert 0.2 < free.mean() < 0.4
-    np.testing.assert_array_equal(both.free_rows(idx), free)  # seeded by the batch
-    batch, own = both.batch(idx), plain.batch(idx)
-    torch.testing.assert_close(batch["x"][free], own["x"][free])  # no goal held
-    assert not torch.equal(batch["x"][~free], own["x"][~free])  # hindsight goals held
-    assert batch["mask"][free][:, 1:].sum() == 0 and batch["value"][free][:, 1:].sum() == 0
-    torch.testing.assert_close(batch["mask"][:, 0], own["mask"][:, 0])
-    torch.testing.assert_close(batch["value"][:, 0], own["value"][:, 0])
-    torch.testing.assert_close(batch["mask"][~free], own["mask"][~free])
-    with pytest.raises(CTPError, match=r"--free-windows: expected a share in \[0, 1\], got -0.1"):
-        TrajectoryWindows(MAZE, data, WindowConfig(4, 3, free_windows=-0.1))
-    with pytest.raises(CTPError, match="--free-windows: .* has no goals; expected 0"):
-        TrajectoryWindows(LOCOMOTION, data, WindowConfig(4, 3, free_windows=0.5))
-
-
 def test_window_longer_than_every_episode(data) -> None:
     longest = int(np.diff(data.episode_bounds(), axis=1).max())
     separate = dataclasses.replace(data, continuous=False)
