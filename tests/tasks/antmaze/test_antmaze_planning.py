@@ -385,10 +385,9 @@ def test_the_shipped_goal_distance_planners_reach_the_goal(name, radius, back_of
     """ctp/assets/antmaze-{umaze,umaze-diverse,medium-play,medium-diverse,large-play}.pt as
     shipped: one candidate, one jump, x, y plans, acting toward the plan state the goal
     distance rates nearest the goal within 3 m (large: 4 m, backing off 30 steps when stuck),
-    through the k = 30 action model. Umaze and medium: of two test-seed episodes, at least one
-    reaches the goal (94, 99, 92 and 82 of 100 do, seeds 0..99). Large (46 of 100): both ants
-    cross most of the maze, to within 10 m of the goal (they start 40 m from it, 56 m by the
-    route)."""
+    through the k = 30 action model. Of two test-seed episodes at least one reaches the goal
+    (94, 99, 92, 82 and 48 of 100 do, seeds 0..99; the large maze's goal is 56 m from the
+    start by the route)."""
     from ctp.planning.bundle import bundled_planner_path, load_planner_file
 
     env = f"antmaze-{name}"
@@ -404,7 +403,4 @@ def test_the_shipped_goal_distance_planners_reach_the_goal(name, radius, back_of
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["target_radius"] == radius and result["back_off"] == back_off
-    if name.startswith("large"):
-        assert max(e["closest_distance"] for e in result["per_episode"]) < 10.0
-    else:
-        assert result["success_rate"] >= 0.5
+    assert result["success_rate"] >= 0.5
