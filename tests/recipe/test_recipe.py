@@ -239,7 +239,8 @@ def test_hopper_recipe_trains_value_and_invdyn_and_bundles_them(capsys, own_root
     assert payload["scorers"] == {"value": 1.0} and payload["defaults"]["replan"] == 1
     result = json.loads((out / "eval.json").read_text())
     assert result["env"] == "hopper-medium" and result["replan"] == 1
-    assert result["scorer"] == "value" and result["candidates"] == 16  # the recipe's K
+    recipe_k = load_recipe(CONFIGS / "locomotion/hopper-medium.toml").bundle["candidates"]
+    assert result["scorer"] == "value" and result["candidates"] == recipe_k
 
 
 @pytest.mark.slow

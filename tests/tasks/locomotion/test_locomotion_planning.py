@@ -15,6 +15,7 @@ import pytest
 import torch
 from helpers import CONFIGS, assert_one_line_error, run_main
 
+import ctp
 from ctp.models.builder import load_invdyn, load_value
 from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
 from ctp.planning.planner import load_planner
@@ -298,6 +299,12 @@ def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, 
     assert (planner.horizon, planner.stride, planner.invdyn.stride) == (
         recipe.teacher["horizon"], recipe.teacher["stride"], recipe.invdyn["stride"])
     assert planner.config.candidates == recipe.bundle["candidates"]
+    # The file's networks have the recipe's sizes (hopper-medium: two U-Net levels).
+    payload = load_planner_file(Path(ctp.__file__).parent / "assets" / f"{env}.pt")
+    for entry, table in (("teacher", recipe.teacher), ("student", recipe.teacher),
+                         ("value", recipe.value)):
+        unet = payload[entry]["unet"]
+        assert (unet["dim"], list(unet["dim_mults"])) == (table["dim"], table["dim_mults"]), entry
     gym_env = get_task(task).make_env()
     state = gym_env.reset(seed=0)[0].astype(np.float32)
     gym_env.close()
