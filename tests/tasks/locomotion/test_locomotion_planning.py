@@ -15,9 +15,14 @@ import pytest
 import torch
 from helpers import CONFIGS, assert_one_line_error, run_main
 
-import ctp
 from ctp.models.builder import load_invdyn, load_value
-from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
+from ctp.planning.bundle import (
+    BUNDLED_DIR,
+    ExportConfig,
+    export_planner,
+    load_planner_file,
+    unbundle_planner,
+)
 from ctp.planning.planner import load_planner
 from ctp.training.config import TrainConfig
 from ctp.training.loop import train
@@ -299,8 +304,8 @@ def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, 
     assert (planner.horizon, planner.stride, planner.invdyn.stride) == (
         recipe.teacher["horizon"], recipe.teacher["stride"], recipe.invdyn["stride"])
     assert planner.config.candidates == recipe.bundle["candidates"]
-    # The file's networks have the recipe's sizes (hopper-medium: two U-Net levels).
-    payload = load_planner_file(Path(ctp.__file__).parent / "assets" / f"{env}.pt")
+    # The file's networks have the recipe's sizes (hopper and walker2d medium: two levels).
+    payload = load_planner_file(BUNDLED_DIR / f"{env}.pt")
     for entry, table in (("teacher", recipe.teacher), ("student", recipe.teacher),
                          ("value", recipe.value)):
         unet = payload[entry]["unet"]
