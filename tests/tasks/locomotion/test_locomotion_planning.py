@@ -16,13 +16,7 @@ import torch
 from helpers import CONFIGS, assert_one_line_error, run_main
 
 from ctp.models.builder import load_invdyn, load_value
-from ctp.planning.bundle import (
-    BUNDLED_DIR,
-    ExportConfig,
-    export_planner,
-    load_planner_file,
-    unbundle_planner,
-)
+from ctp.planning.bundle import ExportConfig, export_planner, load_planner_file, unbundle_planner
 from ctp.planning.planner import load_planner
 from ctp.training.config import TrainConfig
 from ctp.training.loop import train
@@ -305,11 +299,10 @@ def test_shipped_locomotion_planners_plan_with_their_recipe_settings(env, task, 
         recipe.teacher["horizon"], recipe.teacher["stride"], recipe.invdyn["stride"])
     assert planner.config.candidates == recipe.bundle["candidates"]
     # The file's networks have the recipe's sizes (hopper and walker2d medium: two levels).
-    payload = load_planner_file(BUNDLED_DIR / f"{env}.pt")
-    for entry, table in (("teacher", recipe.teacher), ("student", recipe.teacher),
-                         ("value", recipe.value)):
-        unet = payload[entry]["unet"]
-        assert (unet["dim"], list(unet["dim_mults"])) == (table["dim"], table["dim_mults"]), entry
+    for name, cfg, table in (("teacher", planner.teacher.net.cfg, recipe.teacher),
+                             ("student", planner.student.net.cfg, recipe.teacher),
+                             ("value", planner.value.cfg, recipe.value)):
+        assert (cfg.dim, list(cfg.dim_mults)) == (table["dim"], table["dim_mults"]), name
     gym_env = get_task(task).make_env()
     state = gym_env.reset(seed=0)[0].astype(np.float32)
     gym_env.close()
